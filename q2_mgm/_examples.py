@@ -1,0 +1,75 @@
+"""Usage examples built from in-memory data: a small gut-like table with Greengenes taxonomy."""
+import biom
+import numpy as np
+import pandas as pd
+
+TAXA = {
+    "f1": "k__Bacteria; p__Bacteroidetes; c__Bacteroidia; o__Bacteroidales; f__Bacteroidaceae; g__Bacteroides; s__",
+    "f2": "k__Bacteria; p__Bacteroidetes; c__Bacteroidia; o__Bacteroidales; f__Prevotellaceae; g__Prevotella; s__",
+    "f3": "k__Bacteria; p__Firmicutes; c__Clostridia; o__Clostridiales; f__Ruminococcaceae; g__Faecalibacterium; s__",
+    "f4": "k__Bacteria; p__Actinobacteria; c__Actinobacteria; o__Bifidobacteriales; f__Bifidobacteriaceae; "
+          "g__Bifidobacterium; s__",
+    "f5": "k__Bacteria; p__Proteobacteria; c__Gammaproteobacteria; o__Enterobacteriales; f__Enterobacteriaceae; "
+          "g__Escherichia; s__coli",
+    "f6": "k__Bacteria; p__Firmicutes; c__Clostridia; o__Clostridiales; f__Lachnospiraceae; g__Roseburia; s__",
+    "f7": "k__Bacteria; p__Firmicutes; c__Clostridia; o__Clostridiales; f__Lachnospiraceae; g__; s__",
+    "f8": "k__Bacteria; p__Proteobacteria; c__Gammaproteobacteria; o__Pasteurellales; f__Pasteurellaceae; "
+          "g__Haemophilus; s__parainfluenzae",
+}
+
+
+def example_table():
+    rng = np.random.default_rng(0)
+    counts = rng.negative_binomial(2, 0.01, size=(len(TAXA), 6)).astype(float)
+    return biom.Table(counts, list(TAXA), [f"infant{i}" for i in range(1, 7)])
+
+
+def example_taxonomy():
+    return pd.Series(TAXA, name="Taxon").rename_axis("Feature ID")
+
+
+def table_factory():
+    from qiime2 import Artifact
+    return Artifact.import_data("FeatureTable[Frequency]", example_table())
+
+
+def taxonomy_factory():
+    from qiime2 import Artifact
+    return Artifact.import_data("FeatureData[Taxonomy]", example_taxonomy())
+
+
+def tokenize_example(use):
+    table = use.init_artifact("table", table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    corpus, = use.action(use.UsageAction("mgm", "tokenize"),
+                         use.UsageInputs(table=table, taxonomy=taxonomy),
+                         use.UsageOutputNames(corpus="corpus"))
+    corpus.assert_output_type("SampleData[MGMCorpus]")
+
+
+def general_model_example(use):
+    model, = use.action(use.UsageAction("mgm", "general_model"), use.UsageInputs(),
+                        use.UsageOutputNames(model="mgm_general_model"))
+    model.assert_output_type("MGMModel[Pretrained]")
+
+
+def embed_example(use):
+    table = use.init_artifact("table", table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
+                         use.UsageOutputNames(corpus="corpus"))
+    model, = use.action(use.UsageAction("mgm", "general_model"), use.UsageInputs(),
+                        use.UsageOutputNames(model="mgm_general_model"))
+    embeddings, = use.action(use.UsageAction("mgm", "embed"),
+                             use.UsageInputs(corpus=corpus, model=model, pooling="mean"),
+                             use.UsageOutputNames(embeddings="embeddings"))
+    embeddings.assert_output_type("PCoAResults")
+
+
+def summarize_corpus_example(use):
+    table = use.init_artifact("table", table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
+                         use.UsageOutputNames(corpus="corpus"))
+    use.action(use.UsageAction("mgm", "summarize_corpus"), use.UsageInputs(corpus=corpus),
+               use.UsageOutputNames(visualization="corpus_summary"))

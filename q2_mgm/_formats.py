@@ -1,0 +1,103 @@
+"""Directory formats with validation. Everything is JSON, TSV, plain text or safetensors: no pickles."""
+import json
+
+import qiime2.plugin.model as model
+from qiime2.plugin import ValidationError
+
+from .core.models import ModelFormatError, validate_model_dir
+from .core.vocab import SPECIAL_TOKENS
+
+CORPUS_SAMPLE_COLUMNS = ("sample-id", "sentence", "n_genera", "n_tokens", "length_before_truncation", "truncated",
+                         "below_zero_threshold", "vocabulary_coverage", "no_genus_share",
+                         "out_of_vocabulary_share")
+CORPUS_FEATURE_COLUMNS = ("feature-id", "taxonomy", "genus", "status", "n_samples", "mean_relative_abundance")
+CORPUS_DROPPED_COLUMNS = ("sample-id", "reason", "total")
+
+
+class JSONFormat(model.TextFileFormat):
+    def _validate_(self, level):
+        with self.open() as fh:
+            try:
+                json.load(fh)
+            except json.JSONDecodeError as error:
+                raise ValidationError(f"Not valid JSON: {error}") from None
+
+
+class _TSVWithHeader(model.TextFileFormat):
+    COLUMNS = ()
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            header = fh.readline().rstrip("\n").split("\t")
+            if tuple(header) != self.COLUMNS:
+                raise ValidationError(f"Expected the columns {', '.join(self.COLUMNS)}; found {', '.join(header)}.")
+            limit = {"min": 50, "max": None}[level]
+            for number, line in enumerate(fh, start=2):
+                self._validate_record(line.rstrip("\n").split("\t"), number)
+                if limit is not None and number > limit:
+                    break
+
+    def _validate_record(self, cells, number):
+        if len(cells) != len(self.COLUMNS):
+            raise ValidationError(f"Line {number} has {len(cells)} fields; expected {len(self.COLUMNS)}.")
+
+
+class CorpusSamplesFormat(_TSVWithHeader):
+    COLUMNS = CORPUS_SAMPLE_COLUMNS
+
+    def _validate_record(self, cells, number):
+        super()._validate_record(cells, number)
+        tokens = cells[1].split(" ")
+        if tokens[0] != "<bos>" or "<pad>" in tokens:
+            raise ValidationError(f"Line {number}: a sentence must start with <bos> and hold no <pad>.")
+        if str(len(tokens)) != cells[3]:
+            raise ValidationError(f"Line {number}: n_tokens is {cells[3]} but the sentence has {len(tokens)} tokens.")
+
+
+class CorpusFeaturesFormat(_TSVWithHeader):
+    COLUMNS = CORPUS_FEATURE_COLUMNS
+
+
+class CorpusDroppedSamplesFormat(_TSVWithHeader):
+    COLUMNS = CORPUS_DROPPED_COLUMNS
+
+
+class MGMCorpusDirFmt(model.DirectoryFormat):
+    samples = model.File("samples.tsv", format=CorpusSamplesFormat)
+    features = model.File("features.tsv", format=CorpusFeaturesFormat)
+    dropped_samples = model.File("dropped_samples.tsv", format=CorpusDroppedSamplesFormat)
+    parameters = model.File("corpus.json", format=JSONFormat)
+
+
+class SafetensorsFormat(model.BinaryFileFormat):
+    """Weights as safetensors: an 8-byte little-endian header length, then a JSON header. Never a pickle."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            size = int.from_bytes(fh.read(8), "little")
+            if not 2 <= size <= 100_000_000 or fh.read(1) != b"{":
+                raise ValidationError("Not a safetensors file (a pickle or other file is where weights belong).")
+
+
+class VocabularyFormat(model.TextFileFormat):
+    """One token per line, the special tokens first."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            head = [fh.readline().rstrip("\n") for _ in SPECIAL_TOKENS]
+        if tuple(head) != SPECIAL_TOKENS:
+            raise ValidationError(f"A vocabulary starts with {', '.join(SPECIAL_TOKENS)}; this one with "
+                                  f"{', '.join(head)}.")
+
+
+class MGMModelDirFmt(model.DirectoryFormat):
+    config = model.File("config.json", format=JSONFormat)
+    weights = model.File("model.safetensors", format=SafetensorsFormat)
+    vocabulary = model.File("vocab.txt", format=VocabularyFormat)
+    versions = model.File("versions.json", format=JSONFormat)
+
+    def _validate_(self, level):
+        try:
+            validate_model_dir(self.path)
+        except ModelFormatError as error:
+            raise ValidationError(str(error)) from None

@@ -1,0 +1,1 @@
+"""Thin QIIME 2 action functions, one module per area."""

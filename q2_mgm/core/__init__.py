@@ -1,0 +1,1 @@
+"""MGM's core: tokenizer, model I/O and inference, importable without QIIME 2."""

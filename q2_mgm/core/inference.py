@@ -1,0 +1,79 @@
+"""Batched forward passes packed by length: no padding to 512, no gradients."""
+import numpy as np
+import torch
+
+from .vocab import PAD_ID
+
+TOKENS_PER_BATCH = 16_384
+POOLINGS = ("mean", "last")
+
+
+class VocabularyMismatch(ValueError):
+    pass
+
+
+def encode(sentences, vocabulary):
+    """Token ids (one int64 array per sentence) through the model's vocabulary."""
+    index = vocabulary.index
+    encoded, unknown = [], set()
+    for sentence in sentences:
+        tokens = sentence.split()
+        ids = [index.get(token, -1) for token in tokens]
+        if -1 in ids:
+            unknown.update(t for t, i in zip(tokens, ids) if i == -1)
+        encoded.append(np.asarray(ids, dtype=np.int64))
+    if unknown:
+        raise VocabularyMismatch(
+            f"The corpus holds {len(unknown)} tokens that the model's vocabulary lacks (for example "
+            f"{', '.join(sorted(unknown)[:3])}): the corpus and the model were made with different vocabularies. "
+            "Tokenize the table again for this model, or use the model the corpus was made for.")
+    return encoded
+
+
+def length_batches(lengths, tokens_per_batch=TOKENS_PER_BATCH):
+    """Index batches of samples sorted by length, each padded to at most tokens_per_batch tokens."""
+    order = np.argsort(lengths, kind="stable")
+    batch = []
+    for i in order:
+        if batch and (len(batch) + 1) * lengths[i] > tokens_per_batch:
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+def _padded(ids_list, device):
+    width = max(len(ids) for ids in ids_list)
+    input_ids = torch.full((len(ids_list), width), PAD_ID, dtype=torch.long)
+    for row, ids in enumerate(ids_list):
+        input_ids[row, :len(ids)] = torch.from_numpy(ids)
+    return input_ids.to(device), (input_ids != PAD_ID).to(device)
+
+
+def sample_embeddings(model, token_ids, pooling="mean", device="cpu", progress=None):
+    """(n_samples, hidden) final hidden states (after ln_f): mean over non-pad tokens, or at the last one."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}.")
+    limit = model.config.n_positions
+    lengths = np.array([len(ids) for ids in token_ids])
+    if lengths.max() > limit:
+        raise ValueError(f"A sentence has {lengths.max()} tokens but the model reads at most {limit}; "
+                         f"tokenize with max_length <= {limit}.")
+    backbone = model.transformer.to(device)
+    out = np.empty((len(token_ids), model.config.n_embd), dtype=np.float32)
+    done = 0
+    with torch.inference_mode():
+        for batch in length_batches(lengths):
+            input_ids, mask = _padded([token_ids[i] for i in batch], device)
+            hidden = backbone(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
+            if pooling == "mean":
+                weights = mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * weights).sum(1) / weights.sum(1)
+            else:
+                pooled = hidden[torch.arange(len(batch), device=device), mask.sum(1) - 1]
+            out[batch] = pooled.float().cpu().numpy()
+            done += len(batch)
+            if progress:
+                progress(done, len(token_ids))
+    return out

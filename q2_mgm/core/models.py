@@ -1,0 +1,126 @@
+"""Load and save MGM models: config.json, model.safetensors, vocab.txt, versions.json. Nothing is ever unpickled
+from an artifact; upstream's `.bin` weights are read once with torch's tensors-only loader."""
+import json
+import pathlib
+
+import safetensors
+import safetensors.torch
+import torch
+import transformers
+
+from .vocab import Vocabulary, mgm_vocabulary, sha256_of, upstream_resource, UPSTREAM_DIST, UPSTREAM_VERSION
+
+MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt", "versions.json")
+ARCHITECTURES = {
+    "GPT2LMHeadModel": transformers.GPT2LMHeadModel,
+    "GPT2ForSequenceClassification": transformers.GPT2ForSequenceClassification,
+}
+
+
+class ModelFormatError(ValueError):
+    """A model directory that is incomplete, inconsistent or not safetensors; the message says which file."""
+
+
+def versions(**extra):
+    from .. import __version__
+    return {"q2-mgm": __version__, "torch": torch.__version__, "transformers": transformers.__version__, **extra}
+
+
+def _build(config):
+    architecture = (config.architectures or ["GPT2LMHeadModel"])[0]
+    if architecture not in ARCHITECTURES:
+        raise ModelFormatError(f"config.json names architecture {architecture!r}; q2-mgm knows "
+                               f"{', '.join(ARCHITECTURES)}.")
+    config._attn_implementation = "eager"  # attention weights are only returned by the eager kernel
+    model = ARCHITECTURES[architecture](config)
+    if config.activation_function == "gelu_new":
+        # the same tanh formula as one fused kernel: gelu_new's Python version costs more than the matmuls on CPU
+        for block in model.transformer.h:
+            block.mlp.act = transformers.activations.ACT2FN["gelu_pytorch_tanh"]
+    return model
+
+
+def load_general_model():
+    """Upstream's pretrained general model, its vocabulary and the sha256 of its source weights."""
+    source = upstream_resource("general_model/pytorch_model.bin")
+    config = transformers.GPT2Config.from_json_file(upstream_resource("general_model/config.json"))
+    config.architectures = ["GPT2LMHeadModel"]
+    model = _build(config)
+    state = torch.load(source, map_location="cpu", weights_only=True)  # tensors only: no code runs
+    model.load_state_dict(state, strict=False)
+    model.tie_weights()
+    model.eval()
+    return model, mgm_vocabulary(), {"source": f"{UPSTREAM_DIST}=={UPSTREAM_VERSION}:"
+                                               "mgm/resources/general_model/pytorch_model.bin",
+                                     "source_sha256": sha256_of(source)}
+
+
+def save_model(model, vocabulary: Vocabulary, directory, **provenance):
+    directory = pathlib.Path(directory)
+    model.config.architectures = [type(model).__name__]
+    model.config.to_json_file(directory / "config.json")
+    safetensors.torch.save_model(model, str(directory / "model.safetensors"))
+    vocabulary.to_file(directory / "vocab.txt")
+    (directory / "versions.json").write_text(json.dumps(versions(**provenance), indent=2) + "\n")
+
+
+def _read_config(directory):
+    try:
+        return transformers.GPT2Config.from_json_file(directory / "config.json")
+    except (OSError, ValueError) as error:
+        raise ModelFormatError(f"config.json is not a readable GPT-2 configuration: {error}") from None
+
+
+def _expected_shapes(config):
+    with torch.device("meta"):
+        model = _build(config)
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+
+
+def _stored_shapes(path):
+    try:
+        with safetensors.safe_open(str(path), framework="pt") as weights:
+            return {name: tuple(weights.get_slice(name).get_shape()) for name in weights.keys()}
+    except Exception as error:  # safetensors raises its own error types for any malformed header
+        raise ModelFormatError(
+            f"model.safetensors is not a valid safetensors file ({error}). q2-mgm stores and loads weights only as "
+            "safetensors and never unpickles a file; re-create the model with q2-mgm.") from None
+
+
+def validate_model_dir(directory):
+    """Raise ModelFormatError unless the directory holds a complete, consistent MGM model."""
+    directory = pathlib.Path(directory)
+    missing = [name for name in MODEL_FILES if not (directory / name).is_file()]
+    if missing:
+        raise ModelFormatError(f"The model is missing {', '.join(missing)}; it needs {', '.join(MODEL_FILES)}.")
+    config = _read_config(directory)
+    vocabulary = Vocabulary.from_file(directory / "vocab.txt")
+    if len(vocabulary) != config.vocab_size:
+        raise ModelFormatError(f"vocab.txt lists {len(vocabulary)} tokens but config.json's vocab_size is "
+                               f"{config.vocab_size}: the vocabulary does not belong to these weights.")
+    expected, stored = _expected_shapes(config), _stored_shapes(directory / "model.safetensors")
+    unknown = sorted(set(stored) - set(expected))
+    wrong = sorted(name for name in stored.keys() & expected.keys() if stored[name] != expected[name])
+    if unknown or wrong:
+        detail = ", ".join(f"{n} {stored[n]} (config wants {expected[n]})" for n in wrong[:3]) or \
+            ", ".join(unknown[:3])
+        raise ModelFormatError(f"model.safetensors does not match config.json: {detail}.")
+    try:
+        json.loads((directory / "versions.json").read_text())
+    except ValueError as error:
+        raise ModelFormatError(f"versions.json is not valid JSON: {error}") from None
+    return config, vocabulary
+
+
+def load_model(directory):
+    """(model in eval mode, vocabulary, versions) from a validated model directory."""
+    directory = pathlib.Path(directory)
+    config, vocabulary = validate_model_dir(directory)
+    model = _build(config)
+    missing, unexpected = safetensors.torch.load_model(model, str(directory / "model.safetensors"), strict=False)
+    model.tie_weights()
+    untied = [name for name in missing if name != "lm_head.weight"]
+    if untied or unexpected:
+        raise ModelFormatError(f"model.safetensors lacks weights for {', '.join(untied[:3])}.")
+    model.eval()
+    return model, vocabulary, json.loads((directory / "versions.json").read_text())

@@ -1,0 +1,80 @@
+"""MGM's vocabulary and per-genus statistics, read from microformer-mgm's installed files."""
+import functools
+import hashlib
+import importlib.metadata
+import pathlib
+
+import numpy as np
+import pandas as pd
+
+UPSTREAM_DIST = "microformer-mgm"
+UPSTREAM_VERSION = "0.5.8"
+SPECIAL_TOKENS = ("<pad>", "<mask>", "<bos>", "<eos>")
+PAD_ID, MASK_ID, BOS_ID, EOS_ID = range(4)
+
+
+class MGMResourcesMissing(RuntimeError):
+    pass
+
+
+def upstream_resource(relative: str) -> pathlib.Path:
+    """Path of a file shipped by microformer-mgm, found without importing `mgm` (its imports pull old pins)."""
+    try:
+        dist = importlib.metadata.distribution(UPSTREAM_DIST)
+    except importlib.metadata.PackageNotFoundError:
+        raise MGMResourcesMissing(
+            f"The MGM general model and vocabulary come from the PyPI package {UPSTREAM_DIST}=="
+            f"{UPSTREAM_VERSION}, which is not installed. Install it with "
+            f"`pip install --no-deps {UPSTREAM_DIST}=={UPSTREAM_VERSION}` (or run `make demo`).") from None
+    path = pathlib.Path(dist.locate_file(f"mgm/resources/{relative}"))
+    if not path.exists():
+        raise MGMResourcesMissing(
+            f"{UPSTREAM_DIST} is installed but {path} is missing; reinstall it with "
+            f"`pip install --no-deps --force-reinstall {UPSTREAM_DIST}=={UPSTREAM_VERSION}`.")
+    return path
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Vocabulary:
+    """Token <-> id mapping: the four special tokens, then genera in phylogeny.csv order."""
+
+    def __init__(self, tokens):
+        self.tokens = np.asarray(tokens, dtype=object)
+        if tuple(self.tokens[:4]) != SPECIAL_TOKENS:
+            raise ValueError(f"A vocabulary must start with {', '.join(SPECIAL_TOKENS)}; "
+                             f"this one starts with {', '.join(map(str, self.tokens[:4]))}.")
+        self.index = {tok: i for i, tok in enumerate(self.tokens)}
+        if len(self.index) != len(self.tokens):
+            raise ValueError("The vocabulary lists a token twice; each token must appear once.")
+
+    def __len__(self):
+        return len(self.tokens)
+
+    def __eq__(self, other):
+        return isinstance(other, Vocabulary) and np.array_equal(self.tokens, other.tokens)
+
+    @classmethod
+    def from_file(cls, path):
+        return cls(pathlib.Path(path).read_text(encoding="utf-8").splitlines())
+
+    def to_file(self, path):
+        pathlib.Path(path).write_text("\n".join(self.tokens) + "\n", encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def genus_statistics() -> pd.DataFrame:
+    """Per-genus mean and std of relative abundance over MGnify (float64, phylogeny.csv order)."""
+    stats = pd.read_csv(upstream_resource("phylogeny.csv"), index_col=0)
+    return stats[["mean", "std"]].astype("float64")
+
+
+@functools.lru_cache(maxsize=1)
+def mgm_vocabulary() -> Vocabulary:
+    return Vocabulary(list(SPECIAL_TOKENS) + genus_statistics().index.tolist())

@@ -1,0 +1,1 @@
+"""Visualizers, one module each, rendered with q2templates."""

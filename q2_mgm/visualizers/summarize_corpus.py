@@ -1,0 +1,91 @@
+"""How well the MGM vocabulary covers a table: coverage, dropped genera and samples, sentence lengths."""
+import importlib.resources
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import q2templates
+
+from ..core.tokenizer import Corpus, FEATURE_STATUS
+from ._plots import save_figure
+
+TOP_DROPPED = 25
+
+
+def summarize_corpus(output_dir: str, corpus: Corpus) -> None:
+    samples, features = corpus.samples, corpus.features
+    samples.to_csv(f"{output_dir}/samples.tsv", sep="\t", index_label="sample-id")
+    features.to_csv(f"{output_dir}/features.tsv", sep="\t", index_label="feature-id")
+    corpus.dropped_samples.to_csv(f"{output_dir}/dropped_samples.tsv", sep="\t", index_label="sample-id")
+    dropped_genera = _dropped_genera(features)
+    dropped_genera.to_csv(f"{output_dir}/dropped_genera.tsv", sep="\t")
+    context = {
+        "title": "MGM corpus summary",
+        "overview": _overview(corpus).to_html(classes="table table-striped table-hover", header=False),
+        "coverage_plot": _coverage_plot(samples, output_dir),
+        "length_plot": _length_plot(samples, corpus.max_length, output_dir),
+        "dropped_plot": _dropped_plot(dropped_genera, output_dir) if len(dropped_genera) else None,
+        "dropped_genera": dropped_genera.head(TOP_DROPPED).to_html(
+            classes="table table-striped table-hover", float_format="{:.4f}".format),
+        "dropped_samples": corpus.dropped_samples.to_html(classes="table table-striped table-hover")
+        if len(corpus.dropped_samples) else None,
+        "low_coverage": bool(samples.vocabulary_coverage.median() < 0.5),
+    }
+    template = importlib.resources.files(__package__) / "assets" / "summarize_corpus" / "index.html"
+    q2templates.render(str(template), output_dir, context=context)
+
+
+def _overview(corpus):
+    samples, features = corpus.samples, corpus.features
+    counts = features.status.value_counts().reindex(FEATURE_STATUS, fill_value=0)
+    rows = {
+        "samples tokenized": len(samples),
+        "samples dropped": len(corpus.dropped_samples),
+        "median vocabulary coverage (share of a sample's abundance the model sees)":
+            f"{samples.vocabulary_coverage.median():.1%}",
+        "median share without a genus rank": f"{samples.no_genus_share.median():.1%}",
+        "median share of genera outside the vocabulary": f"{samples.out_of_vocabulary_share.median():.1%}",
+        "median sentence length (tokens)": f"{samples.n_tokens.median():.0f}",
+        f"samples truncated to max_length = {corpus.max_length}": int(samples.truncated.sum()),
+        "harmonize_names": "on" if corpus.harmonize_names else "off (upstream parity)",
+        **{f"features: {status}": int(n) for status, n in counts.items()},
+    }
+    return pd.Series(rows, dtype=object).to_frame()
+
+
+def _dropped_genera(features):
+    dropped = features[~features.status.isin(FEATURE_STATUS[:2])].copy()
+    dropped["name"] = dropped.genus.where(dropped.genus != "", "(no genus) " + dropped.taxonomy)
+    return (dropped.groupby(["name", "status"])
+            .agg(n_features=("taxonomy", "size"), n_samples=("n_samples", "max"),
+                 mean_relative_abundance=("mean_relative_abundance", "sum"))
+            .sort_values("mean_relative_abundance", ascending=False)
+            .reset_index().set_index("name"))
+
+
+def _coverage_plot(samples, output_dir):
+    figure, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(samples.vocabulary_coverage, bins=40, range=(0, 1), color="#3b75af")
+    ax.axvline(samples.vocabulary_coverage.median(), color="black", linestyle="--", label="median")
+    ax.set_xlabel("share of the sample's abundance in MGM's vocabulary")
+    ax.set_ylabel("samples")
+    ax.legend()
+    return save_figure(figure, output_dir, "coverage")
+
+
+def _length_plot(samples, max_length, output_dir):
+    figure, ax = plt.subplots(figsize=(7, 4))
+    ax.hist(samples.length_before_truncation, bins=40, color="#519e3e")
+    ax.axvline(max_length, color="firebrick", linestyle="--", label=f"max_length = {max_length}")
+    ax.set_xlabel("sentence length before truncation (tokens, <bos> and <eos> included)")
+    ax.set_ylabel("samples")
+    ax.legend()
+    return save_figure(figure, output_dir, "lengths")
+
+
+def _dropped_plot(dropped_genera, output_dir):
+    top = dropped_genera.head(TOP_DROPPED).iloc[::-1]
+    colours = top.status.map({FEATURE_STATUS[2]: "#999999", FEATURE_STATUS[3]: "#ef8636"})
+    figure, ax = plt.subplots(figsize=(8, 0.3 * len(top) + 1.5))
+    ax.barh([name[:60] for name in top.index], top.mean_relative_abundance, color=colours)
+    ax.set_xlabel("mean relative abundance lost (grey: no genus rank; orange: genus not in vocabulary)")
+    return save_figure(figure, output_dir, "dropped")

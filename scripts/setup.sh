@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what is missing, and nothing else: Debian's QIIME 2 2022.11 packages, a venv that sees them, torch (CPU),
+# transformers, the microformer-mgm weights and q2-mgm itself (editable). Safe to run again; fast when all is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv
+APT_PACKAGES="qiime q2cli q2-types q2-feature-table q2-sample-classifier q2-taxa q2-metadata q2templates python3-venv"
+TORCH_VERSION=2.13.0
+MGM_WEIGHTS="microformer-mgm==0.5.8"
+STAMP=$VENV/.q2-mgm-setup
+
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+PY_MINOR=$(/usr/bin/python3 -c 'import sys; print(sys.version_info[1])')
+# The torch wheel kept on this kind of machine is for Python 3.11; elsewhere (Debian 13: 3.13) Debian's own
+# python3-torch is CPU-only and avoids pip pulling a multi-GB CUDA build.
+if [ "$PY_MINOR" != 11 ]; then APT_PACKAGES="$APT_PACKAGES python3-torch"; fi
+
+missing=$(for p in $APT_PACKAGES; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
+if [ -n "$missing" ]; then
+  echo "[setup] installing Debian packages:" $missing
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+if [ -f "$STAMP" ] && [ "$STAMP" -nt setup.py ] && [ "$STAMP" -nt scripts/setup.sh ]; then exit 0; fi
+
+[ -x $VENV/bin/python ] || /usr/bin/python3 -m venv --system-site-packages $VENV
+PIP="$VENV/bin/python -m pip"
+if [ "$PY_MINOR" = 11 ]; then $PIP install -q "torch==$TORCH_VERSION"; fi
+# transformers 5 pulls click 8.5, which breaks q2cli 2022.11: stay below 5 and keep Debian's click.
+$PIP install -q "transformers>=4.46,<5" "hypothesis>=6" "pytest>=7"
+# microformer-mgm's pins clash with ours; only its files (weights, vocabulary) are used, never its code.
+$PIP install -q --no-deps "$MGM_WEIGHTS"
+$PIP install -q --no-deps --no-build-isolation -e .
+
+# q2cli from the venv, with its own config dir so its cache is not rebuilt when switching interpreters.
+cat > $VENV/bin/qiime <<'WRAP'
+#!/usr/bin/env bash
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+export XDG_CONFIG_HOME="${Q2_MGM_XDG_CONFIG_HOME:-$here/../.config}"
+exec "$here/python" -m q2cli "$@"
+WRAP
+chmod +x $VENV/bin/qiime
+$VENV/bin/qiime dev refresh-cache >/dev/null
+touch "$STAMP"
+echo "[setup] ready: $VENV/bin/qiime mgm --help"
