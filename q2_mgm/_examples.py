@@ -73,3 +73,56 @@ def summarize_corpus_example(use):
                          use.UsageOutputNames(corpus="corpus"))
     use.action(use.UsageAction("mgm", "summarize_corpus"), use.UsageInputs(corpus=corpus),
                use.UsageOutputNames(visualization="corpus_summary"))
+
+
+def example_metadata():
+    import qiime2
+    rng = np.random.default_rng(1)
+    ids = [f"infant{i}" for i in range(1, 13)]
+    return qiime2.Metadata(pd.DataFrame({
+        "delivery": ["Vaginal", "Cesarean"] * 6,
+        "child": [f"c{i // 2}" for i in range(12)],
+        "month": rng.integers(0, 24, 12).astype(float),
+    }, index=pd.Index(ids, name="sample-id")))
+
+
+def _labelled_table():
+    rng = np.random.default_rng(2)
+    counts = rng.negative_binomial(2, 0.01, size=(len(TAXA), 12)).astype(float)
+    counts[3, ::2] *= 5  # Bifidobacterium: more in vaginal births
+    return biom.Table(counts, list(TAXA), [f"infant{i}" for i in range(1, 13)])
+
+
+def labelled_table_factory():
+    from qiime2 import Artifact
+    return Artifact.import_data("FeatureTable[Frequency]", _labelled_table())
+
+
+def _fine_tuned(use):
+    table = use.init_artifact("table", labelled_table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
+    delivery = use.get_metadata_column("delivery", "delivery", metadata)
+    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
+                         use.UsageOutputNames(corpus="corpus"))
+    model, history = use.action(
+        use.UsageAction("mgm", "fine_tune"),
+        use.UsageInputs(corpus=corpus, metadata=delivery, epochs=1, freeze_layers=8, validation_fraction=0.5,
+                        learning_rate=0.001),
+        use.UsageOutputNames(trained_model="delivery_classifier", history="training_history"))
+    return corpus, model, history
+
+
+def fine_tune_example(use):
+    _, model, history = _fine_tuned(use)
+    model.assert_output_type("MGMModel[Classifier]")
+    history.assert_output_type("MGMTrainingHistory")
+
+
+def predict_example(use):
+    corpus, model, _ = _fine_tuned(use)
+    predictions, probabilities = use.action(
+        use.UsageAction("mgm", "predict_classification"), use.UsageInputs(corpus=corpus, model=model),
+        use.UsageOutputNames(predictions="predictions", probabilities="probabilities"))
+    predictions.assert_output_type("SampleData[ClassifierPredictions]")
+    probabilities.assert_output_type("SampleData[Probabilities]")

@@ -101,3 +101,38 @@ class MGMModelDirFmt(model.DirectoryFormat):
             validate_model_dir(self.path)
         except ModelFormatError as error:
             raise ValidationError(str(error)) from None
+
+
+class MGMSupervisedModelDirFmt(MGMModelDirFmt):
+    """A fine-tuned classifier or regressor: the model files plus training.json (task, label set, sample counts,
+    target scaling, settings and the per-epoch history)."""
+    training = model.File("training.json", format=JSONFormat)
+
+    def _validate_(self, level):
+        super()._validate_(level)
+        record = json.loads((self.path / "training.json").read_text())
+        for key in ("task", "labels", "target_mean", "target_std", "n_training_samples"):
+            if key not in record:
+                raise ValidationError(f"training.json lacks {key!r}; re-create the model with q2-mgm.")
+        n_outputs = json.loads((self.path / "config.json").read_text()).get("id2label", {})
+        if record["task"] == "classification" and len(n_outputs) != len(record["labels"]):
+            raise ValidationError(f"training.json lists {len(record['labels'])} classes but the model has "
+                                  f"{len(n_outputs)} outputs.")
+
+
+class TrainingHistoryFormat(model.TextFileFormat):
+    """Per-epoch training curves: TSV, first column `epoch`, then numeric columns."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            header = fh.readline().rstrip("\n").split("\t")
+            if header[0] != "epoch" or len(header) < 2:
+                raise ValidationError("A training history starts with an `epoch` column and has metrics after it.")
+            for number, line in enumerate(fh, start=2):
+                cells = line.rstrip("\n").split("\t")
+                if len(cells) != len(header):
+                    raise ValidationError(f"Line {number} has {len(cells)} fields; expected {len(header)}.")
+
+
+TrainingHistoryDirFmt = model.SingleFileDirectoryFormat("TrainingHistoryDirFmt", "history.tsv",
+                                                        TrainingHistoryFormat)

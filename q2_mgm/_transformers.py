@@ -6,7 +6,7 @@ import qiime2
 import skbio
 from q2_types.ordination import OrdinationFormat
 
-from ._formats import MGMCorpusDirFmt
+from ._formats import MGMCorpusDirFmt, TrainingHistoryFormat
 from .core.tokenizer import Corpus
 from .plugin_setup import plugin
 
@@ -53,3 +53,22 @@ def _format_to_metadata(fmt: MGMCorpusDirFmt) -> qiime2.Metadata:
 @plugin.register_transformer
 def _ordination_to_dataframe(fmt: OrdinationFormat) -> pd.DataFrame:
     return skbio.OrdinationResults.read(str(fmt)).samples
+
+
+@plugin.register_transformer
+def _history_to_format(history: pd.DataFrame) -> TrainingHistoryFormat:
+    fmt = TrainingHistoryFormat()
+    history.to_csv(str(fmt), sep="\t", index_label="epoch", na_rep="")
+    return fmt
+
+
+@plugin.register_transformer
+def _format_to_history(fmt: TrainingHistoryFormat) -> pd.DataFrame:
+    return pd.read_csv(str(fmt), sep="\t", index_col=0, dtype={0: str})
+
+
+@plugin.register_transformer
+def _history_to_metadata(fmt: TrainingHistoryFormat) -> qiime2.Metadata:
+    history = _format_to_history(fmt)
+    history.index.name = "epoch"
+    return qiime2.Metadata(history)

@@ -1,7 +1,10 @@
-"""Semantic types: MGM models and tokenized corpora."""
+"""Semantic types: MGM models, tokenized corpora and training histories."""
 from qiime2.plugin import SemanticType
+from q2_sample_classifier import Classifier, Regressor
 from q2_types.sample_data import SampleData
 
-MGMModel = SemanticType("MGMModel", field_names="type")
+# Classifier and Regressor are q2-sample-classifier's variants, so MGMModel[Classifier] reads as users expect.
+MGMModel = SemanticType("MGMModel", field_names="type", field_members={"type": (Classifier, Regressor)})
 Pretrained = SemanticType("Pretrained", variant_of=MGMModel.field["type"])
 MGMCorpus = SemanticType("MGMCorpus", variant_of=SampleData.field["type"])
+MGMTrainingHistory = SemanticType("MGMTrainingHistory")

@@ -1,7 +1,9 @@
 """The `mgm` plugin: registrations only."""
 import importlib
 
-from qiime2.plugin import Bool, Choices, Citations, Int, Plugin, Range, Str
+from qiime2.plugin import (Bool, Categorical, Choices, Citations, Float, Int, MetadataColumn, Numeric, Plugin,
+                           Range, Str, TypeMap, Visualization)
+from q2_sample_classifier import Classifier, ClassifierPredictions, Probabilities, Regressor, RegressorPredictions
 from q2_types.feature_data import FeatureData, Taxonomy
 from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
 from q2_types.ordination import PCoAResults
@@ -9,12 +11,16 @@ from q2_types.sample_data import SampleData
 
 from . import __version__, _examples
 from ._formats import (CorpusDroppedSamplesFormat, CorpusFeaturesFormat, CorpusSamplesFormat, JSONFormat,
-                       MGMCorpusDirFmt, MGMModelDirFmt, SafetensorsFormat, VocabularyFormat)
-from ._types import MGMCorpus, MGMModel, Pretrained
+                       MGMCorpusDirFmt, MGMModelDirFmt, MGMSupervisedModelDirFmt, SafetensorsFormat,
+                       TrainingHistoryDirFmt, TrainingHistoryFormat, VocabularyFormat)
+from ._types import MGMCorpus, MGMModel, MGMTrainingHistory, Pretrained
 from .actions.embed import embed
 from .actions.models import general_model
+from .actions.pipelines import classify_samples, regress_samples
+from .actions.supervised import fine_tune, predict_classification, predict_regression, split_corpus, train
 from .actions.tokenize import tokenize
 from .core.inference import POOLINGS
+from .visualizers.evaluate import evaluate_classification, evaluate_regression
 from .visualizers.summarize_corpus import summarize_corpus
 
 citations = Citations.load("citations.bib", package="q2_mgm")
@@ -32,12 +38,19 @@ plugin = Plugin(
     citations=[citations["zhang2026mgm"]],
 )
 
-plugin.register_semantic_types(MGMModel, Pretrained, MGMCorpus)
-plugin.register_formats(MGMModelDirFmt, MGMCorpusDirFmt, CorpusSamplesFormat, CorpusFeaturesFormat,
-                        CorpusDroppedSamplesFormat, JSONFormat, SafetensorsFormat, VocabularyFormat)
+plugin.register_semantic_types(MGMModel, Pretrained, MGMCorpus, MGMTrainingHistory)
+plugin.register_formats(MGMModelDirFmt, MGMSupervisedModelDirFmt, MGMCorpusDirFmt, CorpusSamplesFormat,
+                        CorpusFeaturesFormat, CorpusDroppedSamplesFormat, JSONFormat, SafetensorsFormat,
+                        VocabularyFormat, TrainingHistoryFormat, TrainingHistoryDirFmt)
 plugin.register_artifact_class(MGMModel[Pretrained], directory_format=MGMModelDirFmt,
                                description="An MGM GPT-2 language model over genus tokens: config.json, weights as "
                                            "model.safetensors, vocab.txt and versions.json.")
+for variant, task in ((Classifier, "classifier"), (Regressor, "regressor")):
+    plugin.register_artifact_class(MGMModel[variant], directory_format=MGMSupervisedModelDirFmt,
+                                   description=f"A fine-tuned MGM {task}: the model files plus training.json "
+                                               "(label set, sample counts, settings, training curves).")
+plugin.register_artifact_class(MGMTrainingHistory, directory_format=TrainingHistoryDirFmt,
+                               description="Loss and validation metrics per training epoch.")
 plugin.register_artifact_class(SampleData[MGMCorpus], directory_format=MGMCorpusDirFmt,
                                description="Samples tokenized as MGM sentences, with the tokenization report.")
 
@@ -120,5 +133,186 @@ plugin.visualizers.register_function(
     citations=[citations["zhang2026mgm"]],
     examples={"summarize_a_corpus": _examples.summarize_corpus_example},
 )
+
+LabelColumn, TrainedModel = TypeMap({MetadataColumn[Categorical]: MGMModel[Classifier],
+                                     MetadataColumn[Numeric]: MGMModel[Regressor]})
+TRAINING_PARAMETERS = {
+    "epochs": Int % Range(1, 10_000), "learning_rate": Float % Range(0, 1, inclusive_start=False),
+    "batch_size": Int % Range(1, 4096), "validation_fraction": Float % Range(0.05, 0.5, inclusive_end=True),
+    "patience": Int % Range(1, 1000), "class_weighting": Bool, "random_state": Int % Range(0, 2**32 - 1),
+    "device": DEVICES,
+}
+TRAINING_DESCRIPTIONS = {
+    "epochs": "Most passes over the training samples; training stops earlier when validation stops improving.",
+    "learning_rate": "Peak learning rate of AdamW (linear warm-up over the first 10% of steps, then linear decay).",
+    "batch_size": "Sentences per training step.",
+    "validation_fraction": "Share of the labelled samples held out to validate each epoch (for early stopping "
+                           "and to keep the best epoch). With `groups`, whole groups are held out.",
+    "patience": "Epochs without a better validation score (AUC for classes, loss for numbers) before stopping.",
+    "class_weighting": "Weight each class inversely to its size in the loss, so a minority class counts as much.",
+    "random_state": "Seed for the split, the head's initial weights and the batch order: the same seed gives "
+                    "the same model.",
+    "device": DEVICE_DESCRIPTION,
+    "freeze_layers": "Keep the embeddings and the first N transformer layers fixed (0: train all; 8: train only the "
+                     "head on the general model's frozen features, fastest on a CPU).",
+}
+LABEL_DESCRIPTION = ("The sample metadata column to learn: categorical gives an MGMModel[Classifier], numeric an "
+                     "MGMModel[Regressor]. Samples without a value are left out and counted.")
+GROUPS_DESCRIPTION = ("Optional grouping (e.g. subject or child ID): samples of one group never sit on both sides of "
+                      "a split, so repeated samples of a subject cannot leak into validation.")
+HISTORY_DESCRIPTION = "Loss and validation metrics per epoch (view with `qiime metadata tabulate`)."
+TRAINED_DESCRIPTION = ("The fine-tuned model, with its label set, training sample count, settings and versions "
+                       "in training.json.")
+
+plugin.methods.register_function(
+    function=fine_tune,
+    inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
+    parameters={"metadata": LabelColumn, "groups": MetadataColumn[Categorical],
+                "freeze_layers": Int % Range(0, 1000), **TRAINING_PARAMETERS},
+    outputs=[("trained_model", TrainedModel), ("history", MGMTrainingHistory)],
+    input_descriptions={"corpus": CORPUS_DESCRIPTION,
+                        "model": "The pretrained model to start from; the general model when left out."},
+    parameter_descriptions={"metadata": LABEL_DESCRIPTION, "groups": GROUPS_DESCRIPTION, **TRAINING_DESCRIPTIONS},
+    output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION},
+    name="Fine-tune MGM to classify or regress samples",
+    description="Upstream MGM's fine-tuning: a linear head on the final hidden state at each sentence's last "
+                "token, trained with the transformers Trainer, early stopping on a validation split, the best "
+                "epoch kept.",
+    citations=[citations["zhang2026mgm"], citations["wolf2020transformers"]],
+    examples={"fine_tune_a_classifier": _examples.fine_tune_example},
+)
+
+plugin.methods.register_function(
+    function=train,
+    inputs={"corpus": SampleData[MGMCorpus]},
+    parameters={"metadata": LabelColumn, "groups": MetadataColumn[Categorical], **TRAINING_PARAMETERS},
+    outputs=[("trained_model", TrainedModel), ("history", MGMTrainingHistory)],
+    input_descriptions={"corpus": CORPUS_DESCRIPTION},
+    parameter_descriptions={"metadata": LABEL_DESCRIPTION, "groups": GROUPS_DESCRIPTION,
+                            **{k: v for k, v in TRAINING_DESCRIPTIONS.items() if k != "freeze_layers"}},
+    output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION},
+    name="Train MGM from random weights",
+    description="The general model's architecture and vocabulary, randomly initialised and trained on your "
+                "labels alone (upstream's `train` mode): compare with fine-tune to see what pretraining buys.",
+    citations=[citations["zhang2026mgm"], citations["wolf2020transformers"]],
+)
+
+PREDICTION_INPUTS = {"corpus": "Samples to predict, tokenized as the model's training samples were."}
+plugin.methods.register_function(
+    function=predict_classification,
+    inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Classifier]},
+    parameters={"device": DEVICES},
+    outputs=[("predictions", SampleData[ClassifierPredictions]), ("probabilities", SampleData[Probabilities])],
+    input_descriptions={**PREDICTION_INPUTS, "model": "A fine-tuned MGM classifier."},
+    parameter_descriptions={"device": DEVICE_DESCRIPTION},
+    output_descriptions={"predictions": "The most probable class of each sample.",
+                         "probabilities": "Each class's probability for each sample."},
+    name="Predict sample classes with an MGM classifier",
+    description="Outputs are q2-sample-classifier's types: `qiime sample-classifier confusion-matrix` reads them.",
+    citations=[citations["zhang2026mgm"]],
+    examples={"predict_classes": _examples.predict_example},
+)
+
+plugin.methods.register_function(
+    function=predict_regression,
+    inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Regressor]},
+    parameters={"device": DEVICES},
+    outputs=[("predictions", SampleData[RegressorPredictions])],
+    input_descriptions={**PREDICTION_INPUTS, "model": "A fine-tuned MGM regressor."},
+    parameter_descriptions={"device": DEVICE_DESCRIPTION},
+    output_descriptions={"predictions": "The predicted value of each sample."},
+    name="Predict sample values with an MGM regressor",
+    description="Outputs are q2-sample-classifier's type: `qiime sample-classifier scatterplot` reads them.",
+    citations=[citations["zhang2026mgm"]],
+)
+
+plugin.methods.register_function(
+    function=split_corpus,
+    inputs={"corpus": SampleData[MGMCorpus]},
+    parameters={"metadata": MetadataColumn[Categorical | Numeric], "groups": MetadataColumn[Categorical],
+                "test_size": Float % Range(0.05, 0.95), "random_state": Int % Range(0, 2**32 - 1)},
+    outputs=[("training_corpus", SampleData[MGMCorpus]), ("test_corpus", SampleData[MGMCorpus])],
+    input_descriptions={"corpus": CORPUS_DESCRIPTION},
+    parameter_descriptions={"metadata": "The label column; the split is stratified by it when it is categorical. "
+                                        "Samples without a value are left out and counted.",
+                            "groups": GROUPS_DESCRIPTION, "test_size": "Share of samples (or groups) to test on.",
+                            "random_state": "Seed of the split."},
+    output_descriptions={"training_corpus": "Samples to train on.", "test_corpus": "Held-out samples."},
+    name="Split a corpus into training and test samples",
+    description="A stratified, group-aware train/test split, as sample-classifier's split-table.",
+    citations=[citations["zhang2026mgm"]],
+)
+
+EVALUATION_INPUTS = {"history": "The training history of the model, to show its training curves.",
+                     "table": "The feature table the model was trained from: a RandomForest baseline is trained "
+                              "on its labelled samples outside the test set and tested on the same samples."}
+EVALUATION_PARAMETERS = {"n_estimators": Int % Range(1, 100_000), "random_state": Int % Range(0, 2**32 - 1)}
+EVALUATION_DESCRIPTIONS = {"n_estimators": "Trees in the RandomForest baseline.",
+                           "random_state": "Seed of the RandomForest baseline."}
+plugin.visualizers.register_function(
+    function=evaluate_classification,
+    inputs={"probabilities": SampleData[Probabilities], "history": MGMTrainingHistory,
+            "table": FeatureTable[Frequency | RelativeFrequency]},
+    parameters={"truth": MetadataColumn[Categorical], **EVALUATION_PARAMETERS},
+    input_descriptions={"probabilities": "Class probabilities of held-out samples (from predict-classification).",
+                        **EVALUATION_INPUTS},
+    parameter_descriptions={"truth": "The true class of each sample.", **EVALUATION_DESCRIPTIONS},
+    name="Evaluate an MGM classifier beside a RandomForest",
+    description="ROC and precision-recall curves with their AUC, confusion matrix, per-class metrics and training "
+                "curves, with a RandomForest trained and tested on exactly the same split; TSVs to download.",
+    citations=[citations["zhang2026mgm"]],
+)
+
+plugin.visualizers.register_function(
+    function=evaluate_regression,
+    inputs={"predictions": SampleData[RegressorPredictions], "history": MGMTrainingHistory,
+            "table": FeatureTable[Frequency | RelativeFrequency]},
+    parameters={"truth": MetadataColumn[Numeric], **EVALUATION_PARAMETERS},
+    input_descriptions={"predictions": "Predictions for held-out samples (from predict-regression).",
+                        **EVALUATION_INPUTS},
+    parameter_descriptions={"truth": "The true value of each sample.", **EVALUATION_DESCRIPTIONS},
+    name="Evaluate an MGM regressor beside a RandomForest",
+    description="MAE, R² and a predicted-vs-true scatter plot, with a RandomForest on the same split.",
+    citations=[citations["zhang2026mgm"]],
+)
+
+PIPELINE_INPUTS = {"table": "Feature table of counts or relative frequencies.",
+                   "taxonomy": "Taxonomy of the table's features; leave out when feature IDs are taxonomy strings."}
+PIPELINE_PARAMETERS = {"groups": MetadataColumn[Categorical], "test_size": Float % Range(0.05, 0.95),
+                       "max_length": Int % Range(2, None), "harmonize_names": Bool,
+                       "freeze_layers": Int % Range(0, 1000), **TRAINING_PARAMETERS, **EVALUATION_PARAMETERS}
+PIPELINE_DESCRIPTIONS = {"groups": GROUPS_DESCRIPTION, "test_size": "Share of samples (or groups) held out to test.",
+                         "max_length": "Longest sentence in tokens (see tokenize).",
+                         "harmonize_names": "Recover bracketed, SILVA and GTDB genus names (see tokenize).",
+                         **TRAINING_DESCRIPTIONS, **EVALUATION_DESCRIPTIONS,
+                         "random_state": "Seed of the split, the training and the RandomForest baseline."}
+for function, column, model_type, outputs, kind in (
+        (classify_samples, Categorical, Classifier,
+         [("predictions", SampleData[ClassifierPredictions]), ("probabilities", SampleData[Probabilities])],
+         "classes"),
+        (regress_samples, Numeric, Regressor, [("predictions", SampleData[RegressorPredictions])], "values")):
+    parameters = dict(PIPELINE_PARAMETERS)
+    if function is regress_samples:
+        del parameters["class_weighting"]
+    plugin.pipelines.register_function(
+        function=function,
+        inputs={"table": FeatureTable[Frequency | RelativeFrequency], "taxonomy": FeatureData[Taxonomy]},
+        parameters={"metadata": MetadataColumn[column], **parameters},
+        outputs=[("trained_model", MGMModel[model_type]), ("history", MGMTrainingHistory), *outputs,
+                 ("evaluation", Visualization)],
+        input_descriptions=PIPELINE_INPUTS,
+        parameter_descriptions={"metadata": f"The sample metadata column whose {kind} to learn.",
+                                **{k: PIPELINE_DESCRIPTIONS[k] for k in parameters}},
+        output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION,
+                             "predictions": f"Predicted {kind} of the held-out samples.",
+                             **({"probabilities": "Class probabilities of the held-out samples."}
+                                if len(outputs) == 2 else {}),
+                             "evaluation": "Held-out accuracy beside a RandomForest on the same split."},
+        name=f"Predict sample {kind} with MGM: tokenize, split, fine-tune, evaluate",
+        description=f"Tokenize the table, hold out a stratified (group-aware) test set, fine-tune MGM on the rest, "
+                    f"predict the held-out {kind} and evaluate them beside a RandomForest trained and tested on the "
+                    f"same split. Mirrors `qiime sample-classifier {function.__name__.replace('_', '-')}`.",
+        citations=[citations["zhang2026mgm"]],
+    )
 
 importlib.import_module("q2_mgm._transformers")

@@ -28,7 +28,7 @@ if [ -f "$STAMP" ] && [ "$STAMP" -nt setup.py ] && [ "$STAMP" -nt scripts/setup.
 PIP="$VENV/bin/python -m pip"
 if [ "$PY_MINOR" = 11 ]; then $PIP install -q "torch==$TORCH_VERSION"; fi
 # transformers 5 pulls click 8.5, which breaks q2cli 2022.11: stay below 5 and keep Debian's click.
-$PIP install -q "transformers>=4.46,<5" "hypothesis>=6" "pytest>=7"
+$PIP install -q "transformers>=4.46,<5" "accelerate>=0.26" "hypothesis>=6" "pytest>=7"
 # microformer-mgm's pins clash with ours; only its files (weights, vocabulary) are used, never its code.
 $PIP install -q --no-deps "$MGM_WEIGHTS"
 $PIP install -q --no-deps --no-build-isolation -e .

@@ -43,7 +43,7 @@ def length_batches(lengths, tokens_per_batch=TOKENS_PER_BATCH):
         yield batch
 
 
-def _padded(ids_list, device):
+def padded_batch(ids_list, device="cpu"):
     width = max(len(ids) for ids in ids_list)
     input_ids = torch.full((len(ids_list), width), PAD_ID, dtype=torch.long)
     for row, ids in enumerate(ids_list):
@@ -65,7 +65,7 @@ def sample_embeddings(model, token_ids, pooling="mean", device="cpu", progress=N
     done = 0
     with torch.inference_mode():
         for batch in length_batches(lengths):
-            input_ids, mask = _padded([token_ids[i] for i in batch], device)
+            input_ids, mask = padded_batch([token_ids[i] for i in batch], device)
             hidden = backbone(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
             if pooling == "mean":
                 weights = mask.unsqueeze(-1).to(hidden.dtype)

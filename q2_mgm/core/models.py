@@ -26,7 +26,7 @@ def versions(**extra):
     return {"q2-mgm": __version__, "torch": torch.__version__, "transformers": transformers.__version__, **extra}
 
 
-def _build(config):
+def build_model(config):
     architecture = (config.architectures or ["GPT2LMHeadModel"])[0]
     if architecture not in ARCHITECTURES:
         raise ModelFormatError(f"config.json names architecture {architecture!r}; q2-mgm knows "
@@ -45,7 +45,7 @@ def load_general_model():
     source = upstream_resource("general_model/pytorch_model.bin")
     config = transformers.GPT2Config.from_json_file(upstream_resource("general_model/config.json"))
     config.architectures = ["GPT2LMHeadModel"]
-    model = _build(config)
+    model = build_model(config)
     state = torch.load(source, map_location="cpu", weights_only=True)  # tensors only: no code runs
     model.load_state_dict(state, strict=False)
     model.tie_weights()
@@ -73,7 +73,7 @@ def _read_config(directory):
 
 def _expected_shapes(config):
     with torch.device("meta"):
-        model = _build(config)
+        model = build_model(config)
     return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
 
 
@@ -116,7 +116,7 @@ def load_model(directory):
     """(model in eval mode, vocabulary, versions) from a validated model directory."""
     directory = pathlib.Path(directory)
     config, vocabulary = validate_model_dir(directory)
-    model = _build(config)
+    model = build_model(config)
     missing, unexpected = safetensors.torch.load_model(model, str(directory / "model.safetensors"), strict=False)
     model.tie_weights()
     untied = [name for name in missing if name != "lm_head.weight"]

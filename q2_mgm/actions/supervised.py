@@ -1,0 +1,118 @@
+"""fine-tune, train, predict and split-corpus: supervised MGM on QIIME 2 artifacts."""
+import numpy as np
+import pandas as pd
+import qiime2
+
+from .._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
+from ..core.inference import encode
+from ..core.models import load_general_model, load_model
+from ..core.tokenizer import Corpus
+from ..core.training import (TrainingError, TrainingSettings, load_trained_model, predict, save_trained_model,
+                             sequence_model, train_sequence_model, validation_split)
+from ._util import report, resolve_device
+
+
+def labelled_samples(corpus: Corpus, column: qiime2.MetadataColumn, groups=None):
+    """The corpus samples with a label (and group), in corpus order; the rest are counted and reported."""
+    labels = column.to_series().reindex(corpus.samples.index)
+    missing = labels.isna()
+    if groups is not None:
+        group_values = groups.to_series().reindex(corpus.samples.index)
+        missing |= group_values.isna()
+    if missing.all():
+        raise TrainingError(f"None of the corpus's {len(labels)} samples has a value in metadata column "
+                            f"{column.name!r}. Check that the metadata's sample IDs match the table's.")
+    if missing.any():
+        report(f"left out {int(missing.sum())} of {len(labels)} samples with no {column.name!r}"
+               + (f" or {groups.name!r}" if groups is not None else ""))
+    kept = labels.index[~missing]
+    return kept, labels[kept], (None if groups is None else group_values[kept].astype(str).to_numpy())
+
+
+def _task(column):
+    return "classification" if isinstance(column, qiime2.CategoricalMetadataColumn) else "regression"
+
+
+def _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting, freeze_layers,
+              random_state, device):
+    return TrainingSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                            validation_fraction=validation_fraction, patience=patience,
+                            class_weighting=class_weighting, freeze_layers=freeze_layers,
+                            random_state=random_state, device=resolve_device(device))
+
+
+def _fit(corpus, metadata, groups, backbone, vocabulary, config, settings, provenance):
+    kept, labels, group_values = labelled_samples(corpus, metadata, groups)
+    task = _task(metadata)
+    token_ids = encode(corpus.samples.sentence.loc[kept], vocabulary)
+    n_labels = labels.astype(str).nunique() if task == "classification" else 1
+    network = sequence_model(task, n_labels, backbone=backbone, config=config, random_state=settings.random_state)
+    trained = train_sequence_model(network, token_ids, labels, task, settings, group_values, report=report)
+    out = MGMSupervisedModelDirFmt()
+    save_trained_model(trained, vocabulary, out.path, settings, label_column=metadata.name, **provenance)
+    return out, trained.history
+
+
+def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, model: MGMModelDirFmt = None,
+              groups: qiime2.CategoricalMetadataColumn = None, epochs: int = 20, learning_rate: float = 1e-4,
+              batch_size: int = 32, validation_fraction: float = 0.2, patience: int = 5,
+              class_weighting: bool = True, freeze_layers: int = 0, random_state: int = 0,
+              device: str = "auto") -> (MGMSupervisedModelDirFmt, pd.DataFrame):
+    if model is None:
+        backbone, vocabulary, provenance = load_general_model()
+    else:
+        backbone, vocabulary, provenance = load_model(model.path)
+    settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting,
+                         freeze_layers, random_state, device)
+    return _fit(corpus, metadata, groups, backbone, vocabulary, None, settings,
+                {"base_model": provenance.get("source_sha256", "user model")})
+
+
+def train(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2.CategoricalMetadataColumn = None,
+          epochs: int = 20, learning_rate: float = 1e-4, batch_size: int = 32, validation_fraction: float = 0.2,
+          patience: int = 5, class_weighting: bool = True, random_state: int = 0,
+          device: str = "auto") -> (MGMSupervisedModelDirFmt, pd.DataFrame):
+    general, vocabulary, _ = load_general_model()  # the architecture and vocabulary, not the weights
+    settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting, 0,
+                         random_state, device)
+    return _fit(corpus, metadata, groups, None, vocabulary, general.config, settings,
+                {"base_model": "random initialisation"})
+
+
+def _predict(corpus, model, device):
+    trained, vocabulary, _ = load_trained_model(model.path)
+    token_ids = encode(corpus.samples.sentence, vocabulary)
+    report(f"predicting {len(token_ids)} samples")
+    return trained, predict(trained, token_ids, resolve_device(device))
+
+
+def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt,
+                           device: str = "auto") -> (pd.Series, pd.DataFrame):
+    trained, probabilities = _predict(corpus, model, device)
+    index = pd.Index(corpus.samples.index, name="SampleID")
+    probabilities = pd.DataFrame(probabilities.astype(np.float64), index=index, columns=trained.labels)
+    predictions = pd.Series(np.asarray(trained.labels)[probabilities.to_numpy().argmax(1)], index=index,
+                            name="prediction")
+    return predictions, probabilities
+
+
+def predict_regression(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: str = "auto") -> pd.Series:
+    _, values = _predict(corpus, model, device)
+    return pd.Series(values.astype(np.float64), index=pd.Index(corpus.samples.index, name="SampleID"),
+                     name="prediction")
+
+
+def split_corpus(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2.CategoricalMetadataColumn = None,
+                 test_size: float = 0.2, random_state: int = 0) -> (Corpus, Corpus):
+    kept, labels, group_values = labelled_samples(corpus, metadata, groups)
+    task = _task(metadata)
+    targets = labels.astype(str).to_numpy() if task == "classification" else labels.to_numpy()
+    train_idx, test_idx = validation_split(targets, group_values, test_size, task, random_state)
+    report(f"split {len(kept)} samples: {len(train_idx)} training, {len(test_idx)} test"
+           + (" (no group on both sides)" if groups is not None else ""))
+    return tuple(_subset(corpus, kept[idx]) for idx in (train_idx, test_idx))
+
+
+def _subset(corpus, sample_ids):
+    return Corpus(corpus.samples.loc[sample_ids], corpus.features, corpus.dropped_samples, corpus.max_length,
+                  corpus.harmonize_names)

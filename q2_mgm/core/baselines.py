@@ -1,0 +1,28 @@
+"""The conventional baseline beside every MGM evaluation: a RandomForest on relative abundance."""
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+
+def relative_abundance(table: pd.DataFrame) -> pd.DataFrame:
+    totals = table.sum(axis=1).replace(0, np.nan)
+    return table.div(totals, axis=0).fillna(0.0)
+
+
+def random_forest_baseline(abundance: pd.DataFrame, truth: pd.Series, test_ids, task, n_estimators=500,
+                           random_state=0, n_jobs=1):
+    """Fit on the labelled samples outside test_ids and predict test_ids: class probabilities (DataFrame,
+    columns = classes) or values (Series)."""
+    features = relative_abundance(abundance)
+    test_ids = pd.Index(test_ids)
+    train_ids = truth.index.difference(test_ids).intersection(features.index)
+    if len(train_ids) < 2:
+        raise ValueError("The RandomForest baseline needs labelled training samples in the table besides the "
+                         "test samples; pass the whole table the model was trained from.")
+    estimator = (RandomForestClassifier if task == "classification" else RandomForestRegressor)(
+        n_estimators=n_estimators, random_state=random_state, n_jobs=n_jobs)
+    estimator.fit(features.loc[train_ids].to_numpy(), truth.loc[train_ids].to_numpy())
+    test = features.reindex(test_ids).fillna(0.0).to_numpy()
+    if task == "classification":
+        return pd.DataFrame(estimator.predict_proba(test), index=test_ids, columns=estimator.classes_.astype(str))
+    return pd.Series(estimator.predict(test), index=test_ids)

@@ -1,0 +1,272 @@
+"""Supervised MGM: fine-tune a pretrained model (or train one from random weights) to classify or regress samples,
+with the transformers Trainer. Upstream's recipe: GPT2ForSequenceClassification, a linear head on the final
+hidden state at the last non-pad token."""
+import copy
+import dataclasses
+import json
+import pathlib
+import tempfile
+
+import numpy as np
+import pandas as pd
+import torch
+import transformers
+from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedGroupKFold, StratifiedShuffleSplit
+
+from .inference import length_batches, padded_batch
+from .models import build_model, load_model, save_model
+from .vocab import PAD_ID
+
+TASKS = ("classification", "regression")
+
+
+class TrainingError(ValueError):
+    """Labels or settings that cannot train a model; the message names the problem and the fix."""
+
+
+@dataclasses.dataclass
+class TrainingSettings:
+    epochs: int = 20
+    learning_rate: float = 1e-4
+    batch_size: int = 32
+    validation_fraction: float = 0.2
+    patience: int = 5
+    class_weighting: bool = True
+    freeze_layers: int = 0
+    weight_decay: float = 0.01
+    random_state: int = 0
+    device: str = "cpu"
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    model: transformers.GPT2ForSequenceClassification
+    task: str
+    labels: list  # class names in logit order; empty for regression
+    target_mean: float
+    target_std: float
+    history: pd.DataFrame
+    n_training: int
+    n_validation: int
+
+    def training_record(self):
+        return {"task": self.task, "labels": self.labels, "target_mean": self.target_mean,
+                "target_std": self.target_std, "n_training_samples": self.n_training,
+                "n_validation_samples": self.n_validation}
+
+
+def sequence_model(task, n_labels, backbone=None, config=None, random_state=0):
+    """A GPT2ForSequenceClassification on the backbone's weights, or randomly initialised from config."""
+    config = copy.deepcopy(backbone.config if backbone is not None else config)
+    config.architectures = ["GPT2ForSequenceClassification"]
+    config.num_labels = n_labels if task == "classification" else 1
+    config.problem_type = "single_label_classification" if task == "classification" else "regression"
+    config.pad_token_id = PAD_ID
+    if task == "classification":
+        config.id2label = {i: str(i) for i in range(n_labels)}
+        config.label2id = {str(i): i for i in range(n_labels)}
+    transformers.set_seed(random_state)
+    model = build_model(config)
+    if backbone is not None:
+        model.transformer.load_state_dict(backbone.transformer.state_dict())
+    return model
+
+
+def freeze(model, n_layers):
+    """Freeze the embeddings and the first n_layers blocks (all of them, and ln_f, freezes the encoder)."""
+    encoder = model.transformer
+    if n_layers > encoder.config.n_layer:
+        raise TrainingError(f"freeze_layers is {n_layers} but the model has {encoder.config.n_layer} layers.")
+    frozen = [encoder.wte, encoder.wpe, *encoder.h[:n_layers]] if n_layers else []
+    if n_layers == encoder.config.n_layer:
+        frozen.append(encoder.ln_f)
+    for module in frozen:
+        module.requires_grad_(False)
+
+
+def encode_targets(values: pd.Series, task):
+    """Integer classes (sorted class names) or standardised floats; clear errors for unusable labels."""
+    if task == "classification":
+        counts = values.astype(str).value_counts()
+        if len(counts) < 2:
+            raise TrainingError(f"The label column has a single class ({counts.index[0]!r}); a classifier needs "
+                                "at least two. Check the metadata column or filter.")
+        rare = counts[counts < 2]
+        if len(rare):
+            raise TrainingError(f"Class {rare.index[0]!r} has a single sample; every class needs at least two "
+                                "(one to train on, one to validate). Merge or drop rare classes first.")
+        labels = sorted(counts.index)
+        return values.astype(str).map({c: i for i, c in enumerate(labels)}).to_numpy(), labels, 0.0, 1.0
+    numbers = values.astype(float).to_numpy()
+    mean, std = float(numbers.mean()), float(numbers.std()) or 1.0
+    return (numbers - mean) / std, [], mean, std
+
+
+def validation_split(targets, groups, fraction, task, random_state):
+    """Train/validation indices; with groups, no group is on both sides; classification is stratified."""
+    index = np.arange(len(targets))
+    if groups is not None:
+        if task == "classification":
+            splitter = StratifiedGroupKFold(n_splits=max(2, round(1 / fraction)), shuffle=True,
+                                            random_state=random_state)
+            return next(splitter.split(index, targets, groups))
+        return next(GroupShuffleSplit(1, test_size=fraction, random_state=random_state).split(index, groups=groups))
+    if task == "classification":
+        return next(StratifiedShuffleSplit(1, test_size=fraction, random_state=random_state).split(index, targets))
+    return next(ShuffleSplit(1, test_size=fraction, random_state=random_state).split(index))
+
+
+class _SentenceDataset(torch.utils.data.Dataset):
+    def __init__(self, token_ids, targets):
+        self.token_ids, self.targets = token_ids, targets
+
+    def __len__(self):
+        return len(self.token_ids)
+
+    def __getitem__(self, i):
+        return {"input_ids": self.token_ids[i], "labels": self.targets[i]}
+
+
+def _collate(items):
+    input_ids, mask = padded_batch([item["input_ids"] for item in items])
+    labels = torch.tensor(np.array([item["labels"] for item in items]))
+    return {"input_ids": input_ids, "attention_mask": mask,
+            "labels": labels.float() if labels.is_floating_point() else labels.long()}
+
+
+class _WeightedTrainer(transformers.Trainer):
+    """Class-weighted cross-entropy for imbalanced labels; plain MSE for regression."""
+
+    def __init__(self, *args, class_weights=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.class_weights = class_weights
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        logits = model(**inputs).logits
+        if model.config.problem_type == "regression":
+            loss = torch.nn.functional.mse_loss(logits.squeeze(-1), labels)
+        else:
+            weight = None if self.class_weights is None else self.class_weights.to(logits.device)
+            loss = torch.nn.functional.cross_entropy(logits, labels, weight=weight)
+        return (loss, {"logits": logits}) if return_outputs else loss
+
+
+def _metrics(task, target_std):
+    def compute(prediction):
+        logits, truth = prediction.predictions, prediction.label_ids
+        if task == "regression":
+            return {"mae": mean_absolute_error(truth, logits.ravel()) * target_std, "r2": r2_score(truth, logits.ravel())}
+        probabilities = torch.softmax(torch.from_numpy(logits), -1).numpy()
+        accuracy = float((probabilities.argmax(1) == truth).mean())
+        if len(np.unique(truth)) < 2:
+            return {"accuracy": accuracy}
+        auc = (roc_auc_score(truth, probabilities[:, 1]) if probabilities.shape[1] == 2 else
+               roc_auc_score(truth, probabilities, multi_class="ovr", labels=np.arange(probabilities.shape[1])))
+        return {"auc": auc, "accuracy": accuracy}
+    return compute
+
+
+class _Progress(transformers.TrainerCallback):
+    def __init__(self, report):
+        self.report = report
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        train = [e["loss"] for e in state.log_history if "loss" in e]
+        shown = ", ".join(f"{k[5:]} {v:.4f}" for k, v in (metrics or {}).items()
+                          if k.startswith("eval_") and not k.endswith(("runtime", "per_second", "epoch")))
+        self.report(f"epoch {state.epoch:.0f}/{args.num_train_epochs:.0f}: train loss "
+                    f"{train[-1] if train else float('nan'):.4f}, validation {shown}")
+
+
+def _history(log_history):
+    rows = {}
+    for entry in log_history:
+        if "epoch" not in entry:
+            continue
+        row = rows.setdefault(int(round(entry["epoch"])), {})
+        if "loss" in entry:
+            row["train_loss"] = entry["loss"]
+        row.update({f"validation_{k[5:]}": v for k, v in entry.items()
+                    if k.startswith("eval_") and not k.endswith(("runtime", "per_second", "epoch"))})
+    history = pd.DataFrame.from_dict(rows, orient="index").sort_index()
+    history.index = pd.Index([str(e) for e in history.index], name="epoch")
+    return history
+
+
+def train_sequence_model(model, token_ids, targets: pd.Series, task, settings: TrainingSettings, groups=None,
+                         report=print) -> TrainedModel:
+    """Train `model` (from sequence_model) on sentences and their labels, stopping when validation stops
+    improving and keeping the best epoch's weights."""
+    encoded, labels, mean, std = encode_targets(targets, task)
+    train_idx, val_idx = validation_split(encoded, None if groups is None else np.asarray(groups),
+                                          settings.validation_fraction, task, settings.random_state)
+    if task == "classification" and len(np.unique(encoded[train_idx])) < len(labels):
+        raise TrainingError("The validation split left a class without training samples; lower "
+                            "validation_fraction or add samples of the rare class.")
+    freeze(model, settings.freeze_layers)
+    class_weights = None
+    if task == "classification" and settings.class_weighting:
+        counts = np.bincount(encoded[train_idx], minlength=len(labels))
+        class_weights = torch.tensor(len(train_idx) / (len(labels) * np.maximum(counts, 1)), dtype=torch.float32)
+    dtype = np.float32 if task == "regression" else np.int64
+    datasets = [_SentenceDataset([token_ids[i] for i in idx], encoded[idx].astype(dtype))
+                for idx in (train_idx, val_idx)]
+    report(f"training on {len(train_idx)} samples, validating on {len(val_idx)}; "
+           f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters")
+    best_metric = "auc" if task == "classification" and len(labels) >= 2 else "loss"
+    with tempfile.TemporaryDirectory() as scratch:
+        args = transformers.TrainingArguments(
+            output_dir=scratch, num_train_epochs=settings.epochs, learning_rate=settings.learning_rate,
+            per_device_train_batch_size=settings.batch_size, per_device_eval_batch_size=64,
+            weight_decay=settings.weight_decay, warmup_ratio=0.1, lr_scheduler_type="linear",
+            eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch", save_total_limit=2,
+            save_only_model=True, load_best_model_at_end=True, metric_for_best_model=best_metric,
+            greater_is_better=best_metric != "loss", seed=settings.random_state, data_seed=settings.random_state,
+            use_cpu=settings.device == "cpu", report_to=[], disable_tqdm=True, remove_unused_columns=False,
+            dataloader_num_workers=0, group_by_length=False)
+        trainer = _WeightedTrainer(
+            model=model, args=args, train_dataset=datasets[0], eval_dataset=datasets[1], data_collator=_collate,
+            compute_metrics=_metrics(task, std), class_weights=class_weights,
+            callbacks=[transformers.EarlyStoppingCallback(settings.patience), _Progress(report)])
+        trainer.remove_callback(transformers.PrinterCallback)  # _Progress reports each epoch instead
+        trainer.train()
+    model = trainer.model.cpu().eval()
+    return TrainedModel(model, task, labels, mean, std, _history(trainer.state.log_history),
+                        len(train_idx), len(val_idx))
+
+
+def predict(trained_model, token_ids, device="cpu"):
+    """Class probabilities (n x classes) or de-standardised predictions (n,)."""
+    model = trained_model.model.to(device).eval()
+    lengths = np.array([len(ids) for ids in token_ids])
+    outputs = np.empty((len(token_ids), model.config.num_labels), dtype=np.float32)
+    with torch.inference_mode():
+        for batch in length_batches(lengths):
+            input_ids, mask = padded_batch([token_ids[i] for i in batch], device)
+            logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits
+            outputs[batch] = (torch.softmax(logits, -1) if trained_model.task == "classification" else logits).cpu().numpy()
+    if trained_model.task == "regression":
+        return outputs[:, 0] * trained_model.target_std + trained_model.target_mean
+    return outputs
+
+
+def save_trained_model(trained: TrainedModel, vocabulary, directory, settings: TrainingSettings = None,
+                       **provenance):
+    directory = pathlib.Path(directory)
+    save_model(trained.model, vocabulary, directory, **provenance)
+    record = {**trained.training_record(),
+              "settings": dataclasses.asdict(settings) if settings else None,
+              "history": trained.history.reset_index().to_dict(orient="list")}
+    (directory / "training.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
+
+
+def load_trained_model(directory):
+    directory = pathlib.Path(directory)
+    model, vocabulary, versions = load_model(directory)
+    record = json.loads((directory / "training.json").read_text())
+    history = pd.DataFrame(record.get("history") or {"epoch": []}).set_index("epoch")
+    trained = TrainedModel(model, record["task"], record["labels"], record["target_mean"], record["target_std"],
+                           history, record["n_training_samples"], record.get("n_validation_samples", 0))
+    return trained, vocabulary, versions

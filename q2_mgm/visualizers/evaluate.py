@@ -1,0 +1,167 @@
+"""evaluate-classification and evaluate-regression: held-out accuracy of an MGM model beside a RandomForest
+trained and tested on exactly the same samples."""
+import importlib.resources
+
+import biom
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import q2templates
+import qiime2
+from sklearn.metrics import (auc, classification_report, confusion_matrix, mean_absolute_error,
+                             precision_recall_curve, r2_score, roc_auc_score, roc_curve)
+
+from ..core.baselines import random_forest_baseline
+from ._plots import save_figure
+
+TABLE_CLASSES = "table table-striped table-hover"
+
+
+def _render(output_dir, context):
+    template = importlib.resources.files(__package__) / "assets" / "evaluate" / "index.html"
+    q2templates.render(str(template), output_dir, context=context)
+
+
+def _truth_for(column, sample_ids):
+    truth = column.to_series().reindex(sample_ids)
+    if truth.isna().any():
+        raise ValueError(f"{int(truth.isna().sum())} predicted samples have no value in {column.name!r}; "
+                         "evaluate on samples with known labels.")
+    return truth
+
+
+def _history_plot(history, output_dir):
+    if history is None or history.empty:
+        return None
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    epochs = history.index.astype(int)
+    for column in ("train_loss", "validation_loss"):
+        if column in history:
+            axes[0].plot(epochs, history[column], marker="o", label=column.replace("_", " "))
+    axes[0].set_xlabel("epoch"), axes[0].set_ylabel("loss"), axes[0].legend()
+    for column in history.columns.difference(["train_loss", "validation_loss"]):
+        axes[1].plot(epochs, history[column], marker="o", label=column.replace("_", " "))
+    axes[1].set_xlabel("epoch"), axes[1].set_ylabel("validation metric"), axes[1].legend()
+    return save_figure(figure, output_dir, "training_curves")
+
+
+def _binary_scores(truth, probabilities, positive):
+    return (truth.astype(str) == positive).astype(int).to_numpy(), probabilities[positive].to_numpy()
+
+
+def _roc_pr_plots(truth, methods, classes, output_dir):
+    """ROC and precision-recall for each method; one-vs-rest per class beyond two classes."""
+    positives = classes[1:] if len(classes) == 2 else classes
+    figure, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(12, 5))
+    for name, probabilities in methods.items():
+        for positive in positives:
+            y, score = _binary_scores(truth, probabilities, positive)
+            fpr, tpr, _ = roc_curve(y, score)
+            precision, recall, _ = precision_recall_curve(y, score)
+            label = name if len(positives) == 1 else f"{name}: {positive}"
+            roc_ax.plot(fpr, tpr, label=f"{label} (AUC {auc(fpr, tpr):.3f})")
+            pr_ax.plot(recall, precision, label=f"{label} (AUC {auc(recall, precision):.3f})")
+    roc_ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
+    roc_ax.set_xlabel("false positive rate"), roc_ax.set_ylabel("true positive rate")
+    roc_ax.set_title(f"ROC (positive class: {positives[0]})" if len(positives) == 1 else "ROC, one vs rest")
+    pr_ax.set_xlabel("recall"), pr_ax.set_ylabel("precision"), pr_ax.set_title("precision-recall")
+    roc_ax.legend(fontsize=8), pr_ax.legend(fontsize=8)
+    return save_figure(figure, output_dir, "roc_pr")
+
+
+def _confusion_plot(matrix, output_dir):
+    figure, ax = plt.subplots(figsize=(1.2 * len(matrix) + 3, 1.0 * len(matrix) + 2.5))
+    ax.imshow(matrix.to_numpy(), cmap="Blues")
+    ax.set_xticks(range(len(matrix)), matrix.columns, rotation=45, ha="right")
+    ax.set_yticks(range(len(matrix)), matrix.index)
+    for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+        ax.text(j, i, str(value), ha="center", va="center", color="black")
+    ax.set_xlabel("predicted"), ax.set_ylabel("true")
+    return save_figure(figure, output_dir, "confusion_matrix")
+
+
+def _roc_auc(truth, probabilities, classes):
+    if len(classes) == 2:
+        return roc_auc_score(*_binary_scores(truth, probabilities, classes[1]))
+    return roc_auc_score(truth.astype(str), probabilities[classes].to_numpy(), multi_class="ovr", labels=classes)
+
+
+def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth: qiime2.CategoricalMetadataColumn,
+                            history: pd.DataFrame = None, table: biom.Table = None, n_estimators: int = 500,
+                            random_state: int = 0) -> None:
+    classes = [str(c) for c in probabilities.columns]
+    probabilities.columns = classes
+    labels = _truth_for(truth, probabilities.index).astype(str)
+    methods = {"MGM": probabilities}
+    if table is not None:
+        abundance = table.to_dataframe(dense=True).T
+        known = truth.to_series().dropna().astype(str)
+        forest = random_forest_baseline(abundance, known, probabilities.index, "classification", n_estimators,
+                                        random_state)
+        methods["RandomForest"] = forest.reindex(columns=classes, fill_value=0.0)
+    predictions = pd.DataFrame({"truth": labels})
+    metrics = []
+    for name, probs in methods.items():
+        predicted = pd.Series(np.asarray(classes)[probs.to_numpy().argmax(1)], index=probs.index)
+        predictions[f"{name}_prediction"] = predicted
+        for c in classes:
+            predictions[f"{name}_probability_{c}"] = probs[c]
+        report = pd.DataFrame(classification_report(labels, predicted, labels=classes, output_dict=True,
+                                                    zero_division=0)).T
+        report.insert(0, "method", name)
+        metrics.append(report)
+    per_class = pd.concat(metrics).rename_axis("class")
+    summary = pd.DataFrame({name: {"ROC AUC": _roc_auc(labels, probs, classes),
+                                   "accuracy": float((predictions[f"{name}_prediction"] == labels).mean()),
+                                   "test samples": len(labels)} for name, probs in methods.items()}).T
+    confusion = pd.DataFrame(confusion_matrix(labels, predictions["MGM_prediction"], labels=classes),
+                             index=classes, columns=classes)
+    for frame, name in ((predictions, "predictions"), (per_class, "per_class_metrics"), (summary, "summary"),
+                        (confusion, "confusion_matrix")):
+        frame.to_csv(f"{output_dir}/{name}.tsv", sep="\t")
+    if history is not None:
+        history.to_csv(f"{output_dir}/training_history.tsv", sep="\t")
+    _render(output_dir, {
+        "title": "MGM classifier evaluation",
+        "summary": summary.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
+        "curves_plot": _roc_pr_plots(labels, methods, classes, output_dir),
+        "confusion_plot": _confusion_plot(confusion, output_dir),
+        "per_class": per_class.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
+        "history_plot": _history_plot(history, output_dir),
+        "downloads": ["summary.tsv", "predictions.tsv", "per_class_metrics.tsv", "confusion_matrix.tsv"]
+        + (["training_history.tsv"] if history is not None else []),
+    })
+
+
+def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.NumericMetadataColumn,
+                        history: pd.DataFrame = None, table: biom.Table = None, n_estimators: int = 500,
+                        random_state: int = 0) -> None:
+    values = _truth_for(truth, predictions.index).astype(float)
+    methods = {"MGM": predictions.astype(float)}
+    if table is not None:
+        abundance = table.to_dataframe(dense=True).T
+        methods["RandomForest"] = random_forest_baseline(abundance, truth.to_series().dropna().astype(float),
+                                                         predictions.index, "regression", n_estimators,
+                                                         random_state)
+    summary = pd.DataFrame({name: {"MAE": mean_absolute_error(values, p), "R2": r2_score(values, p),
+                                   "test samples": len(values)} for name, p in methods.items()}).T
+    table_out = pd.DataFrame({"truth": values, **{f"{n}_prediction": p for n, p in methods.items()}})
+    figure, ax = plt.subplots(figsize=(6, 6))
+    for name, p in methods.items():
+        ax.scatter(values, p, alpha=0.6, label=f"{name} (MAE {summary.loc[name, 'MAE']:.3g}, "
+                                             f"R² {summary.loc[name, 'R2']:.3f})")
+    low, high = float(values.min()), float(values.max())
+    ax.plot([low, high], [low, high], color="grey", linestyle=":")
+    ax.set_xlabel(f"true {truth.name}"), ax.set_ylabel(f"predicted {truth.name}"), ax.legend()
+    scatter = save_figure(figure, output_dir, "scatter")
+    summary.to_csv(f"{output_dir}/summary.tsv", sep="\t")
+    table_out.to_csv(f"{output_dir}/predictions.tsv", sep="\t")
+    if history is not None:
+        history.to_csv(f"{output_dir}/training_history.tsv", sep="\t")
+    _render(output_dir, {
+        "title": "MGM regressor evaluation",
+        "summary": summary.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
+        "curves_plot": scatter, "confusion_plot": None, "per_class": None,
+        "history_plot": _history_plot(history, output_dir),
+        "downloads": ["summary.tsv", "predictions.tsv"] + (["training_history.tsv"] if history is not None else []),
+    })
