@@ -25,8 +25,9 @@ def embeddings_as_ordination(vectors, sample_ids, method):
     """Raw hidden dimensions as ordination axes (Emperor can show them); eigvals are each axis' variance."""
     axes = [f"MGM{i + 1}" for i in range(vectors.shape[1])]
     variance = vectors.var(axis=0).astype(np.float64)
+    total = variance.sum()  # zero for a single sample: no axis explains anything, rather than 0/0
     return skbio.OrdinationResults(
         short_method_name=method, long_method_name=f"MGM sample embeddings ({method})",
         eigvals=pd.Series(variance, index=axes),
         samples=pd.DataFrame(vectors.astype(np.float64), index=pd.Index(sample_ids, name=None), columns=axes),
-        proportion_explained=pd.Series(variance / variance.sum(), index=axes))
+        proportion_explained=pd.Series(variance / total if total > 0 else np.zeros_like(variance), index=axes))

@@ -72,9 +72,12 @@ def _read_config(directory):
 
 
 def _expected_shapes(config):
+    """The shape of each tensor config.json calls for, and the names that share each tensor (tied weights)."""
     with torch.device("meta"):
         model = build_model(config)
-    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    state = model.state_dict(keep_vars=True)
+    tied = {name: {other for other, shared in state.items() if shared is tensor} for name, tensor in state.items()}
+    return {name: tuple(tensor.shape) for name, tensor in state.items()}, tied
 
 
 def _stored_shapes(path):
@@ -94,16 +97,20 @@ def validate_model_dir(directory):
     if missing:
         raise ModelFormatError(f"The model is missing {', '.join(missing)}; it needs {', '.join(MODEL_FILES)}.")
     config = _read_config(directory)
-    vocabulary = Vocabulary.from_file(directory / "vocab.txt")
+    try:
+        vocabulary = Vocabulary.from_file(directory / "vocab.txt")
+    except ValueError as error:
+        raise ModelFormatError(f"vocab.txt is not a valid vocabulary: {error}") from None
     if len(vocabulary) != config.vocab_size:
         raise ModelFormatError(f"vocab.txt lists {len(vocabulary)} tokens but config.json's vocab_size is "
                                f"{config.vocab_size}: the vocabulary does not belong to these weights.")
-    expected, stored = _expected_shapes(config), _stored_shapes(directory / "model.safetensors")
+    (expected, tied), stored = _expected_shapes(config), _stored_shapes(directory / "model.safetensors")
     unknown = sorted(set(stored) - set(expected))
     wrong = sorted(name for name in stored.keys() & expected.keys() if stored[name] != expected[name])
-    if unknown or wrong:
+    absent = sorted(name for name in expected.keys() - stored.keys() if not tied[name] & stored.keys())
+    if unknown or wrong or absent:
         detail = ", ".join(f"{n} {stored[n]} (config wants {expected[n]})" for n in wrong[:3]) or \
-            ", ".join(unknown[:3])
+            ", ".join(unknown[:3]) or "no weights for " + ", ".join(absent[:3])
         raise ModelFormatError(f"model.safetensors does not match config.json: {detail}.")
     try:
         json.loads((directory / "versions.json").read_text())
