@@ -107,14 +107,17 @@ def _check_taxonomy_covers(feature_ids, taxonomy):
 
 def _sentences_for_chunk(rel, stats_mean, stats_std):
     """Per-row genus columns ordered by descending z (ties: vocabulary order), and per-row dropped counts."""
-    rel = rel.tocoo()
-    mean, std = stats_mean[rel.col], stats_std[rel.col]
+    all_rows = np.repeat(np.arange(rel.shape[0]), np.diff(rel.indptr))
+    mean, std = stats_mean[rel.indices], stats_std[rel.indices]
     z = (rel.data - mean) / std
     keep = z > (0.0 - mean) / std
-    order = np.lexsort((rel.col[keep], -z[keep], rel.row[keep]))
-    rows, cols = rel.row[keep][order], rel.col[keep][order]
+    rows, cols, z = all_rows[keep], rel.indices[keep], z[keep]
+    # entries come in (row, column) order; two stable sorts give descending z within rows, ties in column order
+    order = np.argsort(-z, kind="stable")
+    order = order[np.argsort(rows[order], kind="stable")]
+    rows, cols = rows[order], cols[order]
     counts = np.bincount(rows, minlength=rel.shape[0])
-    below = np.bincount(rel.row[~keep], minlength=rel.shape[0])
+    below = np.bincount(all_rows[~keep], minlength=rel.shape[0])
     return cols, counts, below
 
 
@@ -176,10 +179,11 @@ def tokenize_matrix(matrix, sample_ids, feature_ids, taxonomy=None, max_length=5
     to_genus = sp.csr_matrix((np.ones(len(in_vocab)), (in_vocab, column[in_vocab])), shape=(n_features, n_genera))
     genus_matrix = (matrix @ to_genus).tocsr()
     genus_matrix.eliminate_zeros()
+    genus_matrix.sort_indices()  # ties are broken by column (vocabulary) order below
 
     totals = np.asarray(matrix.sum(axis=1)).ravel()
     vocab_totals = np.asarray(genus_matrix.sum(axis=1)).ravel()
-    no_genus = np.asarray(matrix[:, np.flatnonzero(status.to_numpy() == FEATURE_STATUS[2])].sum(axis=1)).ravel()
+    no_genus = matrix @ (status.to_numpy() == FEATURE_STATUS[2]).astype(np.float64)
     dropped_samples = pd.DataFrame(
         {"reason": np.where(totals == 0, "all-zero sample", "no abundance in MGM's vocabulary"), "total": totals},
         index=pd.Index(sample_ids, name="sample-id"))
@@ -228,13 +232,12 @@ def _tokenize_rows(genus_matrix, vocab_totals, stats, max_length):
 def _feature_report(matrix, totals, taxonomy, genus, status):
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(totals > 0, 1.0 / totals, 0.0)
-    relative = sp.diags(scale) @ matrix
     return pd.DataFrame({
         "taxonomy": taxonomy.astype(str).to_numpy(),
         "genus": genus.fillna("").to_numpy(),
         "status": status.to_numpy(),
-        "n_samples": np.asarray((matrix > 0).sum(axis=0)).ravel(),
-        "mean_relative_abundance": np.asarray(relative.sum(axis=0)).ravel() / max(len(totals), 1),
+        "n_samples": np.bincount(matrix.indices[matrix.data > 0], minlength=matrix.shape[1]),
+        "mean_relative_abundance": (matrix.T @ scale) / max(len(totals), 1),
     }, index=pd.Index(taxonomy.index.astype(str), name="feature-id"))
 
 
