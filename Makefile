@@ -6,7 +6,8 @@ setup:
 demo: setup
 	@bash scripts/demo.sh
 
-test: setup
+test:
+	@bash scripts/setup.sh test
 	@if [ ! -d ../shared ]; then echo "note: ../shared is absent; tests that need it are skipped"; fi
 	.venv/bin/python -m pytest -q tests
 

@@ -70,5 +70,5 @@ def _format_to_history(fmt: TrainingHistoryFormat) -> pd.DataFrame:
 @plugin.register_transformer
 def _history_to_metadata(fmt: TrainingHistoryFormat) -> qiime2.Metadata:
     history = _format_to_history(fmt)
-    history.index.name = "epoch"
+    history.index.name = "id"  # QIIME 2 metadata takes only its own ID headers (id, sample-id, ...), not `epoch`
     return qiime2.Metadata(history)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, and nothing else: Debian's QIIME 2 2022.11 packages, a venv that sees them, torch (CPU),
 # transformers, the microformer-mgm weights and q2-mgm itself (editable). Safe to run again; fast when all is there.
+# usage: setup.sh [test]   (`test` adds Chromium, which the tests use to render visualizations)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
@@ -14,6 +15,7 @@ PY_MINOR=$(/usr/bin/python3 -c 'import sys; print(sys.version_info[1])')
 # The torch wheel kept on this kind of machine is for Python 3.11; elsewhere (Debian 13: 3.13) Debian's own
 # python3-torch is CPU-only and avoids pip pulling a multi-GB CUDA build.
 if [ "$PY_MINOR" != 11 ]; then APT_PACKAGES="$APT_PACKAGES python3-torch"; fi
+if [ "${1:-}" = test ]; then APT_PACKAGES="$APT_PACKAGES chromium"; fi
 
 missing=$(for p in $APT_PACKAGES; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$missing" ]; then

@@ -2,7 +2,7 @@
 and tests that need it, so tests/core runs on plain Python."""
 import pytest
 
-from .helpers import read_genus_table
+from .helpers import read_genus_table, read_metadata
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +60,81 @@ def twins_corpus_artifact(mgm_plugin, twins_table_artifact):
     return corpus
 
 
+@pytest.fixture(scope="session")
+def twins_metadata():
+    """qiime2.Metadata of the twins for Lean vs Obese: `bmi_category` holds Lean (61) or Obese (193) and is empty
+    for the 24 Overwt samples; `subject` (154 people, categorical) groups a person's two time points."""
+    import qiime2
+    frame = read_metadata("twins")
+    frame["bmi_category"] = frame.bmi_category.where(frame.bmi_category.isin(["Lean", "Obese"]))
+    return qiime2.Metadata(frame)
+
+
+@pytest.fixture(scope="session")
+def ecam_metadata():
+    """qiime2.Metadata of ECAM: `delivery` (categorical), `month` (numeric), `studyid` (child, categorical)."""
+    import qiime2
+    return qiime2.Metadata(read_metadata("ecam"))
+
+
+@pytest.fixture(scope="session")
+def ecam_subset_counts(ecam_counts):
+    """Every fourth ECAM sample (219 samples; all 43 children): a cheap real data set for training tests."""
+    return ecam_counts.iloc[::4]
+
+
+@pytest.fixture(scope="session")
+def ecam_subset_table_artifact(ecam_subset_counts):
+    import qiime2
+    return qiime2.Artifact.import_data("FeatureTable[Frequency]", ecam_subset_counts.astype(float))
+
+
+@pytest.fixture(scope="session")
+def ecam_subset_corpus_artifact(mgm_plugin, ecam_subset_table_artifact):
+    corpus, = mgm_plugin.actions.tokenize(table=ecam_subset_table_artifact)
+    return corpus
+
+
+@pytest.fixture(scope="session")
+def twins_classify_samples(mgm_plugin, twins_table_artifact, twins_metadata):
+    """`mgm classify-samples` on the twins, Lean vs Obese grouped by subject: two epochs of head-only training."""
+    return mgm_plugin.actions.classify_samples(
+        table=twins_table_artifact, metadata=twins_metadata.get_column("bmi_category"),
+        groups=twins_metadata.get_column("subject"), epochs=2, freeze_layers=8, learning_rate=1e-3,
+        n_estimators=100)
+
+
+@pytest.fixture(scope="session")
+def ecam_regress_samples(mgm_plugin, ecam_subset_table_artifact, ecam_metadata):
+    """`mgm regress-samples` on the ECAM subset, infant age in months grouped by child: one epoch, head only."""
+    return mgm_plugin.actions.regress_samples(
+        table=ecam_subset_table_artifact, metadata=ecam_metadata.get_column("month"),
+        groups=ecam_metadata.get_column("studyid"), epochs=1, freeze_layers=8, learning_rate=1e-2,
+        n_estimators=100)
+
+
 def pytest_configure(config):
     # QIIME 2 2022.11 imports ipywidgets, which warns about traitlets on every session: not ours to fix
     config.addinivalue_line("filterwarnings", "ignore:Traits should be given as instances:DeprecationWarning")
+    # transformers' Trainer, when two checkpoints share an mtime (epochs faster than the clock): it then orders them
+    # by step number, which is right
+    config.addinivalue_line("filterwarnings", "ignore:mtime may not be reliable on this filesystem:UserWarning")
+    config.addinivalue_line("markers", "one_torch_thread: run the test, its fixtures included, on one torch thread")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Training tests run torch on one thread. On a shared 2-core machine, two OpenMP threads competing with other
+    jobs wait on each other at every operation: training on the twins measured 3.3 s on one thread against 12 s on
+    two (and a 2-layer test model 1 s against 10 s). Set here, around setup too, so that the session-scoped
+    training fixtures a marked test brings up are covered as well."""
+    if item.get_closest_marker("one_torch_thread") is None:
+        yield
+        return
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -32,6 +32,23 @@ def read_genus_table(dataset, name="genus_counts.tsv"):
     return pd.read_csv(shared_path("data", dataset, name), sep="\t", index_col=0, dtype={"sample_id": str})
 
 
+def read_metadata(dataset):
+    """../shared/data/<dataset>/metadata.tsv, indexed by `sample-id` (QIIME 2's ID header), subject IDs as text."""
+    frame = pd.read_csv(shared_path("data", dataset, "metadata.tsv"), sep="\t", index_col=0,
+                        dtype={"sample_id": str, "subject": str, "studyid": str})
+    return frame.rename_axis("sample-id")
+
+
+def subset_corpus(corpus_artifact, sample_ids):
+    """A SampleData[MGMCorpus] artifact holding only sample_ids of corpus_artifact (their order kept)."""
+    import qiime2
+    from q2_mgm.core.tokenizer import Corpus
+    corpus = corpus_artifact.view(Corpus)
+    subset = Corpus(corpus.samples.loc[list(sample_ids)], corpus.features, corpus.dropped_samples,
+                    corpus.max_length, corpus.harmonize_names)
+    return qiime2.Artifact.import_data("SampleData[MGMCorpus]", subset)
+
+
 @functools.lru_cache(maxsize=None)
 def parity_case(name):
     """Upstream MGM 0.5.8's inputs and outputs for one parity case (see ../shared/parity/README.md)."""

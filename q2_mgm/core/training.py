@@ -160,7 +160,7 @@ def _metrics(task, target_std):
             return {"mae": mean_absolute_error(truth, logits.ravel()) * target_std, "r2": r2_score(truth, logits.ravel())}
         probabilities = torch.softmax(torch.from_numpy(logits), -1).numpy()
         accuracy = float((probabilities.argmax(1) == truth).mean())
-        if len(np.unique(truth)) < 2:
+        if len(np.unique(truth)) < probabilities.shape[1]:  # AUC needs every class among the validation samples
             return {"accuracy": accuracy}
         auc = (roc_auc_score(truth, probabilities[:, 1]) if probabilities.shape[1] == 2 else
                roc_auc_score(truth, probabilities, multi_class="ovr", labels=np.arange(probabilities.shape[1])))
@@ -215,7 +215,8 @@ def train_sequence_model(model, token_ids, targets: pd.Series, task, settings: T
                 for idx in (train_idx, val_idx)]
     report(f"training on {len(train_idx)} samples, validating on {len(val_idx)}; "
            f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters")
-    best_metric = "auc" if task == "classification" and len(labels) >= 2 else "loss"
+    # AUC only where the validation samples hold every class (a grouped split can leave one out); else the loss
+    best_metric = "auc" if task == "classification" and len(np.unique(encoded[val_idx])) == len(labels) else "loss"
     with tempfile.TemporaryDirectory() as scratch:
         args = transformers.TrainingArguments(
             output_dir=scratch, num_train_epochs=settings.epochs, learning_rate=settings.learning_rate,
@@ -225,7 +226,7 @@ def train_sequence_model(model, token_ids, targets: pd.Series, task, settings: T
             save_only_model=True, load_best_model_at_end=True, metric_for_best_model=best_metric,
             greater_is_better=best_metric != "loss", seed=settings.random_state, data_seed=settings.random_state,
             use_cpu=settings.device == "cpu", report_to=[], disable_tqdm=True, remove_unused_columns=False,
-            dataloader_num_workers=0, group_by_length=False)
+            dataloader_num_workers=0, group_by_length=True)  # batches of similar length: less padding
         trainer = _WeightedTrainer(
             model=model, args=args, train_dataset=datasets[0], eval_dataset=datasets[1], data_collator=_collate,
             compute_metrics=_metrics(task, std), class_weights=class_weights,

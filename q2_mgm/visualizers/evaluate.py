@@ -4,6 +4,7 @@ import importlib.resources
 
 import biom
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import q2templates
@@ -39,6 +40,8 @@ def _history_plot(history, output_dir):
         if column in history:
             axes[0].plot(epochs, history[column], marker="o", label=column.replace("_", " "))
     axes[0].set_xlabel("epoch"), axes[0].set_ylabel("loss"), axes[0].legend()
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for column in history.columns.difference(["train_loss", "validation_loss"]):
         axes[1].plot(epochs, history[column], marker="o", label=column.replace("_", " "))
     axes[1].set_xlabel("epoch"), axes[1].set_ylabel("validation metric"), axes[1].legend()
@@ -74,8 +77,9 @@ def _confusion_plot(matrix, output_dir):
     ax.imshow(matrix.to_numpy(), cmap="Blues")
     ax.set_xticks(range(len(matrix)), matrix.columns, rotation=45, ha="right")
     ax.set_yticks(range(len(matrix)), matrix.index)
+    dark = matrix.to_numpy().max() / 2
     for (i, j), value in np.ndenumerate(matrix.to_numpy()):
-        ax.text(j, i, str(value), ha="center", va="center", color="black")
+        ax.text(j, i, str(value), ha="center", va="center", color="white" if value > dark else "black")
     ax.set_xlabel("predicted"), ax.set_ylabel("true")
     return save_figure(figure, output_dir, "confusion_matrix")
 
@@ -92,6 +96,10 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
     classes = [str(c) for c in probabilities.columns]
     probabilities.columns = classes
     labels = _truth_for(truth, probabilities.index).astype(str)
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise ValueError(f"{truth.name!r} holds classes the model does not know ({', '.join(unknown[:5])}); the "
+                         f"model predicts {', '.join(classes)}. Evaluate with the column the model was trained on.")
     methods = {"MGM": probabilities}
     if table is not None:
         abundance = table.to_dataframe(dense=True).T
@@ -113,7 +121,7 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
     per_class = pd.concat(metrics).rename_axis("class")
     summary = pd.DataFrame({name: {"ROC AUC": _roc_auc(labels, probs, classes),
                                    "accuracy": float((predictions[f"{name}_prediction"] == labels).mean()),
-                                   "test samples": len(labels)} for name, probs in methods.items()}).T
+                                   "test samples": len(labels)} for name, probs in methods.items()}).T.astype({"test samples": int})
     confusion = pd.DataFrame(confusion_matrix(labels, predictions["MGM_prediction"], labels=classes),
                              index=classes, columns=classes)
     for frame, name in ((predictions, "predictions"), (per_class, "per_class_metrics"), (summary, "summary"),
@@ -122,7 +130,7 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
     if history is not None:
         history.to_csv(f"{output_dir}/training_history.tsv", sep="\t")
     _render(output_dir, {
-        "title": "MGM classifier evaluation",
+        "title": "MGM classifier evaluation", "n_estimators": n_estimators,
         "summary": summary.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
         "curves_plot": _roc_pr_plots(labels, methods, classes, output_dir),
         "confusion_plot": _confusion_plot(confusion, output_dir),
@@ -144,7 +152,7 @@ def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.N
                                                          predictions.index, "regression", n_estimators,
                                                          random_state)
     summary = pd.DataFrame({name: {"MAE": mean_absolute_error(values, p), "R2": r2_score(values, p),
-                                   "test samples": len(values)} for name, p in methods.items()}).T
+                                   "test samples": len(values)} for name, p in methods.items()}).T.astype({"test samples": int})
     table_out = pd.DataFrame({"truth": values, **{f"{n}_prediction": p for n, p in methods.items()}})
     figure, ax = plt.subplots(figsize=(6, 6))
     for name, p in methods.items():
@@ -159,7 +167,7 @@ def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.N
     if history is not None:
         history.to_csv(f"{output_dir}/training_history.tsv", sep="\t")
     _render(output_dir, {
-        "title": "MGM regressor evaluation",
+        "title": "MGM regressor evaluation", "n_estimators": n_estimators,
         "summary": summary.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
         "curves_plot": scatter, "confusion_plot": None, "per_class": None,
         "history_plot": _history_plot(history, output_dir),

@@ -24,8 +24,8 @@ def summarize_corpus(output_dir: str, corpus: Corpus) -> None:
         "coverage_plot": _coverage_plot(samples, output_dir),
         "length_plot": _length_plot(samples, corpus.max_length, output_dir),
         "dropped_plot": _dropped_plot(dropped_genera, output_dir) if len(dropped_genera) else None,
-        "dropped_genera": dropped_genera.head(TOP_DROPPED).to_html(
-            classes="table table-striped table-hover", float_format="{:.4f}".format),
+        "dropped_genera": dropped_genera.head(TOP_DROPPED).reset_index().to_html(
+            classes="table table-striped table-hover", float_format="{:.4f}".format, index=False),
         "dropped_samples": corpus.dropped_samples.to_html(classes="table table-striped table-hover")
         if len(corpus.dropped_samples) else None,
         "low_coverage": bool(samples.vocabulary_coverage.median() < 0.5),
@@ -74,11 +74,15 @@ def _coverage_plot(samples, output_dir):
 
 def _length_plot(samples, max_length, output_dir):
     figure, ax = plt.subplots(figsize=(7, 4))
-    ax.hist(samples.length_before_truncation, bins=40, color="#519e3e")
-    ax.axvline(max_length, color="firebrick", linestyle="--", label=f"max_length = {max_length}")
+    lengths = samples.length_before_truncation
+    ax.hist(lengths, bins=min(40, max(lengths.max() - lengths.min() + 1, 1)), color="#519e3e")
+    if max_length <= 1.5 * lengths.max():  # a far-away limit line would squash the histogram
+        ax.axvline(max_length, color="firebrick", linestyle="--", label=f"max_length = {max_length}")
+        ax.legend()
+    else:
+        ax.set_title(f"every sentence fits max_length = {max_length}", fontsize=10)
     ax.set_xlabel("sentence length before truncation (tokens, <bos> and <eos> included)")
     ax.set_ylabel("samples")
-    ax.legend()
     return save_figure(figure, output_dir, "lengths")
 
 

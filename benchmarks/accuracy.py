@@ -1,0 +1,178 @@
+"""Accuracy benchmark: q2-mgm's default fine-tuning recipe, upstream MGM's fine-tuning recipe and a 500-tree
+RandomForest on relative abundance, on the same stratified (group-aware where samples repeat) 5-fold splits.
+
+Datasets: every cohort in ../shared/data/disease-benchmark (Case vs Control), ECAM delivery mode (months 0-12,
+grouped by child) and twins lean vs obese (grouped by subject). Writes benchmarks/results/accuracy.{md,json}.
+
+usage: accuracy.py [--datasets NAME ...] [--epochs N] [--folds K] [--methods ...]
+"""
+import argparse
+import json
+import pathlib
+import platform
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from q2_mgm.core.baselines import random_forest_baseline  # noqa: E402
+from q2_mgm.core.inference import encode  # noqa: E402
+from q2_mgm.core.models import load_general_model  # noqa: E402
+from q2_mgm.core.tokenizer import tokenize_dataframe  # noqa: E402
+from q2_mgm.core.training import TrainingSettings, predict, sequence_model, train_sequence_model  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+METHODS = ("q2-mgm", "upstream", "randomforest")
+
+
+def recipes(epochs):
+    """q2-mgm's defaults (fine-tune) and upstream's finetune config (mgm/resources/config.ini, main_finetune.py:
+    lr 1e-3, batch 64, weight decay 0.001, 10% random validation, early stopping patience 10, no class weights),
+    both capped at `epochs` so the benchmark fits a 2-core machine."""
+    ours = TrainingSettings(epochs=epochs)
+    upstream = TrainingSettings(epochs=epochs, learning_rate=1e-3, batch_size=64, weight_decay=0.001,
+                                validation_fraction=0.1, patience=10, class_weighting=False)
+    return {"q2-mgm": ours, "upstream": upstream}
+
+
+def load_datasets(names=None):
+    """name -> (relative abundance samples x genera, labels, groups or None)."""
+    datasets = {}
+    for folder in sorted((SHARED / "disease-benchmark").iterdir()):
+        table = pd.read_csv(folder / "genus_relative.tsv", sep="\t", index_col=0)
+        metadata = pd.read_csv(folder / "metadata.tsv", sep="\t", index_col=0)
+        datasets[folder.name] = (table, metadata.loc[table.index, "Group"].astype(str), None)
+    ecam = pd.read_csv(SHARED / "ecam" / "genus_relative.tsv", sep="\t", index_col=0)
+    ecam_meta = pd.read_csv(SHARED / "ecam" / "metadata.tsv", sep="\t", index_col=0).loc[ecam.index]
+    infants = ecam_meta.index[ecam_meta["month"] <= 12]
+    datasets["ECAM_delivery_0-12m"] = (ecam.loc[infants], ecam_meta.loc[infants, "delivery"].astype(str),
+                                       ecam_meta.loc[infants, "studyid"].astype(str))
+    twins = pd.read_csv(SHARED / "twins" / "genus_counts.tsv", sep="\t", index_col=0)
+    twins_meta = pd.read_csv(SHARED / "twins" / "metadata.tsv", sep="\t", index_col=0).loc[twins.index]
+    lean_obese = twins_meta.index[twins_meta["bmi_category"].isin(["Lean", "Obese"])]
+    datasets["Twins_lean_vs_obese"] = (twins.loc[lean_obese], twins_meta.loc[lean_obese, "bmi_category"],
+                                       twins_meta.loc[lean_obese, "subject"].astype(str))
+    return {k: v for k, v in datasets.items() if not names or k in names}
+
+
+def folds(labels, groups, n_folds):
+    splitter = (StratifiedKFold(n_folds, shuffle=True, random_state=0) if groups is None
+                else StratifiedGroupKFold(n_folds, shuffle=True, random_state=0))
+    return list(splitter.split(np.zeros(len(labels)), labels, groups))
+
+
+def run_dataset(name, table, labels, groups, general, vocabulary, settings, methods, n_folds):
+    corpus = tokenize_dataframe(table)
+    kept = corpus.samples.index  # samples with no vocabulary genus cannot be read by MGM; RF sees the same samples
+    labels, groups = labels.loc[kept], None if groups is None else groups.loc[kept]
+    token_ids = encode(corpus.samples.sentence, vocabulary)
+    positive = sorted(labels.unique())[-1] if "Case" not in set(labels) else "Case"
+    scores = {m: pd.Series(np.nan, index=kept) for m in methods}
+    seconds = {m: 0.0 for m in methods}
+    for fold, (train, test) in enumerate(folds(labels, groups, n_folds)):
+        for method in methods:
+            start = time.time()
+            if method == "randomforest":
+                probabilities = random_forest_baseline(table.loc[kept], labels, kept[test], "classification",
+                                                       n_jobs=2)
+                scores[method].iloc[test] = probabilities[positive].to_numpy()
+            else:
+                model = sequence_model("classification", labels.nunique(), backbone=general,
+                                       random_state=settings[method].random_state)
+                trained = train_sequence_model(model, [token_ids[i] for i in train], labels.iloc[train],
+                                               "classification", settings[method],
+                                               None if groups is None else groups.iloc[train].to_numpy(),
+                                               report=lambda message: None)
+                probabilities = predict(trained, [token_ids[i] for i in test])
+                scores[method].iloc[test] = probabilities[:, trained.labels.index(positive)]
+            seconds[method] += time.time() - start
+        print(f"  {name} fold {fold + 1}/{n_folds} done", flush=True)
+    truth = (labels == positive).astype(int)
+    return {"n_samples": int(len(kept)), "n_dropped": int(len(table) - len(kept)), "grouped": groups is not None,
+            "positive_class": positive,
+            "auc": {m: float(roc_auc_score(truth, scores[m])) for m in methods},
+            "seconds": {m: round(seconds[m], 1) for m in methods}}
+
+
+def summarise(results, methods):
+    auc = pd.DataFrame({name: r["auc"] for name, r in results.items()}).T[list(methods)]
+    summary = {"median_auc": auc.median().round(4).to_dict(),
+               "total_seconds": {m: round(sum(r["seconds"][m] for r in results.values()), 1) for m in methods}}
+    if "q2-mgm" in methods:
+        summary["q2-mgm_wins_losses"] = {other: [int((auc["q2-mgm"] > auc[other]).sum()),
+                                                 int((auc["q2-mgm"] < auc[other]).sum())]
+                                         for other in methods if other != "q2-mgm"}
+    return auc, summary
+
+
+def write(results, settings, methods, n_folds, epochs):
+    auc, summary = summarise(results, methods)
+    machine = {"cpu": platform.processor() or platform.machine(), "cores": torch.get_num_threads(),
+               "python": platform.python_version(), "torch": torch.__version__}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "accuracy.json").write_text(json.dumps({
+        "date": time.strftime("%Y-%m-%d"), "machine": machine, "folds": n_folds, "epoch_cap": epochs,
+        "recipes": {k: vars(v) for k, v in settings.items()}, "datasets": results, "summary": summary},
+        indent=2) + "\n")
+    lines = [f"# Accuracy: ROC-AUC, {n_folds}-fold, the same splits for every method",
+             "", f"Run on {time.strftime('%Y-%m-%d')}, {machine['cores']} CPU threads, torch {machine['torch']}. "
+             f"Fine-tuning capped at {epochs} epochs (early stopping may end sooner); RandomForest: 500 trees on "
+             "relative abundance. Grouped datasets keep each subject/child in one fold.", "",
+             "| dataset | n | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
+    for name, row in auc.iterrows():
+        lines.append(f"| {name} | {results[name]['n_samples']} | " + " | ".join(f"{row[m]:.3f}" for m in methods)
+                     + " |")
+    lines.append("| **median** | | " + " | ".join(f"**{summary['median_auc'][m]:.3f}**" for m in methods) + " |")
+    lines += ["", "Wall time (s, all folds): " + ", ".join(f"{m} {s}" for m, s in summary["total_seconds"].items())]
+    if "q2-mgm_wins_losses" in summary:
+        lines.append("q2-mgm wins/losses (paired, per dataset): " + ", ".join(
+            f"vs {k} {w}/{l}" for k, (w, l) in summary["q2-mgm_wins_losses"].items()))
+    (RESULTS / "accuracy.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def previous_results(settings, args):
+    """Datasets already run with the same recipes, folds and methods: a long run can be resumed."""
+    path = RESULTS / "accuracy.json"
+    if args.fresh or not path.exists():
+        return {}
+    previous = json.loads(path.read_text())
+    same = (previous.get("folds") == args.folds and previous.get("epoch_cap") == args.epochs
+            and previous.get("recipes") == {k: vars(v) for k, v in settings.items()}
+            and all(set(r["auc"]) == set(args.methods) for r in previous["datasets"].values()))
+    return dict(previous["datasets"]) if same else {}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="*", help="dataset names (default: all)")
+    parser.add_argument("--epochs", type=int, default=10, help="epoch cap for both fine-tuning recipes")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--fresh", action="store_true", help="ignore results of an earlier run with these settings")
+    args = parser.parse_args()
+    if not SHARED.is_dir():
+        sys.exit(f"skipped: {SHARED} is absent (the benchmark reads the shared real datasets)")
+    general, vocabulary, _ = load_general_model()
+    settings = recipes(args.epochs)
+    results = previous_results(settings, args)
+    for name, (table, labels, groups) in load_datasets(args.datasets).items():
+        if name in results:
+            print(f"{name}: kept from the previous run with the same settings", flush=True)
+            continue
+        print(f"{name}: {len(table)} samples", flush=True)
+        results[name] = run_dataset(name, table, labels, groups, general, vocabulary, settings, args.methods,
+                                    args.folds)
+        print(f"  AUC {results[name]['auc']}  seconds {results[name]['seconds']}", flush=True)
+        write(results, settings, args.methods, args.folds, args.epochs)  # partial results survive an interruption
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,385 @@
+"""Supervised MGM through the Artifact API on real data: fine-tune (twins Lean vs Obese grouped by subject; ECAM
+infant age in months grouped by child), train from random weights (ECAM delivery mode), predict into
+q2-sample-classifier's types and visualizers, split-corpus, seeds, label errors, tampered models, and the
+classify-samples and regress-samples pipelines. Budgets are small: head-only training (freeze_layers=8), 1-2 epochs."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import qiime2
+import safetensors.torch
+import scipy.stats
+import torch
+import transformers
+from qiime2.plugin import ValidationError
+
+import q2_mgm
+from q2_mgm._formats import MGMSupervisedModelDirFmt
+from q2_mgm.core.inference import VocabularyMismatch
+from q2_mgm.core.training import TrainedModel, TrainingError, save_trained_model, sequence_model
+from q2_mgm.core.vocab import Vocabulary
+
+from .helpers import rewrite_qza, subset_corpus
+
+pytestmark = [pytest.mark.filterwarnings("ignore:The least populated class in y:UserWarning"),
+              pytest.mark.one_torch_thread]
+HEAD_ONLY = {"freeze_layers": 8, "learning_rate": 1e-3}
+
+
+def export(artifact, directory):
+    artifact.export_data(str(directory))
+    return directory
+
+
+def training_record(model_artifact, directory):
+    export(model_artifact, directory)
+    return (json.loads((directory / "training.json").read_text()),
+            json.loads((directory / "versions.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def classifier(mgm_plugin, twins_corpus_artifact, twins_metadata):
+    """Fine-tuned on all 278 twins samples, of which 254 are Lean or Obese: two epochs, head only."""
+    return mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact,
+                                        metadata=twins_metadata.get_column("bmi_category"),
+                                        groups=twins_metadata.get_column("subject"), epochs=2, **HEAD_ONLY)
+
+
+@pytest.fixture(scope="module")
+def labelled_twins_corpus(twins_corpus_artifact, twins_metadata):
+    """The 254 Lean or Obese samples: q2-sample-classifier's visualizers want a truth for every prediction."""
+    labelled = twins_metadata.get_column("bmi_category").drop_missing_values().to_series().index
+    return subset_corpus(twins_corpus_artifact,
+                         [s for s in twins_corpus_artifact.view(pd.DataFrame).index if s in set(labelled)])
+
+
+@pytest.fixture(scope="module")
+def classifier_predictions(mgm_plugin, labelled_twins_corpus, classifier):
+    return mgm_plugin.actions.predict_classification(corpus=labelled_twins_corpus, model=classifier.trained_model)
+
+
+@pytest.fixture(scope="module")
+def regressor(mgm_plugin, ecam_subset_corpus_artifact, ecam_metadata):
+    return mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact, metadata=ecam_metadata.get_column("month"),
+                                        groups=ecam_metadata.get_column("studyid"), epochs=2, freeze_layers=8,
+                                        learning_rate=1e-2)
+
+
+class TestFineTuneClassifier:
+    def test_types(self, classifier):
+        model, history = classifier
+        assert str(model.type) == "MGMModel[Classifier]"
+        assert str(history.type) == "MGMTrainingHistory"
+        model.validate(level="max")
+        history.validate(level="max")
+
+    def test_history_views(self, classifier):
+        history = classifier.history
+        frame = history.view(pd.DataFrame)
+        assert frame.index.tolist() == ["1", "2"]
+        assert list(frame.columns) == ["train_loss", "validation_loss", "validation_auc", "validation_accuracy"]
+        assert np.isfinite(frame.to_numpy()).all() and frame.validation_auc.between(0, 1).all()
+        metadata = history.view(qiime2.Metadata)
+        assert list(metadata.ids) == ["1", "2"]
+        assert isinstance(metadata.get_column("validation_auc"), qiime2.NumericMetadataColumn)
+        pd.testing.assert_frame_equal(metadata.to_dataframe(), frame, check_names=False)
+        from qiime2.plugins import metadata as metadata_plugin  # what `qiime metadata tabulate` runs
+        visualization, = metadata_plugin.visualizers.tabulate(metadata)
+        assert str(visualization.type) == "Visualization"
+
+    def test_training_record(self, classifier, general_model, tmp_path):
+        record, versions = training_record(classifier.trained_model, tmp_path)
+        assert record["task"] == "classification" and record["labels"] == ["Lean", "Obese"]
+        # the 24 Overwt samples have no label: left out, so 254 are split into training and validation
+        assert record["n_training_samples"] + record["n_validation_samples"] == 254
+        assert 0.1 < record["n_validation_samples"] / 254 < 0.3
+        assert record["settings"] == {"epochs": 2, "learning_rate": 1e-3, "batch_size": 32,
+                                      "validation_fraction": 0.2, "patience": 5, "class_weighting": True,
+                                      "freeze_layers": 8, "weight_decay": 0.01, "random_state": 0, "device": "cpu"}
+        assert record["history"]["epoch"] == ["1", "2"]
+        assert versions["q2-mgm"] == q2_mgm.__version__
+        assert versions["torch"] == torch.__version__ and versions["transformers"] == transformers.__version__
+        assert versions["label_column"] == "bmi_category"
+        assert versions["base_model"] == general_model[2]["source_sha256"]
+        config = json.loads((tmp_path / "config.json").read_text())
+        assert config["architectures"] == ["GPT2ForSequenceClassification"] and len(config["id2label"]) == 2
+
+    def test_frozen_layers_keep_the_general_models_weights(self, classifier, general_model, tmp_path):
+        export(classifier.trained_model, tmp_path)
+        weights = safetensors.torch.load_file(str(tmp_path / "model.safetensors"))
+        pretrained = general_model[0].state_dict()
+        transformer = [name for name in weights if name.startswith("transformer.")]
+        assert len(transformer) > 90
+        for name in transformer:
+            assert torch.equal(weights[name], pretrained[name]), name
+        assert tuple(weights["score.weight"].shape) == (2, 256)
+
+    def test_predict(self, classifier_predictions, labelled_twins_corpus):
+        predictions, probabilities = classifier_predictions
+        assert str(predictions.type) == "SampleData[ClassifierPredictions]"
+        assert str(probabilities.type) == "SampleData[Probabilities]"
+        series, frame = predictions.view(pd.Series), probabilities.view(pd.DataFrame)
+        samples = labelled_twins_corpus.view(pd.DataFrame).index.tolist()
+        assert len(samples) == 254
+        assert series.index.tolist() == samples and frame.index.tolist() == samples
+        assert list(frame.columns) == ["Lean", "Obese"]
+        np.testing.assert_allclose(frame.sum(axis=1), 1.0, rtol=1e-6)
+        assert (series == frame.idxmax(axis=1)).all()
+
+    def test_sample_classifier_confusion_matrix_reads_the_predictions(self, classifier_predictions, twins_metadata,
+                                                                        tmp_path):
+        from qiime2.plugins import sample_classifier
+        predictions, probabilities = classifier_predictions
+        visualization, = sample_classifier.visualizers.confusion_matrix(
+            predictions=predictions, probabilities=probabilities, truth=twins_metadata.get_column("bmi_category"))
+        files = {p.name for p in export(visualization, tmp_path / "confusion").iterdir()}
+        assert {"index.html", "predictive_accuracy.tsv", "roc_plot.png"} <= files
+
+    def test_a_regressor_is_not_a_classifier(self, mgm_plugin, regressor, twins_corpus_artifact):
+        with pytest.raises(TypeError, match="MGMModel\\[Classifier\\]"):
+            mgm_plugin.actions.predict_classification(corpus=twins_corpus_artifact, model=regressor.trained_model)
+
+
+class TestFineTuneRegressor:
+    def test_types_and_record(self, regressor, ecam_metadata, ecam_subset_counts, tmp_path):
+        model, history = regressor
+        assert str(model.type) == "MGMModel[Regressor]" and str(history.type) == "MGMTrainingHistory"
+        record, versions = training_record(model, tmp_path)
+        month = ecam_metadata.get_column("month").to_series().loc[ecam_subset_counts.index]
+        assert record["task"] == "regression" and record["labels"] == []
+        assert record["target_mean"] == pytest.approx(month.mean())
+        assert record["target_std"] == pytest.approx(month.std(ddof=0))
+        assert record["n_training_samples"] + record["n_validation_samples"] == 219
+        assert versions["label_column"] == "month"
+        frame = history.view(pd.DataFrame)
+        assert {"validation_loss", "validation_mae", "validation_r2"} <= set(frame.columns)
+        assert history.view(qiime2.Metadata).get_column("validation_mae").to_series().gt(0).all()
+
+    def test_predictions_follow_age_and_scatterplot_reads_them(self, mgm_plugin, regressor,
+                                                               ecam_subset_corpus_artifact, ecam_metadata):
+        predictions, = mgm_plugin.actions.predict_regression(corpus=ecam_subset_corpus_artifact,
+                                                             model=regressor.trained_model)
+        assert str(predictions.type) == "SampleData[RegressorPredictions]"
+        series = predictions.view(pd.Series)
+        assert series.index.tolist() == ecam_subset_corpus_artifact.view(pd.DataFrame).index.tolist()
+        month = ecam_metadata.get_column("month")
+        assert np.isfinite(series).all()
+        assert scipy.stats.spearmanr(series, month.to_series().loc[series.index]).correlation > 0.4
+        from qiime2.plugins import sample_classifier
+        visualization, = sample_classifier.visualizers.scatterplot(predictions=predictions, truth=month)
+        assert str(visualization.type) == "Visualization"
+
+
+def test_train_from_random_weights(mgm_plugin, ecam_subset_corpus_artifact, ecam_metadata, general_model, tmp_path):
+    """ECAM delivery mode grouped by child, the whole 8-layer network trained from random weights: one epoch on 100
+    samples."""
+    corpus = subset_corpus(ecam_subset_corpus_artifact,
+                           ecam_subset_corpus_artifact.view(pd.DataFrame).index[:100])
+    model, history = mgm_plugin.actions.train(corpus=corpus, metadata=ecam_metadata.get_column("delivery"),
+                                              groups=ecam_metadata.get_column("studyid"), epochs=1)
+    assert str(model.type) == "MGMModel[Classifier]"
+    assert history.view(pd.DataFrame).index.tolist() == ["1"]
+    record, versions = training_record(model, tmp_path)
+    assert record["labels"] == ["Cesarean", "Vaginal"] and record["settings"]["freeze_layers"] == 0
+    assert record["n_training_samples"] + record["n_validation_samples"] == 100
+    assert versions["base_model"] == "random initialisation"
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["n_layer"], config["n_head"], config["n_embd"], config["vocab_size"]) == (8, 8, 256, 9669)
+    weights = safetensors.torch.load_file(str(tmp_path / "model.safetensors"))
+    name = "transformer.h.0.attn.c_attn.weight"
+    assert not torch.allclose(weights[name], general_model[0].state_dict()[name], atol=1e-2)
+
+
+class TestReproducibility:
+    @pytest.fixture(scope="class")
+    def small(self, twins_corpus_artifact):
+        """Every fourth twins sample (70; 64 labelled), to keep three trainings cheap."""
+        return subset_corpus(twins_corpus_artifact, twins_corpus_artifact.view(pd.DataFrame).index[::4])
+
+    def test_same_seed_same_probabilities_other_seed_others(self, mgm_plugin, small, twins_metadata):
+        def probabilities(seed):
+            model, _ = mgm_plugin.actions.fine_tune(
+                corpus=small, metadata=twins_metadata.get_column("bmi_category"),
+                groups=twins_metadata.get_column("subject"), epochs=1, random_state=seed, **HEAD_ONLY)
+            return mgm_plugin.actions.predict_classification(corpus=small, model=model).probabilities \
+                .view(pd.DataFrame)
+        first, again, other = probabilities(7), probabilities(7), probabilities(8)
+        pd.testing.assert_frame_equal(first, again, check_exact=True)
+        assert np.abs(first.to_numpy() - other.to_numpy()).max() > 1e-3
+
+
+class TestSplitCorpus:
+    @pytest.mark.parametrize("seed", [0, 3])
+    @pytest.mark.parametrize("dataset, column, groups, n_labelled", [
+        ("twins", "bmi_category", "subject", 254),
+        ("ecam", "delivery", "studyid", 219),
+        ("ecam", "month", "studyid", 219),
+    ], ids=["twins Lean/Obese by subject", "ECAM delivery by child", "ECAM month by child"])
+    def test_no_group_in_both_corpora(self, mgm_plugin, twins_corpus_artifact, ecam_subset_corpus_artifact,
+                                      twins_metadata, ecam_metadata, dataset, column, groups, n_labelled, seed):
+        corpus, metadata = {"twins": (twins_corpus_artifact, twins_metadata),
+                            "ecam": (ecam_subset_corpus_artifact, ecam_metadata)}[dataset]
+        training, test = mgm_plugin.actions.split_corpus(corpus=corpus, metadata=metadata.get_column(column),
+                                                         groups=metadata.get_column(groups), test_size=0.25,
+                                                         random_state=seed)
+        assert str(training.type) == str(test.type) == "SampleData[MGMCorpus]"
+        training_ids, test_ids = (set(c.view(pd.DataFrame).index) for c in (training, test))
+        assert not training_ids & test_ids and len(training_ids | test_ids) == n_labelled
+        group = metadata.get_column(groups).to_series()
+        assert not set(group[list(training_ids)]) & set(group[list(test_ids)])
+        assert 0.12 < len(test_ids) / n_labelled < 0.4
+        labels = metadata.get_column(column).to_series()
+        if column != "month":  # stratified: both classes on both sides
+            assert set(labels[list(training_ids)]) == set(labels[list(test_ids)]) == set(labels.dropna())
+        # the sentences travel unchanged
+        original = corpus.view(pd.DataFrame)
+        pd.testing.assert_frame_equal(test.view(pd.DataFrame), original.loc[test.view(pd.DataFrame).index])
+
+    def test_reports_left_out_samples(self, mgm_plugin, twins_corpus_artifact, twins_metadata, capsys):
+        mgm_plugin.actions.split_corpus(corpus=twins_corpus_artifact,
+                                        metadata=twins_metadata.get_column("bmi_category"))
+        out = capsys.readouterr().out
+        assert "left out 24 of 278 samples with no 'bmi_category'" in out
+        assert "split 254 samples" in out
+
+
+def _relabel(metadata, column, change):
+    frame = metadata.to_dataframe()
+    frame[column] = change(frame)
+    return qiime2.Metadata(frame).get_column(column)
+
+
+class TestLabelErrors:
+    def test_one_class(self, mgm_plugin, twins_corpus_artifact, twins_metadata, capsys):
+        lean = _relabel(twins_metadata, "bmi_category", lambda f: f.bmi_category.where(f.bmi_category == "Lean"))
+        with pytest.raises(TrainingError, match=r"single class \('Lean'\); a classifier needs at least two"):
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, metadata=lean, epochs=1, **HEAD_ONLY)
+        assert "left out 217 of 278 samples with no 'bmi_category'" in capsys.readouterr().out
+
+    def test_a_class_with_one_sample(self, mgm_plugin, twins_corpus_artifact, twins_metadata):
+        full = _relabel(twins_metadata, "bmi_category",
+                        lambda f: f.bmi_category.where(f.index != "TS1.2", "Overwt"))
+        with pytest.raises(TrainingError, match="Class 'Overwt' has a single sample"):
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, metadata=full, epochs=1, **HEAD_ONLY)
+
+    def test_no_sample_labelled(self, mgm_plugin, twins_corpus_artifact, ecam_metadata):
+        with pytest.raises(TrainingError, match="None of the corpus's 278 samples has a value in metadata column "
+                                                "'delivery'"):
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, metadata=ecam_metadata.get_column("delivery"),
+                                         epochs=1, **HEAD_ONLY)
+
+    def test_freezing_more_layers_than_the_model_has(self, mgm_plugin, twins_corpus_artifact, twins_metadata):
+        with pytest.raises(TrainingError, match="freeze_layers is 9 but the model has 8 layers"):
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact,
+                                         metadata=twins_metadata.get_column("bmi_category"), epochs=1,
+                                         freeze_layers=9)
+
+    def test_predict_with_another_vocabulary(self, mgm_plugin, twins_corpus_artifact):
+        """A classifier over a six-token vocabulary cannot read twins sentences: VocabularyMismatch, no re-mapping."""
+        vocabulary = Vocabulary(["<pad>", "<mask>", "<bos>", "<eos>", "g__Bacteroides", "g__Prevotella"])
+        config = transformers.GPT2Config(vocab_size=len(vocabulary), n_positions=64, n_embd=16, n_layer=1, n_head=2)
+        network = sequence_model("classification", 2, config=config)
+        trained = TrainedModel(network, "classification", ["a", "b"], 0.0, 1.0,
+                               pd.DataFrame({"train_loss": [1.0]}, index=pd.Index(["1"], name="epoch")), 10, 2)
+        directory = MGMSupervisedModelDirFmt()
+        save_trained_model(trained, vocabulary, directory.path)
+        small = qiime2.Artifact.import_data("MGMModel[Classifier]", directory)
+        with pytest.raises(VocabularyMismatch, match="different vocabularies"):
+            mgm_plugin.actions.predict_classification(corpus=twins_corpus_artifact, model=small)
+
+
+def _edit_training_json(change):
+    def edit(directory):
+        path = directory / "training.json"
+        record = json.loads(path.read_text())
+        change(record)
+        path.write_text(json.dumps(record))
+    return edit
+
+
+SUPERVISED_TAMPERINGS = {
+    "training.json missing": (lambda d: (d / "training.json").unlink(), ["training.json"]),
+    "three labels, two outputs": (_edit_training_json(lambda r: r["labels"].append("Overwt")),
+                                  ["3 classes", "2 outputs"]),
+    "one label, two outputs": (_edit_training_json(lambda r: r["labels"].pop()), ["1 classes", "2 outputs"]),
+    "no labels key": (_edit_training_json(lambda r: r.pop("labels")), ["training.json", "'labels'"]),
+    "no task key": (_edit_training_json(lambda r: r.pop("task")), ["training.json", "'task'"]),
+    "training.json not JSON": (lambda d: (d / "training.json").write_text("{labels"), ["json"]),
+}
+
+
+class TestTamperedSupervisedModel:
+    @pytest.mark.parametrize("name", list(SUPERVISED_TAMPERINGS))
+    def test_fails_validation(self, classifier, tmp_path, name):
+        tamper, words = SUPERVISED_TAMPERINGS[name]
+        directory = export(classifier.trained_model, tmp_path / "model")
+        tamper(directory)
+        with pytest.raises(ValidationError) as error:
+            MGMSupervisedModelDirFmt(str(directory), mode="r").validate(level="min")
+        for word in words:
+            assert word.lower() in str(error.value).lower(), (word, str(error.value))
+        with pytest.raises(ValidationError):
+            qiime2.Artifact.import_data("MGMModel[Classifier]", str(directory))
+
+    def test_a_tampered_qza_is_refused_before_predicting(self, mgm_plugin, classifier, twins_corpus_artifact,
+                                                         tmp_path):
+        classifier.trained_model.save(str(tmp_path / "model.qza"))
+        directory = export(classifier.trained_model, tmp_path / "model")
+        record = json.loads((directory / "training.json").read_text())
+        record["labels"] = ["Lean", "Obese", "Overwt"]
+        tampered = rewrite_qza(tmp_path / "model.qza", tmp_path / "tampered.qza",
+                               {"training.json": json.dumps(record).encode()})
+        artifact = qiime2.Artifact.load(str(tampered))
+        with pytest.raises(ValidationError, match="3 classes but the model has 2 outputs"):
+            artifact.validate(level="min")
+        with pytest.raises((ValidationError, ValueError), match="3 classes but the model has 2 outputs"):
+            mgm_plugin.actions.predict_classification(corpus=twins_corpus_artifact, model=artifact)
+
+
+class TestClassifySamples:
+    def test_outputs(self, twins_classify_samples, tmp_path):
+        model, history, predictions, probabilities, evaluation = twins_classify_samples
+        assert [str(a.type) for a in twins_classify_samples] == [
+            "MGMModel[Classifier]", "MGMTrainingHistory", "SampleData[ClassifierPredictions]",
+            "SampleData[Probabilities]", "Visualization"]
+        assert history.view(pd.DataFrame).index.tolist() == ["1", "2"]
+        record, _ = training_record(model, tmp_path)
+        test_ids = predictions.view(pd.Series).index
+        assert probabilities.view(pd.DataFrame).index.equals(test_ids)
+        # training and validation samples come from the training corpus, the predictions from the test corpus
+        assert record["n_training_samples"] + record["n_validation_samples"] + len(test_ids) == 254
+        assert 0.1 < len(test_ids) / 254 < 0.3
+
+    def test_evaluation(self, twins_classify_samples, twins_metadata, tmp_path):
+        directory = export(twins_classify_samples.evaluation, tmp_path / "evaluation")
+        assert {"index.html", "roc_pr.png", "confusion_matrix.png", "training_curves.png", "summary.tsv",
+                "predictions.tsv", "per_class_metrics.tsv", "confusion_matrix.tsv", "training_history.tsv"} <= \
+            {p.name for p in directory.iterdir()}
+        summary = pd.read_csv(directory / "summary.tsv", sep="\t", index_col=0)
+        assert summary.index.tolist() == ["MGM", "RandomForest"]
+        assert summary["ROC AUC"].between(0, 1).all() and summary["accuracy"].between(0, 1).all()
+        n_test = len(twins_classify_samples.predictions.view(pd.Series))
+        assert (summary["test samples"] == n_test).all()
+        # the evaluation's ROC AUC is the AUC of the pipeline's own probabilities
+        from sklearn.metrics import roc_auc_score
+        probabilities = twins_classify_samples.probabilities.view(pd.DataFrame)
+        truth = twins_metadata.get_column("bmi_category").to_series().loc[probabilities.index]
+        assert summary.at["MGM", "ROC AUC"] == pytest.approx(roc_auc_score(truth == "Obese", probabilities["Obese"]))
+        confusion = pd.read_csv(directory / "confusion_matrix.tsv", sep="\t", index_col=0)
+        assert confusion.to_numpy().sum() == n_test
+
+
+def test_regress_samples(ecam_regress_samples, tmp_path):
+    model, history, predictions, evaluation = ecam_regress_samples
+    assert [str(a.type) for a in ecam_regress_samples] == [
+        "MGMModel[Regressor]", "MGMTrainingHistory", "SampleData[RegressorPredictions]", "Visualization"]
+    directory = export(evaluation, tmp_path / "evaluation")
+    assert {"index.html", "scatter.png", "training_curves.png", "summary.tsv", "predictions.tsv"} <= \
+        {p.name for p in directory.iterdir()}
+    summary = pd.read_csv(directory / "summary.tsv", sep="\t", index_col=0)
+    assert summary.index.tolist() == ["MGM", "RandomForest"]
+    assert {"MAE", "R2"} <= set(summary.columns)
+    assert (summary.MAE > 0).all() and (summary.MAE < 15).all()  # months; ages span 0-28
+    assert np.isfinite(summary.R2).all() and (summary.R2 <= 1).all()
+    assert (summary["test samples"] == len(predictions.view(pd.Series))).all()
