@@ -38,13 +38,16 @@ def taxonomy_factory():
     return Artifact.import_data("FeatureData[Taxonomy]", example_taxonomy())
 
 
-def tokenize_example(use):
-    table = use.init_artifact("table", table_factory)
+def _tokenized(use, factory=None):
+    table = use.init_artifact("table", factory or table_factory)
     taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
-    corpus, = use.action(use.UsageAction("mgm", "tokenize"),
-                         use.UsageInputs(table=table, taxonomy=taxonomy),
+    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
                          use.UsageOutputNames(corpus="corpus"))
-    corpus.assert_output_type("SampleData[MGMCorpus]")
+    return corpus
+
+
+def tokenize_example(use):
+    _tokenized(use).assert_output_type("SampleData[MGMCorpus]")
 
 
 def general_model_example(use):
@@ -54,10 +57,7 @@ def general_model_example(use):
 
 
 def embed_example(use):
-    table = use.init_artifact("table", table_factory)
-    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
-    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
-                         use.UsageOutputNames(corpus="corpus"))
+    corpus = _tokenized(use)
     model, = use.action(use.UsageAction("mgm", "general_model"), use.UsageInputs(),
                         use.UsageOutputNames(model="mgm_general_model"))
     embeddings, = use.action(use.UsageAction("mgm", "embed"),
@@ -67,10 +67,7 @@ def embed_example(use):
 
 
 def summarize_corpus_example(use):
-    table = use.init_artifact("table", table_factory)
-    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
-    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
-                         use.UsageOutputNames(corpus="corpus"))
+    corpus = _tokenized(use)
     use.action(use.UsageAction("mgm", "summarize_corpus"), use.UsageInputs(corpus=corpus),
                use.UsageOutputNames(visualization="corpus_summary"))
 
@@ -99,12 +96,9 @@ def labelled_table_factory():
 
 
 def _fine_tuned(use):
-    table = use.init_artifact("table", labelled_table_factory)
-    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    corpus = _tokenized(use, labelled_table_factory)
     metadata = use.init_metadata("metadata", example_metadata)
     delivery = use.get_metadata_column("delivery", "delivery", metadata)
-    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
-                         use.UsageOutputNames(corpus="corpus"))
     model, history = use.action(
         use.UsageAction("mgm", "fine_tune"),
         use.UsageInputs(corpus=corpus, metadata=delivery, epochs=1, freeze_layers=8, validation_fraction=0.5,

@@ -31,6 +31,22 @@ def _truth_for(column, sample_ids):
     return truth
 
 
+def _forest(table, truth, kind, test_ids, task, n_estimators, random_state):
+    """The RandomForest baseline, trained on the table's labelled samples outside test_ids."""
+    abundance = table.to_dataframe(dense=True).T
+    return random_forest_baseline(abundance, truth.to_series().dropna().astype(kind), test_ids, task, n_estimators,
+                                  random_state)
+
+
+def _write_tables(output_dir, history, **tables):
+    """Each table as NAME.tsv (and the training history, if any); returns the file names to offer."""
+    if history is not None:
+        tables["training_history"] = history
+    for name, frame in tables.items():
+        frame.to_csv(f"{output_dir}/{name}.tsv", sep="\t")
+    return [f"{name}.tsv" for name in tables]
+
+
 def _history_plot(history, output_dir):
     if history is None or history.empty:
         return None
@@ -102,10 +118,7 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
                          f"model predicts {', '.join(classes)}. Evaluate with the column the model was trained on.")
     methods = {"MGM": probabilities}
     if table is not None:
-        abundance = table.to_dataframe(dense=True).T
-        known = truth.to_series().dropna().astype(str)
-        forest = random_forest_baseline(abundance, known, probabilities.index, "classification", n_estimators,
-                                        random_state)
+        forest = _forest(table, truth, str, probabilities.index, "classification", n_estimators, random_state)
         methods["RandomForest"] = forest.reindex(columns=classes, fill_value=0.0)
     predictions = pd.DataFrame({"truth": labels})
     metrics = []
@@ -124,11 +137,8 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
                                    "test samples": len(labels)} for name, probs in methods.items()}).T.astype({"test samples": int})
     confusion = pd.DataFrame(confusion_matrix(labels, predictions["MGM_prediction"], labels=classes),
                              index=classes, columns=classes)
-    for frame, name in ((predictions, "predictions"), (per_class, "per_class_metrics"), (summary, "summary"),
-                        (confusion, "confusion_matrix")):
-        frame.to_csv(f"{output_dir}/{name}.tsv", sep="\t")
-    if history is not None:
-        history.to_csv(f"{output_dir}/training_history.tsv", sep="\t")
+    downloads = _write_tables(output_dir, history, summary=summary, predictions=predictions,
+                              per_class_metrics=per_class, confusion_matrix=confusion)
     _render(output_dir, {
         "title": "MGM classifier evaluation", "n_estimators": n_estimators,
         "summary": summary.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
@@ -136,8 +146,7 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
         "confusion_plot": _confusion_plot(confusion, output_dir),
         "per_class": per_class.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
         "history_plot": _history_plot(history, output_dir),
-        "downloads": ["summary.tsv", "predictions.tsv", "per_class_metrics.tsv", "confusion_matrix.tsv"]
-        + (["training_history.tsv"] if history is not None else []),
+        "downloads": downloads,
     })
 
 
@@ -147,10 +156,8 @@ def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.N
     values = _truth_for(truth, predictions.index).astype(float)
     methods = {"MGM": predictions.astype(float)}
     if table is not None:
-        abundance = table.to_dataframe(dense=True).T
-        methods["RandomForest"] = random_forest_baseline(abundance, truth.to_series().dropna().astype(float),
-                                                         predictions.index, "regression", n_estimators,
-                                                         random_state)
+        methods["RandomForest"] = _forest(table, truth, float, predictions.index, "regression", n_estimators,
+                                          random_state)
     summary = pd.DataFrame({name: {"MAE": mean_absolute_error(values, p), "R2": r2_score(values, p),
                                    "test samples": len(values)} for name, p in methods.items()}).T.astype({"test samples": int})
     table_out = pd.DataFrame({"truth": values, **{f"{n}_prediction": p for n, p in methods.items()}})
@@ -162,14 +169,11 @@ def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.N
     ax.plot([low, high], [low, high], color="grey", linestyle=":")
     ax.set_xlabel(f"true {truth.name}"), ax.set_ylabel(f"predicted {truth.name}"), ax.legend()
     scatter = save_figure(figure, output_dir, "scatter")
-    summary.to_csv(f"{output_dir}/summary.tsv", sep="\t")
-    table_out.to_csv(f"{output_dir}/predictions.tsv", sep="\t")
-    if history is not None:
-        history.to_csv(f"{output_dir}/training_history.tsv", sep="\t")
+    downloads = _write_tables(output_dir, history, summary=summary, predictions=table_out)
     _render(output_dir, {
         "title": "MGM regressor evaluation", "n_estimators": n_estimators,
         "summary": summary.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
         "curves_plot": scatter, "confusion_plot": None, "per_class": None,
         "history_plot": _history_plot(history, output_dir),
-        "downloads": ["summary.tsv", "predictions.tsv"] + (["training_history.tsv"] if history is not None else []),
+        "downloads": downloads,
     })
