@@ -38,12 +38,12 @@ def taxonomy_factory():
     return Artifact.import_data("FeatureData[Taxonomy]", example_taxonomy())
 
 
-def _tokenized(use, factory=None):
+def _tokenized(use, factory=None, with_table=False):
     table = use.init_artifact("table", factory or table_factory)
     taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
     corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
                          use.UsageOutputNames(corpus="corpus"))
-    return corpus
+    return (corpus, table) if with_table else corpus
 
 
 def tokenize_example(use):
@@ -95,28 +95,90 @@ def labelled_table_factory():
     return Artifact.import_data("FeatureTable[Frequency]", _labelled_table())
 
 
-def _fine_tuned(use):
-    corpus = _tokenized(use, labelled_table_factory)
+def _labelled(use, column):
+    """The labelled example corpus, one of its metadata columns, the metadata and the table."""
+    corpus, table = _tokenized(use, labelled_table_factory, with_table=True)
     metadata = use.init_metadata("metadata", example_metadata)
-    delivery = use.get_metadata_column("delivery", "delivery", metadata)
-    model, history = use.action(
+    return corpus, use.get_metadata_column(column, column, metadata), metadata, table
+
+
+def _fine_tune(use, corpus, label, name):
+    return use.action(
         use.UsageAction("mgm", "fine_tune"),
-        use.UsageInputs(corpus=corpus, metadata=delivery, epochs=1, freeze_layers=8, validation_fraction=0.5,
+        use.UsageInputs(corpus=corpus, metadata=label, epochs=1, freeze_layers=8, validation_fraction=0.5,
                         learning_rate=0.001),
-        use.UsageOutputNames(trained_model="delivery_classifier", history="training_history"))
-    return corpus, model, history
+        use.UsageOutputNames(trained_model=name, history=f"{name}_history"))
+
+
+def _split(use):
+    corpus, label, metadata, table = _labelled(use, "delivery")
+    child = use.get_metadata_column("child", "child", metadata)
+    training, test = use.action(
+        use.UsageAction("mgm", "split_corpus"),
+        use.UsageInputs(corpus=corpus, metadata=label, groups=child, test_size=0.34),
+        use.UsageOutputNames(training_corpus="training_corpus", test_corpus="test_corpus"))
+    return training, test, label, table
+
+
+def _predicted(use):
+    training, test, label, table = _split(use)
+    model, history = _fine_tune(use, training, label, "delivery_classifier")
+    predictions, probabilities = use.action(
+        use.UsageAction("mgm", "predict_classification"), use.UsageInputs(corpus=test, model=model),
+        use.UsageOutputNames(predictions="predictions", probabilities="probabilities"))
+    return predictions, probabilities, history, label, table
 
 
 def fine_tune_example(use):
-    _, model, history = _fine_tuned(use)
+    corpus, label, _, _ = _labelled(use, "delivery")
+    model, history = _fine_tune(use, corpus, label, "delivery_classifier")
     model.assert_output_type("MGMModel[Classifier]")
     history.assert_output_type("MGMTrainingHistory")
 
 
+def train_example(use):
+    corpus, label, _, _ = _labelled(use, "delivery")
+    model, _ = use.action(use.UsageAction("mgm", "train"),
+                          use.UsageInputs(corpus=corpus, metadata=label, epochs=1, validation_fraction=0.5),
+                          use.UsageOutputNames(trained_model="delivery_model_from_scratch", history="history"))
+    model.assert_output_type("MGMModel[Classifier]")
+
+
+def split_corpus_example(use):
+    _, test, _, _ = _split(use)
+    test.assert_output_type("SampleData[MGMCorpus]")
+
+
 def predict_example(use):
-    corpus, model, _ = _fine_tuned(use)
-    predictions, probabilities = use.action(
-        use.UsageAction("mgm", "predict_classification"), use.UsageInputs(corpus=corpus, model=model),
-        use.UsageOutputNames(predictions="predictions", probabilities="probabilities"))
+    predictions, probabilities, _, _, _ = _predicted(use)
     predictions.assert_output_type("SampleData[ClassifierPredictions]")
     probabilities.assert_output_type("SampleData[Probabilities]")
+
+
+def evaluate_classification_example(use):
+    _, probabilities, history, label, table = _predicted(use)
+    use.action(use.UsageAction("mgm", "evaluate_classification"),
+               use.UsageInputs(probabilities=probabilities, truth=label, history=history, table=table,
+                               n_estimators=50),
+               use.UsageOutputNames(visualization="evaluation"))
+
+
+def predict_regression_example(use):
+    corpus, month, _, _ = _labelled(use, "month")
+    model, _ = _fine_tune(use, corpus, month, "month_regressor")
+    predictions, = use.action(use.UsageAction("mgm", "predict_regression"), use.UsageInputs(corpus=corpus, model=model),
+                              use.UsageOutputNames(predictions="predicted_month"))
+    predictions.assert_output_type("SampleData[RegressorPredictions]")
+
+
+def classify_samples_example(use):
+    table = use.init_artifact("table", labelled_table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
+    delivery = use.get_metadata_column("delivery", "delivery", metadata)
+    child = use.get_metadata_column("child", "child", metadata)
+    use.action(use.UsageAction("mgm", "classify_samples"),
+               use.UsageInputs(table=table, taxonomy=taxonomy, metadata=delivery, groups=child, test_size=0.34,
+                               epochs=1, freeze_layers=8, validation_fraction=0.5, n_estimators=50),
+               use.UsageOutputNames(trained_model="classifier", history="history", predictions="predictions",
+                                    probabilities="probabilities", evaluation="evaluation"))

@@ -192,6 +192,7 @@ plugin.methods.register_function(
                             **{k: v for k, v in TRAINING_DESCRIPTIONS.items() if k != "freeze_layers"}},
     output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION},
     name="Train MGM from random weights",
+    examples={"train_from_scratch": _examples.train_example},
     description="The general model's architecture and vocabulary, randomly initialised and trained on your "
                 "labels alone (upstream's `train` mode): compare with fine-tune to see what pretraining buys.",
     citations=[citations["zhang2026mgm"], citations["wolf2020transformers"]],
@@ -222,6 +223,7 @@ plugin.methods.register_function(
     parameter_descriptions={"device": DEVICE_DESCRIPTION},
     output_descriptions={"predictions": "The predicted value of each sample."},
     name="Predict sample values with an MGM regressor",
+    examples={"predict_values": _examples.predict_regression_example},
     description="Outputs are q2-sample-classifier's type: `qiime sample-classifier scatterplot` reads them.",
     citations=[citations["zhang2026mgm"]],
 )
@@ -239,6 +241,7 @@ plugin.methods.register_function(
                             "random_state": "Seed of the split."},
     output_descriptions={"training_corpus": "Samples to train on.", "test_corpus": "Held-out samples."},
     name="Split a corpus into training and test samples",
+    examples={"split_by_child": _examples.split_corpus_example},
     description="A stratified, group-aware train/test split, as sample-classifier's split-table.",
     citations=[citations["zhang2026mgm"]],
 )
@@ -258,6 +261,7 @@ plugin.visualizers.register_function(
                         **EVALUATION_INPUTS},
     parameter_descriptions={"truth": "The true class of each sample.", **EVALUATION_DESCRIPTIONS},
     name="Evaluate an MGM classifier beside a RandomForest",
+    examples={"evaluate_a_classifier": _examples.evaluate_classification_example},
     description="ROC and precision-recall curves with their AUC, confusion matrix, per-class metrics and training "
                 "curves, with a RandomForest trained and tested on exactly the same split; TSVs to download.",
     citations=[citations["zhang2026mgm"]],
@@ -313,6 +317,8 @@ for function, column, model_type, outputs, kind in (
                     f"predict the held-out {kind} and evaluate them beside a RandomForest trained and tested on the "
                     f"same split. Mirrors `qiime sample-classifier {function.__name__.replace('_', '-')}`.",
         citations=[citations["zhang2026mgm"]],
+        examples=({"classify_delivery_mode": _examples.classify_samples_example}
+                  if function is classify_samples else {}),
     )
 
 importlib.import_module("q2_mgm._transformers")
