@@ -112,14 +112,15 @@ def summarise(results, methods):
     return auc, summary
 
 
-def write(results, settings, methods, n_folds, epochs):
+def write(results, settings, methods, n_folds, epochs, all_datasets=()):
     auc, summary = summarise(results, methods)
     machine = {"cpu": platform.processor() or platform.machine(), "cores": torch.get_num_threads(),
                "python": platform.python_version(), "torch": torch.__version__}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "accuracy.json").write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "machine": machine, "folds": n_folds, "epoch_cap": epochs,
-        "recipes": {k: vars(v) for k, v in settings.items()}, "datasets": results, "summary": summary},
+        "recipes": {k: vars(v) for k, v in settings.items()}, "datasets": results, "summary": summary,
+        "methods": list(methods)},
         indent=2) + "\n")
     lines = [f"# Accuracy: ROC-AUC, {n_folds}-fold, the same splits for every method",
              "", f"Run on {time.strftime('%Y-%m-%d')}, {machine['cores']} CPU threads, torch {machine['torch']}. "
@@ -130,6 +131,10 @@ def write(results, settings, methods, n_folds, epochs):
         lines.append(f"| {name} | {results[name]['n_samples']} | " + " | ".join(f"{row[m]:.3f}" for m in methods)
                      + " |")
     lines.append("| **median** | | " + " | ".join(f"**{summary['median_auc'][m]:.3f}**" for m in methods) + " |")
+    missing = [name for name in all_datasets if name not in results]
+    if missing:
+        lines += ["", f"Not run yet ({len(missing)} of {len(all_datasets)}): {', '.join(missing)}. "
+                  "`benchmarks/accuracy.py` resumes from these results."]
     lines += ["", "Wall time (s, all folds): " + ", ".join(f"{m} {s}" for m, s in summary["total_seconds"].items())]
     if "q2-mgm_wins_losses" in summary:
         lines.append("q2-mgm wins/losses (paired, per dataset): " + ", ".join(
@@ -157,13 +162,18 @@ def main():
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     parser.add_argument("--fresh", action="store_true", help="ignore results of an earlier run with these settings")
+    parser.add_argument("--report-only", action="store_true", help="rewrite accuracy.md from accuracy.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"skipped: {SHARED} is absent (the benchmark reads the shared real datasets)")
     general, vocabulary, _ = load_general_model()
     settings = recipes(args.epochs)
     results = previous_results(settings, args)
-    for name, (table, labels, groups) in load_datasets(args.datasets).items():
+    datasets = load_datasets(args.datasets)
+    if args.report_only:
+        write(results, settings, args.methods, args.folds, args.epochs, list(datasets))
+        return
+    for name, (table, labels, groups) in datasets.items():
         if name in results:
             print(f"{name}: kept from the previous run with the same settings", flush=True)
             continue
@@ -171,7 +181,7 @@ def main():
         results[name] = run_dataset(name, table, labels, groups, general, vocabulary, settings, args.methods,
                                     args.folds)
         print(f"  AUC {results[name]['auc']}  seconds {results[name]['seconds']}", flush=True)
-        write(results, settings, args.methods, args.folds, args.epochs)  # partial results survive an interruption
+        write(results, settings, args.methods, args.folds, args.epochs, list(datasets))  # partial results survive
 
 
 if __name__ == "__main__":
