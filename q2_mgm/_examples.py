@@ -182,3 +182,15 @@ def classify_samples_example(use):
                                epochs=1, freeze_layers=8, validation_fraction=0.5, n_estimators=50),
                use.UsageOutputNames(trained_model="classifier", history="history", predictions="predictions",
                                     probabilities="probabilities", evaluation="evaluation"))
+
+
+def trajectory_example(use):
+    corpus, delivery, metadata, _ = _labelled(use, "delivery")
+    model, = use.action(use.UsageAction("mgm", "general_model"), use.UsageInputs(),
+                        use.UsageOutputNames(model="mgm_general_model"))
+    embeddings, = use.action(use.UsageAction("mgm", "embed"), use.UsageInputs(corpus=corpus, model=model),
+                             use.UsageOutputNames(embeddings="embeddings"))
+    use.action(use.UsageAction("mgm", "trajectory"),
+               use.UsageInputs(embeddings=embeddings, time=use.get_metadata_column("month", "month", metadata),
+                               group=delivery, subject=use.get_metadata_column("child", "child", metadata)),
+               use.UsageOutputNames(visualization="trajectories"))

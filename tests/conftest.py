@@ -79,7 +79,7 @@ def ecam_metadata():
 
 @pytest.fixture(scope="session")
 def ecam_subset_counts(ecam_counts):
-    """Every fourth ECAM sample (219 samples; all 43 children): a cheap real data set for training tests."""
+    """Every fourth ECAM sample (219 samples; 42 of the 43 children): a cheap real data set for training tests."""
     return ecam_counts.iloc[::4]
 
 
