@@ -194,3 +194,31 @@ def trajectory_example(use):
                use.UsageInputs(embeddings=embeddings, time=use.get_metadata_column("month", "month", metadata),
                                group=delivery, subject=use.get_metadata_column("child", "child", metadata)),
                use.UsageOutputNames(visualization="trajectories"))
+
+
+def evaluate_regression_example(use):
+    corpus, month, metadata, table = _labelled(use, "month")
+    training, test = use.action(
+        use.UsageAction("mgm", "split_corpus"),
+        use.UsageInputs(corpus=corpus, metadata=month, groups=use.get_metadata_column("child", "child", metadata),
+                        test_size=0.34),
+        use.UsageOutputNames(training_corpus="training_corpus", test_corpus="test_corpus"))
+    model, history = _fine_tune(use, training, month, "month_regressor")
+    predictions, = use.action(use.UsageAction("mgm", "predict_regression"), use.UsageInputs(corpus=test, model=model),
+                              use.UsageOutputNames(predictions="predicted_month"))
+    use.action(use.UsageAction("mgm", "evaluate_regression"),
+               use.UsageInputs(predictions=predictions, truth=month, history=history, table=table, n_estimators=50),
+               use.UsageOutputNames(visualization="evaluation"))
+
+
+def regress_samples_example(use):
+    table = use.init_artifact("table", labelled_table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
+    use.action(use.UsageAction("mgm", "regress_samples"),
+               use.UsageInputs(table=table, taxonomy=taxonomy,
+                               metadata=use.get_metadata_column("month", "month", metadata),
+                               groups=use.get_metadata_column("child", "child", metadata), test_size=0.34,
+                               epochs=1, freeze_layers=8, validation_fraction=0.5, n_estimators=50),
+               use.UsageOutputNames(trained_model="regressor", history="history", predictions="predictions",
+                                    evaluation="evaluation"))

@@ -280,6 +280,7 @@ plugin.visualizers.register_function(
     name="Evaluate an MGM regressor beside a RandomForest",
     description="MAE, R² and a predicted-vs-true scatter plot, with a RandomForest on the same split.",
     citations=[citations["zhang2026mgm"]],
+    examples={"evaluate_a_regressor": _examples.evaluate_regression_example},
 )
 
 PIPELINE_INPUTS = {"table": "Feature table of counts or relative frequencies.",
@@ -319,8 +320,8 @@ for function, column, model_type, outputs, kind in (
                     f"predict the held-out {kind} and evaluate them beside a RandomForest trained and tested on the "
                     f"same split. Mirrors `qiime sample-classifier {function.__name__.replace('_', '-')}`.",
         citations=[citations["zhang2026mgm"]],
-        examples=({"classify_delivery_mode": _examples.classify_samples_example}
-                  if function is classify_samples else {}),
+        examples=({"classify_delivery_mode": _examples.classify_samples_example} if function is classify_samples
+                  else {"regress_infant_age": _examples.regress_samples_example}),
     )
 
 plugin.visualizers.register_function(

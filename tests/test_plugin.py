@@ -44,6 +44,8 @@ def test_every_action_is_described_and_constrained(plugin):
         signature = action.signature
         if not (action.name and action.description):
             problems.append(f"{action_id}: no name or description")
+        if not action.examples:
+            problems.append(f"{action_id}: no usage example")
         for kind in ("inputs", "parameters", "outputs"):
             for name, spec in getattr(signature, kind).items():
                 if kind == "outputs" and str(spec.qiime_type) == "Visualization" and action.type == "visualizer":
