@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .memory import check_tokenize_fits
 from .vocab import SPECIAL_TOKENS, genus_statistics
 
 GENUS_PATTERN = r"(g__[A-Za-z0-9_]+)"
@@ -176,6 +177,7 @@ def tokenize_matrix(matrix, sample_ids, feature_ids, taxonomy=None, max_length=5
             f"The table is empty ({n_samples} samples x {n_features} features): nothing to tokenize. "
             "Check the filtering steps that made it.")
     _validate_values(matrix)
+    check_tokenize_fits(n_samples, matrix.nnz if sp.issparse(matrix) else np.count_nonzero(matrix))
     feature_ids = pd.Index(feature_ids)
     sample_ids = pd.Index(sample_ids)
     for what, ids in (("sample", sample_ids), ("feature", feature_ids)):
