@@ -222,3 +222,24 @@ def regress_samples_example(use):
                                epochs=1, freeze_layers=8, validation_fraction=0.5, n_estimators=50),
                use.UsageOutputNames(trained_model="regressor", history="history", predictions="predictions",
                                     evaluation="evaluation"))
+
+
+def _keystone_inputs(use):
+    corpus, delivery, _, _ = _labelled(use, "delivery")
+    model, _ = _fine_tune(use, corpus, delivery, "delivery_classifier")
+    return corpus, model, delivery
+
+
+def keystone_genera_example(use):
+    corpus, model, delivery = _keystone_inputs(use)
+    importance, = use.action(use.UsageAction("mgm", "keystone_genera"),
+                             use.UsageInputs(corpus=corpus, model=model, metadata=delivery, min_samples=2),
+                             use.UsageOutputNames(importance="keystone_importance"))
+    importance.assert_output_type("FeatureData[Importance]")
+
+
+def keystone_report_example(use):
+    corpus, model, delivery = _keystone_inputs(use)
+    use.action(use.UsageAction("mgm", "keystone_report"),
+               use.UsageInputs(corpus=corpus, model=model, metadata=delivery, min_samples=2, n_bootstrap=200),
+               use.UsageOutputNames(visualization="keystone_report"))

@@ -1,5 +1,6 @@
 """Directory formats with validation. Everything is JSON, TSV, plain text or safetensors: no pickles."""
 import json
+import pathlib
 
 import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
@@ -118,6 +119,14 @@ class MGMSupervisedModelDirFmt(MGMModelDirFmt):
         if record["task"] == "classification" and len(n_outputs) != len(record["labels"]):
             raise ValidationError(f"training.json lists {len(record['labels'])} classes but the model has "
                                   f"{len(n_outputs)} outputs.")
+
+
+class ModelFiles:
+    """A view, not a format: the validated directory of any MGM model, pretrained or fine-tuned, for actions that
+    take either (keystone genera)."""
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
 
 
 class TrainingHistoryFormat(model.TextFileFormat):

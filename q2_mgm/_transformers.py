@@ -6,7 +6,7 @@ import qiime2
 import skbio
 from q2_types.ordination import OrdinationFormat
 
-from ._formats import MGMCorpusDirFmt, TrainingHistoryFormat
+from ._formats import MGMCorpusDirFmt, MGMModelDirFmt, MGMSupervisedModelDirFmt, ModelFiles, TrainingHistoryFormat
 from .core.tokenizer import Corpus
 from .plugin_setup import plugin
 
@@ -72,3 +72,13 @@ def _history_to_metadata(fmt: TrainingHistoryFormat) -> qiime2.Metadata:
     history = _format_to_history(fmt)
     history.index.name = "id"  # QIIME 2 metadata takes only its own ID headers (id, sample-id, ...), not `epoch`
     return qiime2.Metadata(history)
+
+
+@plugin.register_transformer
+def _model_to_files(fmt: MGMModelDirFmt) -> ModelFiles:
+    return ModelFiles(fmt.path)
+
+
+@plugin.register_transformer
+def _supervised_to_files(fmt: MGMSupervisedModelDirFmt) -> ModelFiles:
+    return ModelFiles(fmt.path)

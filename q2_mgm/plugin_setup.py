@@ -1,9 +1,10 @@
 """The `mgm` plugin: registrations only."""
 import importlib
 
-from qiime2.plugin import (Bool, Categorical, Choices, Citations, Float, Int, MetadataColumn, Numeric, Plugin,
+from qiime2.plugin import (Bool, Categorical, Choices, Citations, Float, Int, List, MetadataColumn, Numeric, Plugin,
                            Range, Str, TypeMap, Visualization)
-from q2_sample_classifier import Classifier, ClassifierPredictions, Probabilities, Regressor, RegressorPredictions
+from q2_sample_classifier import (Classifier, ClassifierPredictions, Importance, Probabilities, Regressor,
+                                  RegressorPredictions)
 from q2_types.feature_data import FeatureData, Taxonomy
 from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
 from q2_types.ordination import PCoAResults
@@ -15,13 +16,16 @@ from ._formats import (CorpusDroppedSamplesFormat, CorpusFeaturesFormat, CorpusS
                        TrainingHistoryDirFmt, TrainingHistoryFormat, VocabularyFormat)
 from ._types import MGMCorpus, MGMModel, MGMTrainingHistory, Pretrained
 from .actions.embed import embed
+from .actions.keystone import keystone_genera
 from .actions.models import general_model
 from .actions.pipelines import classify_samples, regress_samples
 from .actions.supervised import fine_tune, predict_classification, predict_regression, split_corpus, train
 from .actions.tokenize import tokenize
 from .core.inference import POOLINGS
+from .core.keystone import METHODS as KEYSTONE_METHODS
 from .core.trajectories import PROJECTIONS
 from .visualizers.evaluate import evaluate_classification, evaluate_regression
+from .visualizers.keystone import keystone_report
 from .visualizers.summarize_corpus import summarize_corpus
 from .visualizers.trajectory import trajectory
 
@@ -348,6 +352,63 @@ plugin.visualizers.register_function(
                 "centroids over time, computed in the full embedding space. TSVs and PDFs to download.",
     citations=[citations["zhang2026mgm"]],
     examples={"delivery_mode_trajectories": _examples.trajectory_example},
+)
+
+KEYSTONE_INPUTS = {"corpus": CORPUS_DESCRIPTION,
+                   "model": "A fine-tuned MGM classifier (the paper's view), or a pretrained model together with a "
+                            "metadata column."}
+KEYSTONE_PARAMETERS = {"metadata": MetadataColumn[Categorical], "method": Str % Choices(*KEYSTONE_METHODS),
+                       "min_samples": Int % Range(1, None), "device": DEVICES}
+KEYSTONE_DESCRIPTIONS = {
+    "metadata": "The groups to score genera for (e.g. delivery mode). Optional with a classifier: its predicted "
+                "classes are the groups then. Samples without a value are left out and counted.",
+    "method": "'attention': the last layer's attention from the token the classifier reads, averaged over heads "
+              "(the paper's view); 'rollout': attention rolled out across all layers; 'gradient': integrated "
+              "gradients of the class logit on the genus embeddings, a check that does not rely on attention. "
+              "Attention scores are relative to an even share over the sample's genera (1 = even).",
+    "min_samples": "Genera held by fewer samples of a group are scored but not ranked, so a genus seen in a handful "
+                   "of samples cannot top the list.",
+    "device": DEVICE_DESCRIPTION,
+}
+plugin.methods.register_function(
+    function=keystone_genera,
+    inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Classifier | Pretrained]},
+    parameters=KEYSTONE_PARAMETERS,
+    outputs=[("importance", FeatureData[Importance])],
+    input_descriptions=KEYSTONE_INPUTS,
+    parameter_descriptions=KEYSTONE_DESCRIPTIONS,
+    output_descriptions={"importance": "One column per group: each genus' mean score over the group's samples, "
+                                       "absence counted as 0 (so rare genera weigh by how often they occur). "
+                                       "q2-sample-classifier's heatmap and `qiime metadata tabulate` read it."},
+    name="Keystone genera from attention",
+    description="Score every genus of every sample by the attention (or attribution) the model gives it, and "
+                "summarise the scores per group, as MGM's paper did to find delivery-mode keystone genera. "
+                "`keystone-report` shows the ranking with confidence intervals.",
+    citations=[citations["zhang2026mgm"]],
+    examples={"keystone_genera_of_delivery_modes": _examples.keystone_genera_example},
+)
+
+plugin.visualizers.register_function(
+    function=keystone_report,
+    inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Classifier | Pretrained]},
+    parameters={**KEYSTONE_PARAMETERS, "top_genera": Int % Range(1, 200), "n_bootstrap": Int % Range(1, 100_000),
+                "confidence": Float % Range(0.5, 1, inclusive_end=False), "sample_ids": List[Str],
+                "random_state": Int % Range(0, 2**32 - 1)},
+    input_descriptions=KEYSTONE_INPUTS,
+    parameter_descriptions={
+        **KEYSTONE_DESCRIPTIONS,
+        "top_genera": "Genera shown per group.",
+        "n_bootstrap": "Bootstrap resamples of each group's samples for the confidence intervals.",
+        "confidence": "Level of the bootstrap confidence intervals.",
+        "sample_ids": "Samples whose attention maps to show (default: the first sample of each group).",
+        "random_state": "Seed of the bootstrap.",
+    },
+    name="Keystone genera: ranking, confidence intervals and group differences",
+    description="For each group, the top genera with bootstrap confidence intervals over samples; a genus x group "
+                "heatmap; per-genus tests of the difference between groups (Mann-Whitney U or Kruskal-Wallis, "
+                "Benjamini-Hochberg q-values); attention maps of chosen samples; TSVs and PDFs to download.",
+    citations=[citations["zhang2026mgm"]],
+    examples={"keystone_report": _examples.keystone_report_example},
 )
 
 importlib.import_module("q2_mgm._transformers")

@@ -1,0 +1,155 @@
+"""keystone-report: the top genera of each class with bootstrap confidence intervals, a genus x class heatmap,
+differences between classes with their significance, and attention maps of samples the user picks."""
+import importlib.resources
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import q2templates
+import qiime2
+
+from .._formats import ModelFiles
+from ..actions.keystone import score_samples
+from ..core.keystone import KeystoneError, aggregate, attention_map, class_differences
+from ..core.tokenizer import Corpus
+from ._plots import save_figure
+
+TABLE_CLASSES = "table table-striped table-hover"
+UNITS = {"attention": "attention relative to an even share (1 = even)",
+         "rollout": "rolled-out attention relative to an even share (1 = even)",
+         "gradient": "integrated gradients (logit units)"}
+DEFAULT_MAPS = 2  # attention maps shown when the user picks no samples: the first samples of each group
+
+
+def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
+                    metadata: qiime2.CategoricalMetadataColumn = None, method: str = "attention",
+                    min_samples: int = 10, top_genera: int = 15, n_bootstrap: int = 1000, confidence: float = 0.95,
+                    sample_ids: list = None, random_state: int = 0, device: str = "auto") -> None:
+    scored = score_samples(corpus, model.path, metadata, method, device)
+    summary = aggregate(scored.scores, scored.groups, min_samples, n_bootstrap, confidence, random_state)
+    classes = list(summary.importance.columns)
+    differences = (class_differences(scored.scores, scored.groups, min_samples).sort_values("p_value")
+                   if len(classes) > 1 else None)
+    maps = _attention_maps(scored, sample_ids, output_dir)
+    scored.scores.to_csv(f"{output_dir}/genus_scores.tsv", sep="\t")
+    summary.genera.to_csv(f"{output_dir}/keystone_genera.tsv", sep="\t", index=False)
+    summary.importance.to_csv(f"{output_dir}/importance.tsv", sep="\t", index_label="feature-id")
+    if differences is not None:
+        differences.to_csv(f"{output_dir}/class_differences.tsv", sep="\t")
+    top = summary.genera[summary.genera["rank"] <= top_genera]
+    context = {
+        "title": "MGM keystone genera", "method": method, "units": UNITS[method], "confidence": f"{confidence:.0%}",
+        "min_samples": min_samples,
+        "overview": _overview(scored, summary, method).to_html(classes=TABLE_CLASSES, header=False),
+        "top_plot": _top_plot(top, classes, method, confidence, output_dir),
+        "top_tables": {group: _top_table(rows, confidence) for group, rows in top.groupby("group", sort=False)},
+        "heatmap": _heatmap(summary.genera, top, classes, method, output_dir),
+        "differences_plot": None if differences is None else _volcano(differences, classes, output_dir),
+        "differences": None if differences is None else differences.dropna(subset=["p_value"]).head(20).to_html(
+            classes=TABLE_CLASSES, float_format="{:.3g}".format),
+        "maps": maps,
+        "has_differences": differences is not None,
+    }
+    template = importlib.resources.files(__package__) / "assets" / "keystone" / "index.html"
+    q2templates.render(str(template), output_dir, context=context)
+
+
+def _overview(scored, summary, method):
+    counts = scored.groups.value_counts().sort_index()
+    rows = {"samples scored": len(scored.groups),
+            "grouped by": scored.grouping,
+            "groups": ", ".join(f"{g} ({n})" for g, n in counts.items()),
+            "method": method,
+            "genera scored": scored.scores.shape[1],
+            **{f"{group}: genera ranked / seen in fewer than {summary.min_samples} samples (not ranked)":
+               f"{int((summary.genera.group == group).sum() - n)} / {int(n)}"
+               for group, n in summary.n_excluded.items()}}
+    return pd.Series(rows, dtype=object).to_frame()
+
+
+def _top_table(rows, confidence):
+    shown = pd.DataFrame({"rank": rows["rank"].astype(int), "genus": rows.genus.map(_short),
+                          "mean score": rows.mean_score.map("{:.3f}".format),
+                          f"{confidence:.0%} CI": [f"{low:.3f} to {high:.3f}" for low, high in
+                                                   zip(rows.ci_low, rows.ci_high)],
+                          "samples": rows.n_samples, "prevalence": rows.prevalence.map("{:.0%}".format)})
+    return shown.to_html(classes=TABLE_CLASSES, index=False)
+
+
+def _short(genus):
+    return genus[3:] if genus.startswith("g__") else genus
+
+
+def _top_plot(top, classes, method, confidence, output_dir):
+    figure, axes = plt.subplots(1, len(classes), figsize=(5.5 * len(classes), 0.32 * top.groupby("group").size()
+                                                           .max() + 1.8), squeeze=False)
+    for ax, group in zip(axes[0], classes):
+        rows = top[top.group == group].sort_values("rank", ascending=False)
+        ax.barh([_short(g) for g in rows.genus], rows.mean_score, color="#3b75af",
+                xerr=[rows.mean_score - rows.ci_low, rows.ci_high - rows.mean_score], ecolor="#333", capsize=2)
+        ax.set_title(group)
+        ax.set_xlabel(f"mean {method} score ({confidence:.0%} CI)")
+        if method != "gradient":
+            ax.axvline(1, color="grey", linestyle=":", linewidth=1)
+    return save_figure(figure, output_dir, "top_genera")
+
+
+def _heatmap(genera, top, classes, method, output_dir):
+    chosen = list(dict.fromkeys(top.sort_values("rank").genus))
+    matrix = (genera.pivot(index="genus", columns="group", values="mean_score")
+              .reindex(index=chosen, columns=classes))
+    figure, ax = plt.subplots(figsize=(1.6 * len(classes) + 3.5, 0.28 * len(chosen) + 1.5))
+    image = ax.imshow(matrix.to_numpy(dtype=float), aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(chosen)), [_short(g) for g in chosen])
+    figure.colorbar(image, ax=ax, label=f"mean {method} score (blank: not in the group)")
+    return save_figure(figure, output_dir, "heatmap")
+
+
+def _volcano(differences, classes, output_dir):
+    tested = differences.dropna(subset=["p_value"])
+    figure, ax = plt.subplots(figsize=(7, 5))
+    significant = tested.q_value < 0.05
+    ax.scatter(tested.effect_size[~significant], -np.log10(tested.p_value[~significant]), s=14, color="#999999",
+               label="q >= 0.05")
+    ax.scatter(tested.effect_size[significant], -np.log10(tested.p_value[significant]), s=18, color="firebrick",
+               label="q < 0.05 (Benjamini-Hochberg)")
+    for genus, row in tested.head(8).iterrows():
+        ax.annotate(_short(genus), (row.effect_size, -np.log10(row.p_value)), fontsize=8, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set_xlabel(f"AUC: P(score in {classes[1]} > score in {classes[0]})" if len(classes) == 2 else
+                  "effect size (epsilon squared)")
+    ax.set_ylabel("-log10 p")
+    ax.legend(fontsize=8)
+    return save_figure(figure, output_dir, "class_differences")
+
+
+def _chosen_samples(scored, sample_ids):
+    if not sample_ids:
+        return [ids[0] for _, ids in scored.groups.groupby(scored.groups).groups.items()][:DEFAULT_MAPS * 2]
+    unknown = [s for s in sample_ids if s not in scored.groups.index]
+    if unknown:
+        raise KeystoneError(f"sample_ids names samples that were not scored ({', '.join(unknown[:3])}): they are "
+                            "not in the corpus or have no group. Pick sample IDs from the corpus.")
+    return list(sample_ids)
+
+
+def _attention_maps(scored, sample_ids, output_dir):
+    maps = []
+    for number, sample in enumerate(_chosen_samples(scored, sample_ids), start=1):
+        ids = scored.token_ids[scored.groups.index.get_loc(sample)]
+        frame = attention_map(scored.network, ids, scored.vocabulary)
+        frame.to_csv(f"{output_dir}/attention_map_{number}.tsv", sep="\t")
+        labels = [_short(t) for t in frame.index]
+        size = min(0.3 * len(labels) + 2.5, 16)
+        figure, ax = plt.subplots(figsize=(size + 1.5, size))
+        image = ax.imshow(frame.to_numpy(), cmap="magma_r", vmin=0)
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlabel("attended token"), ax.set_ylabel("attending token")
+        ax.set_title(f"{sample} ({scored.groups[sample]})", fontsize=10)
+        figure.colorbar(image, ax=ax, label="last-layer attention, mean over heads")
+        maps.append({"sample": sample, "group": scored.groups[sample],
+                     "plot": save_figure(figure, output_dir, f"attention_map_{number}"),
+                     "tsv": f"attention_map_{number}.tsv"})
+    return maps

@@ -1,0 +1,140 @@
+"""keystone-genera and keystone-report on ECAM (every fourth sample), grouped by delivery mode: the importance
+artifact as q2-sample-classifier and `metadata tabulate` read it, the groups a user can ask for, clear errors, and
+the report's files and page in a real browser."""
+import numpy as np
+import pandas as pd
+import pytest
+import qiime2
+
+from q2_mgm.core.inference import encode
+from q2_mgm.core.keystone import KeystoneError, aggregate, genus_scores, token_scores
+from q2_mgm.core.tokenizer import Corpus
+
+from .helpers import subset_corpus
+from .test_visualizers import assert_page_is_complete, assert_renders_in_a_browser, export
+
+pytestmark = pytest.mark.one_torch_thread
+
+
+@pytest.fixture(scope="module")
+def delivery(ecam_metadata):
+    return ecam_metadata.get_column("delivery")
+
+
+@pytest.fixture(scope="module")
+def classifier(mgm_plugin, ecam_subset_corpus_artifact, delivery, ecam_metadata):
+    model, _ = mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact, metadata=delivery,
+                                            groups=ecam_metadata.get_column("studyid"), epochs=1, freeze_layers=7,
+                                            learning_rate=1e-3)
+    return model
+
+
+@pytest.fixture(scope="module")
+def importance(mgm_plugin, ecam_subset_corpus_artifact, classifier, delivery):
+    importance, = mgm_plugin.actions.keystone_genera(corpus=ecam_subset_corpus_artifact, model=classifier,
+                                                     metadata=delivery)
+    return importance
+
+
+def test_importance_per_delivery_mode(importance, classifier, ecam_subset_corpus_artifact, delivery):
+    assert str(importance.type) == "FeatureData[Importance]"
+    table = importance.view(pd.DataFrame)
+    assert list(table.columns) == ["Cesarean", "Vaginal"]
+    assert table.index.str.startswith("g__").all() and np.isfinite(table.to_numpy()).all()
+    # the same figures as the core computes from the fine-tuned network
+    from q2_mgm.core.training import load_trained_model
+    trained, vocabulary, _ = load_trained_model(classifier._archiver.data_dir)
+    samples = ecam_subset_corpus_artifact.view(Corpus).samples
+    ids = encode(samples.sentence, vocabulary)
+    matrix = genus_scores(ids, token_scores(trained.model, ids, "attention"), vocabulary, samples.index)
+    expected = aggregate(matrix, delivery.to_series(), n_bootstrap=1).importance
+    pd.testing.assert_frame_equal(table, expected, check_names=False, check_index_type=False)
+
+
+def test_tabulate_and_sample_classifier_heatmap_read_it(importance, ecam_subset_counts, ecam_metadata):
+    from qiime2.plugins import metadata, sample_classifier
+    metadata.visualizers.tabulate(input=importance.view(qiime2.Metadata))
+    table = qiime2.Artifact.import_data("FeatureTable[Frequency]", ecam_subset_counts.astype(float))
+    heatmap, _ = sample_classifier.actions.heatmap(table=table, importance=importance, feature_count=10,
+                                                   sample_metadata=ecam_metadata.get_column("delivery"),
+                                                   group_samples=True)
+    assert str(heatmap.type) == "Visualization"
+
+
+def test_groups_default_to_the_predicted_classes(mgm_plugin, ecam_subset_corpus_artifact, classifier, capsys):
+    importance, = mgm_plugin.actions.keystone_genera(corpus=ecam_subset_corpus_artifact, model=classifier)
+    assert set(importance.view(pd.DataFrame).columns) <= {"Cesarean", "Vaginal"}
+    assert "grouped by the classes the model predicts" in capsys.readouterr().out
+
+
+def test_a_pretrained_model_with_a_column(mgm_plugin, ecam_subset_corpus_artifact, model_artifact, ecam_metadata,
+                                          capsys):
+    diet = ecam_metadata.get_column("diet")
+    importance, = mgm_plugin.actions.keystone_genera(corpus=ecam_subset_corpus_artifact, model=model_artifact,
+                                                     metadata=diet, method="rollout")
+    assert list(importance.view(pd.DataFrame).columns) == ["bd", "fd"]
+
+
+def test_integrated_gradients_explain_the_true_class(mgm_plugin, ecam_subset_corpus_artifact, classifier, delivery):
+    few = subset_corpus(ecam_subset_corpus_artifact, ecam_subset_corpus_artifact.view(pd.DataFrame).index[:12])
+    importance, = mgm_plugin.actions.keystone_genera(corpus=few, model=classifier, metadata=delivery,
+                                                     method="gradient", min_samples=2)
+    table = importance.view(pd.DataFrame)
+    assert (table.to_numpy() != 0).any() and (table.to_numpy() < 0).any()  # signed attributions
+
+
+def test_unlabelled_samples_are_counted(mgm_plugin, ecam_subset_corpus_artifact, model_artifact, ecam_metadata,
+                                        capsys):
+    frame = ecam_metadata.to_dataframe()
+    frame.loc[frame.index[:40], "delivery"] = np.nan
+    column = qiime2.Metadata(frame).get_column("delivery")
+    mgm_plugin.actions.keystone_genera(corpus=ecam_subset_corpus_artifact, model=model_artifact, metadata=column)
+    labelled = column.to_series().reindex(ecam_subset_corpus_artifact.view(pd.DataFrame).index)
+    assert f"left out {int(labelled.isna().sum())} of 219 samples with no 'delivery'" in capsys.readouterr().out
+
+
+def test_a_pretrained_model_needs_a_column(mgm_plugin, ecam_subset_corpus_artifact, model_artifact):
+    with pytest.raises(KeystoneError, match="pretrained model.*needs a categorical metadata column"):
+        mgm_plugin.actions.keystone_genera(corpus=ecam_subset_corpus_artifact, model=model_artifact)
+
+
+def test_a_regressor_is_refused(mgm_plugin, ecam_subset_corpus_artifact, ecam_metadata):
+    regressor, _ = mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact,
+                                                metadata=ecam_metadata.get_column("month"), epochs=1,
+                                                freeze_layers=8)
+    with pytest.raises(TypeError, match=r"requires .*MGMModel\[Classifier \| Pretrained\].*MGMModel\[Regressor\]"):
+        mgm_plugin.actions.keystone_genera(corpus=ecam_subset_corpus_artifact, model=regressor)
+
+
+@pytest.fixture(scope="module")
+def report(mgm_plugin, ecam_subset_corpus_artifact, classifier, delivery, tmp_path_factory):
+    picked = ecam_subset_corpus_artifact.view(pd.DataFrame).index[[3, 100, 150]].tolist()
+    visualization, = mgm_plugin.actions.keystone_report(corpus=ecam_subset_corpus_artifact, model=classifier,
+                                                        metadata=delivery, n_bootstrap=200, sample_ids=picked)
+    return export(visualization, tmp_path_factory.mktemp("keystone")), picked
+
+
+def test_report_files(report):
+    directory, picked = report
+    html = assert_page_is_complete(directory, ["MGM keystone genera", "Top genera of each group",
+                                               "Differences between groups", *picked])
+    genera = pd.read_csv(directory / "keystone_genera.tsv", sep="\t")
+    ranked = genera.dropna(subset=["rank"])
+    assert (ranked.n_samples >= 10).all() and (genera[genera["rank"].isna()].n_samples < 10).all()
+    assert ((ranked.ci_low <= ranked.mean_score) & (ranked.mean_score <= ranked.ci_high)).all()
+    differences = pd.read_csv(directory / "class_differences.tsv", sep="\t", index_col=0)
+    tested = differences.dropna(subset=["p_value"])
+    assert ((tested.q_value >= tested.p_value - 1e-12) & (tested.q_value <= 1)).all()
+    assert [f"attention_map_{i}.png" in html for i in (1, 2, 3)] == [True] * 3
+    scores = pd.read_csv(directory / "genus_scores.tsv", sep="\t", index_col=0)
+    assert len(scores) == 219
+
+
+def test_report_renders_in_a_browser(report, tmp_path):
+    assert_renders_in_a_browser(report[0] / "index.html", tmp_path)
+
+
+def test_report_refuses_unknown_samples(mgm_plugin, ecam_subset_corpus_artifact, classifier, delivery):
+    with pytest.raises(KeystoneError, match="sample_ids names samples that were not scored.*no-such-sample"):
+        mgm_plugin.actions.keystone_report(corpus=ecam_subset_corpus_artifact, model=classifier, metadata=delivery,
+                                           sample_ids=["no-such-sample"])
