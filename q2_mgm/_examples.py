@@ -243,3 +243,47 @@ def keystone_report_example(use):
     use.action(use.UsageAction("mgm", "keystone_report"),
                use.UsageInputs(corpus=corpus, model=model, metadata=delivery, min_samples=2, n_bootstrap=200),
                use.UsageOutputNames(visualization="keystone_report"))
+
+
+def pretrain_example(use):
+    corpus = _tokenized(use)
+    model, history = use.action(
+        use.UsageAction("mgm", "pretrain"),
+        use.UsageInputs(corpora=[corpus], from_scratch=True, n_layer=2, n_head=2, n_embd=32, epochs=2,
+                        validation_fraction=0.2),
+        use.UsageOutputNames(pretrained_model="small_model", history="pretraining_history"))
+    model.assert_output_type("MGMModel[Pretrained]")
+    history.assert_output_type("MGMTrainingHistory")
+
+
+def _generator(use):
+    corpus, delivery, _, table = _labelled(use, "delivery")
+    generator, _ = use.action(
+        use.UsageAction("mgm", "pretrain_generator"),
+        use.UsageInputs(corpora=[corpus], metadata=delivery, epochs=1, validation_fraction=0.2),
+        use.UsageOutputNames(generator="delivery_generator", history="generator_history"))
+    return generator, table
+
+
+def pretrain_generator_example(use):
+    generator, _ = _generator(use)
+    generator.assert_output_type("MGMModel[Generator]")
+
+
+def fit_reconstructor_example(use):
+    table = use.init_artifact("table", labelled_table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    reconstructor, = use.action(use.UsageAction("mgm", "fit_reconstructor"),
+                                use.UsageInputs(table=table, taxonomy=taxonomy, kind="rank-median"),
+                                use.UsageOutputNames(reconstructor="reconstructor"))
+    reconstructor.assert_output_type("MGMReconstructor")
+
+
+def generate_example(use):
+    generator, _ = _generator(use)
+    table, corpus, labels = use.action(
+        use.UsageAction("mgm", "generate"),
+        use.UsageInputs(model=generator, n_per_label=3, max_length=24),
+        use.UsageOutputNames(table="synthetic_table", corpus="synthetic_corpus", sample_metadata="synthetic_labels"))
+    table.assert_output_type("FeatureTable[RelativeFrequency]")
+    labels.assert_output_type("SampleData[MGMLabels]")

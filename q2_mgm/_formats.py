@@ -6,6 +6,7 @@ import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
 
 from .core.models import ModelFormatError, validate_model_dir
+from .core.reconstruction import ReconstructorFormatError, load_reconstructor
 from .core.vocab import SPECIAL_TOKENS
 
 CORPUS_SAMPLE_COLUMNS = ("sample-id", "sentence", "n_genera", "n_tokens", "length_before_truncation", "truncated",
@@ -91,7 +92,8 @@ class VocabularyFormat(model.TextFileFormat):
                                   f"{', '.join(head)}.")
 
 
-class MGMModelDirFmt(model.DirectoryFormat):
+class _ModelDirFmt(model.DirectoryFormat):
+    """The files every MGM model has, validated together (shapes against config, vocabulary size)."""
     config = model.File("config.json", format=JSONFormat)
     weights = model.File("model.safetensors", format=SafetensorsFormat)
     vocabulary = model.File("vocab.txt", format=VocabularyFormat)
@@ -104,7 +106,12 @@ class MGMModelDirFmt(model.DirectoryFormat):
             raise ValidationError(str(error)) from None
 
 
-class MGMSupervisedModelDirFmt(MGMModelDirFmt):
+class MGMModelDirFmt(_ModelDirFmt):
+    # what `pretrain` records: corpus size, settings, training curves (the general model has none)
+    pretraining = model.File("pretraining.json", format=JSONFormat, optional=True)
+
+
+class MGMSupervisedModelDirFmt(_ModelDirFmt):
     """A fine-tuned classifier or regressor: the model files plus training.json (task, label set, sample counts,
     target scaling, settings and the per-epoch history)."""
     training = model.File("training.json", format=JSONFormat)
@@ -119,6 +126,43 @@ class MGMSupervisedModelDirFmt(MGMModelDirFmt):
         if record["task"] == "classification" and len(n_outputs) != len(record["labels"]):
             raise ValidationError(f"training.json lists {len(record['labels'])} classes but the model has "
                                   f"{len(n_outputs)} outputs.")
+
+
+class MGMGeneratorDirFmt(_ModelDirFmt):
+    """A label-prompted language model: the model files plus pretraining.json, whose `labels` name the label
+    tokens of vocab.txt."""
+    pretraining = model.File("pretraining.json", format=JSONFormat)
+
+    def _validate_(self, level):
+        super()._validate_(level)
+        record = json.loads((self.path / "pretraining.json").read_text())
+        tokens = set((self.path / "vocab.txt").read_text(encoding="utf-8").splitlines())
+        labels = record.get("label_tokens")
+        if not isinstance(labels, list) or not labels:
+            raise ValidationError("pretraining.json lists no label_tokens; a generator is pretrained with labels.")
+        missing = [token for token in labels if token not in tokens]
+        if missing:
+            raise ValidationError(f"pretraining.json names label tokens that vocab.txt lacks ({', '.join(missing[:3])}).")
+
+
+class MGMLabelsFormat(_TSVWithHeader):
+    """The label each generated sample was prompted with: sample-id, label."""
+    COLUMNS = ("sample-id", "label")
+
+
+MGMLabelsDirFmt = model.SingleFileDirectoryFormat("MGMLabelsDirFmt", "labels.tsv", MGMLabelsFormat)
+
+
+class MGMReconstructorDirFmt(model.DirectoryFormat):
+    """Ranks -> abundances: reconstructor.json, plus model.safetensors for a neural reconstructor."""
+    record = model.File("reconstructor.json", format=JSONFormat)
+    weights = model.File("model.safetensors", format=SafetensorsFormat, optional=True)
+
+    def _validate_(self, level):
+        try:
+            load_reconstructor(self.path)
+        except ReconstructorFormatError as error:
+            raise ValidationError(str(error)) from None
 
 
 class ModelFiles:

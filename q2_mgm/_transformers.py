@@ -1,4 +1,5 @@
-"""Views: a corpus as pd.DataFrame, qiime2.Metadata or the core Corpus; embeddings as pd.DataFrame."""
+"""Views: a corpus as pd.DataFrame, qiime2.Metadata or the core Corpus; embeddings as pd.DataFrame; the labels of
+generated samples as pd.Series or qiime2.Metadata; any MGM model as ModelFiles."""
 import json
 
 import pandas as pd
@@ -6,7 +7,8 @@ import qiime2
 import skbio
 from q2_types.ordination import OrdinationFormat
 
-from ._formats import MGMCorpusDirFmt, MGMModelDirFmt, MGMSupervisedModelDirFmt, ModelFiles, TrainingHistoryFormat
+from ._formats import (MGMCorpusDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat, MGMModelDirFmt, MGMSupervisedModelDirFmt,
+                       ModelFiles, TrainingHistoryFormat)
 from .core.tokenizer import Corpus
 from .plugin_setup import plugin
 
@@ -82,3 +84,25 @@ def _model_to_files(fmt: MGMModelDirFmt) -> ModelFiles:
 @plugin.register_transformer
 def _supervised_to_files(fmt: MGMSupervisedModelDirFmt) -> ModelFiles:
     return ModelFiles(fmt.path)
+
+
+@plugin.register_transformer
+def _generator_to_files(fmt: MGMGeneratorDirFmt) -> ModelFiles:
+    return ModelFiles(fmt.path)
+
+
+@plugin.register_transformer
+def _labels_to_format(labels: pd.Series) -> MGMLabelsFormat:
+    fmt = MGMLabelsFormat()
+    labels.rename("label").to_csv(str(fmt), sep="\t", index_label="sample-id")
+    return fmt
+
+
+@plugin.register_transformer
+def _format_to_labels(fmt: MGMLabelsFormat) -> pd.Series:
+    return pd.read_csv(str(fmt), sep="\t", index_col=0, dtype=str, keep_default_na=False)["label"]
+
+
+@plugin.register_transformer
+def _labels_to_metadata(fmt: MGMLabelsFormat) -> qiime2.Metadata:
+    return qiime2.Metadata(_format_to_labels(fmt).to_frame())

@@ -12,10 +12,12 @@ from q2_types.sample_data import SampleData
 
 from . import __version__, _examples
 from ._formats import (CorpusDroppedSamplesFormat, CorpusFeaturesFormat, CorpusSamplesFormat, JSONFormat,
-                       MGMCorpusDirFmt, MGMModelDirFmt, MGMSupervisedModelDirFmt, SafetensorsFormat,
-                       TrainingHistoryDirFmt, TrainingHistoryFormat, VocabularyFormat)
-from ._types import MGMCorpus, MGMModel, MGMTrainingHistory, Pretrained
+                       MGMCorpusDirFmt, MGMGeneratorDirFmt, MGMLabelsDirFmt, MGMLabelsFormat, MGMModelDirFmt,
+                       MGMReconstructorDirFmt, MGMSupervisedModelDirFmt, SafetensorsFormat, TrainingHistoryDirFmt,
+                       TrainingHistoryFormat, VocabularyFormat)
+from ._types import Generator, MGMCorpus, MGMLabels, MGMModel, MGMReconstructor, MGMTrainingHistory, Pretrained
 from .actions.embed import embed
+from .actions.generative import RECONSTRUCTORS, fit_reconstructor, generate, pretrain, pretrain_generator
 from .actions.keystone import keystone_genera
 from .actions.models import general_model
 from .actions.pipelines import classify_samples, regress_samples
@@ -44,10 +46,12 @@ plugin = Plugin(
     citations=[citations["zhang2026mgm"]],
 )
 
-plugin.register_semantic_types(MGMModel, Pretrained, MGMCorpus, MGMTrainingHistory)
-plugin.register_formats(MGMModelDirFmt, MGMSupervisedModelDirFmt, MGMCorpusDirFmt, CorpusSamplesFormat,
-                        CorpusFeaturesFormat, CorpusDroppedSamplesFormat, JSONFormat, SafetensorsFormat,
-                        VocabularyFormat, TrainingHistoryFormat, TrainingHistoryDirFmt)
+plugin.register_semantic_types(MGMModel, Pretrained, Generator, MGMCorpus, MGMLabels, MGMReconstructor,
+                               MGMTrainingHistory)
+plugin.register_formats(MGMModelDirFmt, MGMSupervisedModelDirFmt, MGMGeneratorDirFmt, MGMCorpusDirFmt,
+                        CorpusSamplesFormat, CorpusFeaturesFormat, CorpusDroppedSamplesFormat, JSONFormat,
+                        SafetensorsFormat, VocabularyFormat, TrainingHistoryFormat, TrainingHistoryDirFmt,
+                        MGMLabelsFormat, MGMLabelsDirFmt, MGMReconstructorDirFmt)
 plugin.register_artifact_class(MGMModel[Pretrained], directory_format=MGMModelDirFmt,
                                description="An MGM GPT-2 language model over genus tokens: config.json, weights as "
                                            "model.safetensors, vocab.txt and versions.json.")
@@ -55,6 +59,15 @@ for variant, task in ((Classifier, "classifier"), (Regressor, "regressor")):
     plugin.register_artifact_class(MGMModel[variant], directory_format=MGMSupervisedModelDirFmt,
                                    description=f"A fine-tuned MGM {task}: the model files plus training.json "
                                                "(label set, sample counts, settings, training curves).")
+plugin.register_artifact_class(MGMModel[Generator], directory_format=MGMGeneratorDirFmt,
+                               description="An MGM language model pretrained with label prompts (<bos> <label> "
+                                           "genera <eos>): the model files plus pretraining.json (labels, corpus "
+                                           "size, settings, training curves).")
+plugin.register_artifact_class(SampleData[MGMLabels], directory_format=MGMLabelsDirFmt,
+                               description="The label each generated sample was prompted with; views as metadata.")
+plugin.register_artifact_class(MGMReconstructor, directory_format=MGMReconstructorDirFmt,
+                               description="Maps a ranked sentence to relative abundances: reconstructor.json, plus "
+                                           "model.safetensors for a neural reconstructor.")
 plugin.register_artifact_class(MGMTrainingHistory, directory_format=TrainingHistoryDirFmt,
                                description="Loss and validation metrics per training epoch.")
 plugin.register_artifact_class(SampleData[MGMCorpus], directory_format=MGMCorpusDirFmt,
@@ -409,6 +422,137 @@ plugin.visualizers.register_function(
                 "Benjamini-Hochberg q-values); attention maps of chosen samples; TSVs and PDFs to download.",
     citations=[citations["zhang2026mgm"]],
     examples={"keystone_report": _examples.keystone_report_example},
+)
+
+PRETRAINING_PARAMETERS = {
+    "epochs": Int % Range(1, 10_000), "learning_rate": Float % Range(0, 1, inclusive_start=False),
+    "batch_size": Int % Range(1, 4096), "validation_fraction": Float % Range(0.01, 0.5, inclusive_end=True),
+    "patience": Int % Range(1, 1000), "random_state": Int % Range(0, 2**32 - 1), "device": DEVICES,
+}
+PRETRAINING_DESCRIPTIONS = {
+    "epochs": "Most passes over the sentences; training stops earlier when the validation loss stops improving.",
+    "learning_rate": "Peak learning rate of AdamW (linear warm-up over the first 10% of steps, then linear decay); "
+                     "upstream MGM pretrains at 1e-3.",
+    "batch_size": "Sentences per step and process (under torchrun, per GPU or CPU process).",
+    "validation_fraction": "Share of the sentences held out to measure the validation loss each epoch.",
+    "patience": "Epochs without a lower validation loss before stopping; the best epoch's weights are kept.",
+    "random_state": "Seed of the split, the initial weights and the batch order: the same seed gives the same model.",
+    "device": DEVICE_DESCRIPTION,
+}
+CORPORA_DESCRIPTION = "One or more corpora (from `tokenize`) to learn from; a sample may appear in only one."
+PRETRAINED_HISTORY = "Training and validation loss and perplexity per epoch (view with `qiime metadata tabulate`)."
+
+plugin.methods.register_function(
+    function=pretrain,
+    inputs={"corpora": List[SampleData[MGMCorpus]], "model": MGMModel[Pretrained]},
+    parameters={"from_scratch": Bool, "n_layer": Int % Range(1, 64), "n_head": Int % Range(1, 64),
+                "n_embd": Int % Range(8, 4096), "n_positions": Int % Range(8, 4096), **PRETRAINING_PARAMETERS},
+    outputs=[("pretrained_model", MGMModel[Pretrained]), ("history", MGMTrainingHistory)],
+    input_descriptions={"corpora": CORPORA_DESCRIPTION,
+                        "model": "The model to continue pretraining; the general model when left out."},
+    parameter_descriptions={
+        "from_scratch": "Start from random weights of the size below instead of from a model.",
+        "n_layer": "Transformer layers of a model from scratch (upstream: 8).",
+        "n_head": "Attention heads per layer of a model from scratch (upstream: 8); must divide n_embd.",
+        "n_embd": "Width of a model from scratch (upstream: 256).",
+        "n_positions": "Longest sentence a model from scratch reads, in tokens (upstream: 512).",
+        **PRETRAINING_DESCRIPTIONS},
+    output_descriptions={"pretrained_model": "The pretrained language model, with its corpus size, settings and "
+                                             "training curves in pretraining.json.",
+                         "history": PRETRAINED_HISTORY},
+    name="Pretrain MGM on your own corpora",
+    description="Causal language modelling over genus sentences, as MGM's general model was trained: continue "
+                "from a model (domain adaptation) or start from scratch. The transformers Trainer runs it, so the "
+                "same action scales out under torchrun (see the README: `python -m q2_mgm.distributed`).",
+    citations=[citations["zhang2026mgm"], citations["radford2019gpt2"], citations["wolf2020transformers"]],
+    examples={"pretrain_from_scratch": _examples.pretrain_example},
+)
+
+plugin.methods.register_function(
+    function=pretrain_generator,
+    inputs={"corpora": List[SampleData[MGMCorpus]], "model": MGMModel[Pretrained | Generator]},
+    parameters={"metadata": MetadataColumn[Categorical], **PRETRAINING_PARAMETERS},
+    outputs=[("generator", MGMModel[Generator]), ("history", MGMTrainingHistory)],
+    input_descriptions={"corpora": CORPORA_DESCRIPTION,
+                        "model": "The model to start from (the general model when left out); a generator's labels "
+                                 "are kept and new labels added."},
+    parameter_descriptions={"metadata": "The labels to prompt with (e.g. delivery mode or disease state): each "
+                                        "sentence becomes <bos> <label> genera <eos>. Samples without a value are "
+                                        "left out and counted.",
+                            **PRETRAINING_DESCRIPTIONS},
+    output_descriptions={"generator": "A label-prompted language model for `generate`.",
+                         "history": PRETRAINED_HISTORY},
+    name="Pretrain a label-prompted MGM generator",
+    description="Upstream's `pretrain --with-label`: the vocabulary grows by one token per label, and the model "
+                "learns sentences that follow their label, so that `generate` can be prompted with one.",
+    citations=[citations["zhang2026mgm"], citations["wolf2020transformers"]],
+    examples={"pretrain_a_delivery_mode_generator": _examples.pretrain_generator_example},
+)
+
+plugin.methods.register_function(
+    function=generate,
+    inputs={"model": MGMModel[Generator | Pretrained], "reconstructor": MGMReconstructor},
+    parameters={"labels": List[Str], "n_per_label": Int % Range(1, 1_000_000),
+                "temperature": Float % Range(0, None, inclusive_start=False), "top_k": Int % Range(0, None),
+                "top_p": Float % Range(0, 1, inclusive_start=False, inclusive_end=True),
+                "max_length": Int % Range(3, 4096), "random_state": Int % Range(0, 2**32 - 1), "device": DEVICES},
+    outputs=[("table", FeatureTable[RelativeFrequency]), ("corpus", SampleData[MGMCorpus]),
+             ("sample_metadata", SampleData[MGMLabels])],
+    input_descriptions={"model": "A generator (from pretrain-generator), or a pretrained model for unconditioned "
+                                 "samples.",
+                        "reconstructor": "Gives the generated genera abundances (from fit-reconstructor). Left out, "
+                                         "each genus gets its MGnify mean abundance, renormalised."},
+    parameter_descriptions={
+        "labels": "Labels to prompt with (default: all of the generator's); not for a model without labels.",
+        "n_per_label": "Samples to generate per label.",
+        "temperature": "Softmax temperature: below 1 sharpens towards likely genera, above 1 flattens.",
+        "top_k": "Sample among the k most likely next tokens only (0: no limit).",
+        "top_p": "Sample among the most likely tokens that make up this probability (1: no limit).",
+        "max_length": "Longest sentence in tokens (capped at the model's positions).",
+        "random_state": "Seed of the sampling: the same seed gives the same samples.",
+        "device": DEVICE_DESCRIPTION},
+    output_descriptions={"table": "Synthetic profiles (relative abundance of genus tokens), samples named "
+                                  "LABEL_INDEX.",
+                         "corpus": "The synthetic sentences, without label tokens, for embed or predict.",
+                         "sample_metadata": "The label each sample was prompted with (column `label`); use it as "
+                                            "metadata."},
+    name="Generate synthetic microbial profiles",
+    description="Sample sentences from the model (a label token after <bos> prompts each one; label tokens are "
+                "never generated after it, nor is a genus repeated), then give their genera abundances with a "
+                "reconstructor. Evaluate them with evaluate-generated.",
+    citations=[citations["zhang2026mgm"], citations["wolf2020transformers"]],
+    examples={"generate_profiles": _examples.generate_example},
+)
+
+plugin.methods.register_function(
+    function=fit_reconstructor,
+    inputs={"table": FeatureTable[Frequency | RelativeFrequency], "taxonomy": FeatureData[Taxonomy]},
+    parameters={"kind": Str % Choices(*RECONSTRUCTORS), "harmonize_names": Bool,
+                "epochs": Int % Range(1, 100_000), "learning_rate": Float % Range(0, 1, inclusive_start=False),
+                "batch_size": Int % Range(1, 4096), "validation_fraction": Float % Range(0.01, 0.5),
+                "patience": Int % Range(1, 1000), "random_state": Int % Range(0, 2**32 - 1)},
+    outputs=[("reconstructor", MGMReconstructor)],
+    input_descriptions={"table": "Real profiles to learn abundances from (counts or relative frequencies).",
+                        "taxonomy": "Taxonomy of the table's features; leave out when feature IDs are taxonomy "
+                                    "strings."},
+    parameter_descriptions={
+        "kind": "'neural': a small network from each genus, its rank and MGnify statistics to its abundance, "
+                "trained on Bray-Curtis loss (upstream's reconstructor idea); 'rank-median': each rank's median "
+                "abundance in the table.",
+        "harmonize_names": "Recover bracketed, SILVA and GTDB genus names (see tokenize).",
+        "epochs": "Most epochs of the neural reconstructor (it stops early on its validation loss).",
+        "learning_rate": "Adam learning rate of the neural reconstructor.",
+        "batch_size": "Samples per step of the neural reconstructor.",
+        "validation_fraction": "Share of samples held out for early stopping (neural).",
+        "patience": "Epochs without a better validation Bray-Curtis before stopping (neural).",
+        "random_state": "Seed of the split and the weights (neural)."},
+    output_descriptions={"reconstructor": "The fitted reconstructor, with its training curve (neural), for "
+                                          "generate."},
+    name="Fit a ranks-to-abundances reconstructor",
+    description="A sentence orders genera but holds no amounts: learn, from real tables, the relative abundances "
+                "that go with a sentence's genera, so that generated sentences become profiles.",
+    citations=[citations["zhang2026mgm"]],
+    examples={"fit_a_reconstructor": _examples.fit_reconstructor_example},
 )
 
 importlib.import_module("q2_mgm._transformers")

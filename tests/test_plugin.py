@@ -29,6 +29,9 @@ def plugin():
 PATH_WORDS = re.compile(r"(^|_)(path|file|filename|filepath|dir|directory|fp|folder)($|_)")
 
 
+FREE_TEXT = {"sample_ids", "labels"}  # lists of the user's own IDs and label values; other strings are enumerations
+
+
 def _predicate_name(qiime_type):
     predicate = getattr(qiime_type, "predicate", None)
     return None if predicate is None else type(getattr(predicate, "template", predicate)).__name__
@@ -57,11 +60,12 @@ def test_every_action_is_described_and_constrained(plugin):
             if PATH_WORDS.search(name):
                 problems.append(f"{action_id}: parameter {name} looks like a file path")
             for member in spec.qiime_type:  # union members, e.g. Int % Range | Float % Range
+                if getattr(member, "name", None) in ("List", "Set"):
+                    member = member.fields[0]  # List[Str]: the rules apply to its elements
                 base = getattr(member, "name", None)
                 if base in ("Int", "Float") and _predicate_name(member) != "Range":
                     problems.append(f"{action_id}: numeric parameter {name} ({member}) has no Range")
-                if base == "Str" and _predicate_name(member) != "Choices" and not name.endswith("_ids"):
-                    # free text only for identifiers (sample_ids); every other string is an enumeration
+                if base == "Str" and _predicate_name(member) != "Choices" and name not in FREE_TEXT:
                     problems.append(f"{action_id}: Str parameter {name} ({member}) has no Choices")
     assert not problems, "\n".join(problems)
 

@@ -1,7 +1,8 @@
 """Ranks -> abundances: give the genera of a (generated) sentence relative abundances summing to 1.
 
 A sentence ranks genera by MGnify z-score, not by abundance, so rank alone says little; the genus says more.
-Two reconstructors, both fitted on real profiles and their own sentences:
+A default that needs no data, MGnifyMeanReconstructor (each genus' MGnify mean, renormalised), and two
+reconstructors fitted on real profiles and their own sentences:
 - RankMedianReconstructor: the median relative abundance of each rank in the training corpus, renormalised.
 - NeuralReconstructor: upstream's Reconstructor idea (a sentence in, a masked softmax over its genera out, trained
   on Bray-Curtis loss with Adam, early stopping and gradient clipping at 1.0), on a compact network: upstream's is
@@ -119,6 +120,36 @@ def per_sample_bray_curtis(reconstructor, relative: pd.DataFrame, sentences: pd.
 def evaluate(reconstructor, relative: pd.DataFrame, sentences: pd.Series):
     """Mean Bray-Curtis between real profiles and their reconstructions (0: perfect, 1: nothing shared)."""
     return float(per_sample_bray_curtis(reconstructor, relative, sentences).mean())
+
+
+# --- MGnify means: no training ---
+
+class MGnifyMeanReconstructor:
+    """Each genus gets its mean relative abundance over MGnify (MGM's own per-genus statistics), renormalised over
+    the sentence: needs no training data, so `generate` can give abundances without a fitted reconstructor."""
+
+    kind = "mgnify-mean"
+
+    def fit(self, relative=None, sentences=None):
+        return self
+
+    def predict(self, genera):
+        """One array per sentence (genus lists or sentence text): relative abundances along its genera."""
+        genera = sentence_genera(genera)
+        _check_predictable(genera)
+        means = genus_statistics()["mean"]
+        unknown = {g for names in genera for g in names} - set(means.index)
+        if unknown:
+            raise ReconstructionError(f"{len(unknown)} genera are not MGM genera (for example "
+                                      f"{sorted(unknown)[0]}); give sentences made with MGM's vocabulary.")
+        return [(values := means.loc[names].to_numpy(float)) / values.sum() for names in genera]
+
+    def save(self, directory):
+        _write_record(directory, {"kind": self.kind})
+
+    @classmethod
+    def from_record(cls, record, directory):
+        return cls()
 
 
 # --- rank medians ---
@@ -383,7 +414,7 @@ def _load_weights(net, path):
 
 # --- saving and loading ---
 
-KINDS = {cls.kind: cls for cls in (RankMedianReconstructor, NeuralReconstructor)}
+KINDS = {cls.kind: cls for cls in (MGnifyMeanReconstructor, RankMedianReconstructor, NeuralReconstructor)}
 
 
 def _write_record(directory, record):
