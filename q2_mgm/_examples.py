@@ -102,10 +102,10 @@ def _labelled(use, column):
     return corpus, use.get_metadata_column(column, column, metadata), metadata, table
 
 
-def _fine_tune(use, corpus, label, name):
+def _fine_tune(use, corpus, label, name, task="classification"):
     return use.action(
         use.UsageAction("mgm", "fine_tune"),
-        use.UsageInputs(corpus=corpus, metadata=label, epochs=1, freeze_layers=8, validation_fraction=0.5,
+        use.UsageInputs(corpus=corpus, metadata=label, task=task, epochs=1, freeze_layers=8, validation_fraction=0.5,
                         learning_rate=0.001),
         use.UsageOutputNames(trained_model=name, history=f"{name}_history"))
 
@@ -139,7 +139,8 @@ def fine_tune_example(use):
 def train_example(use):
     corpus, label, _, _ = _labelled(use, "delivery")
     model, _ = use.action(use.UsageAction("mgm", "train"),
-                          use.UsageInputs(corpus=corpus, metadata=label, epochs=1, validation_fraction=0.5),
+                          use.UsageInputs(corpus=corpus, metadata=label, task="classification", epochs=1,
+                                          validation_fraction=0.5),
                           use.UsageOutputNames(trained_model="delivery_model_from_scratch", history="history"))
     model.assert_output_type("MGMModel[Classifier]")
 
@@ -165,7 +166,7 @@ def evaluate_classification_example(use):
 
 def predict_regression_example(use):
     corpus, month, _, _ = _labelled(use, "month")
-    model, _ = _fine_tune(use, corpus, month, "month_regressor")
+    model, _ = _fine_tune(use, corpus, month, "month_regressor", "regression")
     predictions, = use.action(use.UsageAction("mgm", "predict_regression"), use.UsageInputs(corpus=corpus, model=model),
                               use.UsageOutputNames(predictions="predicted_month"))
     predictions.assert_output_type("SampleData[RegressorPredictions]")
@@ -203,7 +204,7 @@ def evaluate_regression_example(use):
         use.UsageInputs(corpus=corpus, metadata=month, groups=use.get_metadata_column("child", "child", metadata),
                         test_size=0.34),
         use.UsageOutputNames(training_corpus="training_corpus", test_corpus="test_corpus"))
-    model, history = _fine_tune(use, training, month, "month_regressor")
+    model, history = _fine_tune(use, training, month, "month_regressor", "regression")
     predictions, = use.action(use.UsageAction("mgm", "predict_regression"), use.UsageInputs(corpus=test, model=model),
                               use.UsageOutputNames(predictions="predicted_month"))
     use.action(use.UsageAction("mgm", "evaluate_regression"),
@@ -257,16 +258,16 @@ def pretrain_example(use):
 
 
 def _generator(use):
-    corpus, delivery, _, table = _labelled(use, "delivery")
+    corpus, delivery, _, _ = _labelled(use, "delivery")
     generator, _ = use.action(
         use.UsageAction("mgm", "pretrain_generator"),
         use.UsageInputs(corpora=[corpus], metadata=delivery, epochs=1, validation_fraction=0.2),
         use.UsageOutputNames(generator="delivery_generator", history="generator_history"))
-    return generator, table
+    return generator
 
 
 def pretrain_generator_example(use):
-    generator, _ = _generator(use)
+    generator = _generator(use)
     generator.assert_output_type("MGMModel[Generator]")
 
 
@@ -280,10 +281,31 @@ def fit_reconstructor_example(use):
 
 
 def generate_example(use):
-    generator, _ = _generator(use)
+    generator = _generator(use)
     table, corpus, labels = use.action(
         use.UsageAction("mgm", "generate"),
         use.UsageInputs(model=generator, n_per_label=3, max_length=24),
         use.UsageOutputNames(table="synthetic_table", corpus="synthetic_corpus", sample_metadata="synthetic_labels"))
     table.assert_output_type("FeatureTable[RelativeFrequency]")
     labels.assert_output_type("SampleData[MGMLabels]")
+
+
+def evaluate_generated_example(use):
+    table = use.init_artifact("table", labelled_table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
+    delivery = use.get_metadata_column("delivery", "delivery", metadata)
+    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
+                         use.UsageOutputNames(corpus="corpus"))
+    generator, _ = use.action(
+        use.UsageAction("mgm", "pretrain_generator"),
+        use.UsageInputs(corpora=[corpus], metadata=delivery, epochs=1, validation_fraction=0.2),
+        use.UsageOutputNames(generator="delivery_generator", history="generator_history"))
+    synthetic, _, labels = use.action(
+        use.UsageAction("mgm", "generate"), use.UsageInputs(model=generator, n_per_label=6, max_length=24),
+        use.UsageOutputNames(table="synthetic_table", corpus="synthetic_corpus", sample_metadata="synthetic_labels"))
+    label = use.get_metadata_column("label", "label", use.view_as_metadata("synthetic_label_metadata", labels))
+    use.action(use.UsageAction("mgm", "evaluate_generated"),
+               use.UsageInputs(real_table=table, taxonomy=taxonomy, synthetic_table=synthetic, real_labels=delivery,
+                               synthetic_labels=label, n_estimators=20),
+               use.UsageOutputNames(visualization="realism"))

@@ -142,7 +142,8 @@ class MGMGeneratorDirFmt(_ModelDirFmt):
             raise ValidationError("pretraining.json lists no label_tokens; a generator is pretrained with labels.")
         missing = [token for token in labels if token not in tokens]
         if missing:
-            raise ValidationError(f"pretraining.json names label tokens that vocab.txt lacks ({', '.join(missing[:3])}).")
+            raise ValidationError("pretraining.json names label tokens that vocab.txt lacks "
+                                  f"({', '.join(missing[:3])}).")
 
 
 class MGMLabelsFormat(_TSVWithHeader):

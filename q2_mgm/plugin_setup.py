@@ -27,6 +27,7 @@ from .core.inference import POOLINGS
 from .core.keystone import METHODS as KEYSTONE_METHODS
 from .core.trajectories import PROJECTIONS
 from .visualizers.evaluate import evaluate_classification, evaluate_regression
+from .visualizers.evaluate_generated import evaluate_generated
 from .visualizers.keystone import keystone_report
 from .visualizers.summarize_corpus import summarize_corpus
 from .visualizers.trajectory import trajectory
@@ -153,8 +154,10 @@ plugin.visualizers.register_function(
     examples={"summarize_a_corpus": _examples.summarize_corpus_example},
 )
 
-LabelColumn, TrainedModel = TypeMap({MetadataColumn[Categorical]: MGMModel[Classifier],
-                                     MetadataColumn[Numeric]: MGMModel[Regressor]})
+# keyed on `task`, not on the column's type: q2cli 2022.11 cannot offer a TypeMap'd metadata column as --m-* options
+Task, TrainedModel = TypeMap({Str % Choices("classification"): MGMModel[Classifier],
+                              Str % Choices("regression"): MGMModel[Regressor]})
+LabelColumn = MetadataColumn[Categorical | Numeric]
 TRAINING_PARAMETERS = {
     "epochs": Int % Range(1, 10_000), "learning_rate": Float % Range(0, 1, inclusive_start=False),
     "batch_size": Int % Range(1, 4096), "validation_fraction": Float % Range(0.05, 0.5, inclusive_end=True),
@@ -175,8 +178,10 @@ TRAINING_DESCRIPTIONS = {
     "freeze_layers": "Keep the embeddings and the first N transformer layers fixed (0: train all; 8: train only the "
                      "head on the general model's frozen features, fastest on a CPU).",
 }
-LABEL_DESCRIPTION = ("The sample metadata column to learn: categorical gives an MGMModel[Classifier], numeric an "
-                     "MGMModel[Regressor]. Samples without a value are left out and counted.")
+LABEL_DESCRIPTION = ("The sample metadata column to learn. Samples without a value are left out and counted.")
+TASK_DESCRIPTION = ("'classification' learns the column's values as classes (a numeric column's values become "
+                    "class names) and gives an MGMModel[Classifier]; 'regression' learns a numeric column and gives "
+                    "an MGMModel[Regressor].")
 GROUPS_DESCRIPTION = ("Optional grouping (e.g. subject or child ID): samples of one group never sit on both sides of "
                       "a split, so repeated samples of a subject cannot leak into validation.")
 HISTORY_DESCRIPTION = "Loss and validation metrics per epoch (view with `qiime metadata tabulate`)."
@@ -186,12 +191,13 @@ TRAINED_DESCRIPTION = ("The fine-tuned model, with its label set, training sampl
 plugin.methods.register_function(
     function=fine_tune,
     inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
-    parameters={"metadata": LabelColumn, "groups": MetadataColumn[Categorical],
+    parameters={"metadata": LabelColumn, "task": Task, "groups": MetadataColumn[Categorical],
                 "freeze_layers": Int % Range(0, 1000), **TRAINING_PARAMETERS},
     outputs=[("trained_model", TrainedModel), ("history", MGMTrainingHistory)],
     input_descriptions={"corpus": CORPUS_DESCRIPTION,
                         "model": "The pretrained model to start from; the general model when left out."},
-    parameter_descriptions={"metadata": LABEL_DESCRIPTION, "groups": GROUPS_DESCRIPTION, **TRAINING_DESCRIPTIONS},
+    parameter_descriptions={"metadata": LABEL_DESCRIPTION, "task": TASK_DESCRIPTION, "groups": GROUPS_DESCRIPTION,
+                            **TRAINING_DESCRIPTIONS},
     output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION},
     name="Fine-tune MGM to classify or regress samples",
     description="Upstream MGM's fine-tuning: a linear head on the final hidden state at each sentence's last "
@@ -204,10 +210,11 @@ plugin.methods.register_function(
 plugin.methods.register_function(
     function=train,
     inputs={"corpus": SampleData[MGMCorpus]},
-    parameters={"metadata": LabelColumn, "groups": MetadataColumn[Categorical], **TRAINING_PARAMETERS},
+    parameters={"metadata": LabelColumn, "task": Task, "groups": MetadataColumn[Categorical],
+                **TRAINING_PARAMETERS},
     outputs=[("trained_model", TrainedModel), ("history", MGMTrainingHistory)],
     input_descriptions={"corpus": CORPUS_DESCRIPTION},
-    parameter_descriptions={"metadata": LABEL_DESCRIPTION, "groups": GROUPS_DESCRIPTION,
+    parameter_descriptions={"metadata": LABEL_DESCRIPTION, "task": TASK_DESCRIPTION, "groups": GROUPS_DESCRIPTION,
                             **{k: v for k, v in TRAINING_DESCRIPTIONS.items() if k != "freeze_layers"}},
     output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION},
     name="Train MGM from random weights",
@@ -553,6 +560,34 @@ plugin.methods.register_function(
                 "that go with a sentence's genera, so that generated sentences become profiles.",
     citations=[citations["zhang2026mgm"]],
     examples={"fit_a_reconstructor": _examples.fit_reconstructor_example},
+)
+
+plugin.visualizers.register_function(
+    function=evaluate_generated,
+    inputs={"real_table": FeatureTable[Frequency | RelativeFrequency],
+            "synthetic_table": FeatureTable[Frequency | RelativeFrequency], "taxonomy": FeatureData[Taxonomy]},
+    parameters={"real_labels": MetadataColumn[Categorical], "synthetic_labels": MetadataColumn[Categorical],
+                **EVALUATION_PARAMETERS},
+    input_descriptions={
+        "real_table": "Real samples, counts or relative frequencies, at any taxonomic level; collapsed to MGM's "
+                      "genera as tokenize does.",
+        "synthetic_table": "Synthetic samples whose feature IDs are MGM genus tokens (g__Name), e.g. from generate.",
+        "taxonomy": "Taxonomy of the real table's features; leave out when its feature IDs are taxonomy strings."},
+    parameter_descriptions={
+        "real_labels": "The label of each real sample.",
+        "synthetic_labels": "The label each synthetic sample was generated for (generate's sample_metadata). Only "
+                            "labels on both sides are compared; each needs at least 5 real and 5 synthetic samples.",
+        "n_estimators": "Trees in each RandomForest (two-sample test, train-on-synthetic and train-on-real).",
+        "random_state": "Seed of the subsampling, folds, forests and PERMANOVA permutations."},
+    name="How realistic are generated samples?",
+    description="Real and synthetic samples side by side, per label: genus prevalence and mean abundance, alpha "
+                "diversity, a Bray-Curtis PCoA of both together (with PERMANOVA), a RandomForest two-sample test "
+                "(ROC AUC of telling real from synthetic; 0.5 is perfect realism), and whether a classifier trained "
+                "on synthetic samples predicts the real labels (train-on-synthetic, test-on-real AUC, beside "
+                "train-on-real). Compare generators at matched sample counts: near-copies of real samples also "
+                "raise the two-sample AUC.",
+    citations=[citations["zhang2026mgm"]],
+    examples={"evaluate_generated_profiles": _examples.evaluate_generated_example},
 )
 
 importlib.import_module("q2_mgm._transformers")

@@ -22,8 +22,8 @@ SCRIPT = textwrap.dedent("""
     table = qiime2.Artifact.import_data("FeatureTable[Frequency]", counts.astype(float))
     corpus, = mgm.actions.tokenize(table=table)
     labels = qiime2.Metadata(read_metadata("ecam")).get_column("delivery")
-    model, history = mgm.actions.fine_tune(corpus=corpus, metadata=labels, epochs=int(sys.argv[2]),
-                                           freeze_layers=6, batch_size=8)
+    model, history = mgm.actions.fine_tune(corpus=corpus, metadata=labels, task="classification",
+                                           epochs=int(sys.argv[2]), freeze_layers=6, batch_size=8)
     model.save(sys.argv[1])
 """)
 

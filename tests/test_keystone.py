@@ -24,6 +24,7 @@ def delivery(ecam_metadata):
 @pytest.fixture(scope="module")
 def classifier(mgm_plugin, ecam_subset_corpus_artifact, delivery, ecam_metadata):
     model, _ = mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact, metadata=delivery,
+                                            task="classification",
                                             groups=ecam_metadata.get_column("studyid"), epochs=1, freeze_layers=7,
                                             learning_rate=1e-3)
     return model
@@ -99,7 +100,7 @@ def test_a_pretrained_model_needs_a_column(mgm_plugin, ecam_subset_corpus_artifa
 
 
 def test_a_regressor_is_refused(mgm_plugin, ecam_subset_corpus_artifact, ecam_metadata):
-    regressor, _ = mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact,
+    regressor, _ = mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact, task="regression",
                                                 metadata=ecam_metadata.get_column("month"), epochs=1,
                                                 freeze_layers=8)
     with pytest.raises(TypeError, match=r"requires .*MGMModel\[Classifier \| Pretrained\].*MGMModel\[Regressor\]"):

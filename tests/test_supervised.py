@@ -41,7 +41,7 @@ def training_record(model_artifact, directory):
 @pytest.fixture(scope="module")
 def classifier(mgm_plugin, twins_corpus_artifact, twins_metadata):
     """Fine-tuned on all 278 twins samples, of which 254 are Lean or Obese: two epochs, head only."""
-    return mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact,
+    return mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="classification",
                                         metadata=twins_metadata.get_column("bmi_category"),
                                         groups=twins_metadata.get_column("subject"), epochs=2, **HEAD_ONLY)
 
@@ -61,7 +61,8 @@ def classifier_predictions(mgm_plugin, labelled_twins_corpus, classifier):
 
 @pytest.fixture(scope="module")
 def regressor(mgm_plugin, ecam_subset_corpus_artifact, ecam_metadata):
-    return mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact, metadata=ecam_metadata.get_column("month"),
+    return mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact, task="regression",
+                                        metadata=ecam_metadata.get_column("month"),
                                         groups=ecam_metadata.get_column("studyid"), epochs=2, freeze_layers=8,
                                         learning_rate=1e-2)
 
@@ -176,7 +177,8 @@ def test_train_from_random_weights(mgm_plugin, ecam_subset_corpus_artifact, ecam
     samples."""
     corpus = subset_corpus(ecam_subset_corpus_artifact,
                            ecam_subset_corpus_artifact.view(pd.DataFrame).index[:100])
-    model, history = mgm_plugin.actions.train(corpus=corpus, metadata=ecam_metadata.get_column("delivery"),
+    model, history = mgm_plugin.actions.train(corpus=corpus, task="classification",
+                                              metadata=ecam_metadata.get_column("delivery"),
                                               groups=ecam_metadata.get_column("studyid"), epochs=1)
     assert str(model.type) == "MGMModel[Classifier]"
     assert history.view(pd.DataFrame).index.tolist() == ["1"]
@@ -200,7 +202,7 @@ class TestReproducibility:
     def test_same_seed_same_probabilities_other_seed_others(self, mgm_plugin, small, twins_metadata):
         def probabilities(seed):
             model, _ = mgm_plugin.actions.fine_tune(
-                corpus=small, metadata=twins_metadata.get_column("bmi_category"),
+                corpus=small, metadata=twins_metadata.get_column("bmi_category"), task="classification",
                 groups=twins_metadata.get_column("subject"), epochs=1, random_state=seed, **HEAD_ONLY)
             return mgm_plugin.actions.predict_classification(corpus=small, model=model).probabilities \
                 .view(pd.DataFrame)
@@ -254,24 +256,40 @@ class TestLabelErrors:
     def test_one_class(self, mgm_plugin, twins_corpus_artifact, twins_metadata, capsys):
         lean = _relabel(twins_metadata, "bmi_category", lambda f: f.bmi_category.where(f.bmi_category == "Lean"))
         with pytest.raises(TrainingError, match=r"single class \('Lean'\); a classifier needs at least two"):
-            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, metadata=lean, epochs=1, **HEAD_ONLY)
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, metadata=lean, task="classification", epochs=1,
+                                         **HEAD_ONLY)
         assert "left out 217 of 278 samples with no 'bmi_category'" in capsys.readouterr().out
 
     def test_a_class_with_one_sample(self, mgm_plugin, twins_corpus_artifact, twins_metadata):
         full = _relabel(twins_metadata, "bmi_category",
                         lambda f: f.bmi_category.where(f.index != "TS1.2", "Overwt"))
         with pytest.raises(TrainingError, match="Class 'Overwt' has a single sample"):
-            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, metadata=full, epochs=1, **HEAD_ONLY)
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, metadata=full, task="classification", epochs=1,
+                                         **HEAD_ONLY)
 
     def test_no_sample_labelled(self, mgm_plugin, twins_corpus_artifact, ecam_metadata):
         with pytest.raises(TrainingError, match="None of the corpus's 278 samples has a value in metadata column "
                                                 "'delivery'"):
-            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, metadata=ecam_metadata.get_column("delivery"),
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="classification",
+                                         metadata=ecam_metadata.get_column("delivery"),
                                          epochs=1, **HEAD_ONLY)
+
+    def test_regression_needs_a_numeric_column(self, mgm_plugin, twins_corpus_artifact, twins_metadata):
+        with pytest.raises(TrainingError, match="task is 'regression' but 'bmi_category' is categorical"):
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="regression",
+                                         metadata=twins_metadata.get_column("bmi_category"), epochs=1, **HEAD_ONLY)
+
+    def test_numeric_class_codes_classify(self, mgm_plugin, twins_corpus_artifact, twins_metadata, tmp_path):
+        """A numeric column (time point 1 or 2) learnt as classes: the class names read 1 and 2, not 1.0 and 2.0."""
+        model, _ = mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="classification",
+                                                metadata=twins_metadata.get_column("timepoint"), epochs=1,
+                                                **HEAD_ONLY)
+        assert str(model.type) == "MGMModel[Classifier]"
+        assert training_record(model, tmp_path)[0]["labels"] == ["1", "2"]
 
     def test_freezing_more_layers_than_the_model_has(self, mgm_plugin, twins_corpus_artifact, twins_metadata):
         with pytest.raises(TrainingError, match="freeze_layers is 9 but the model has 8 layers"):
-            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact,
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="classification",
                                          metadata=twins_metadata.get_column("bmi_category"), epochs=1,
                                          freeze_layers=9)
 

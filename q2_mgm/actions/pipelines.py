@@ -2,7 +2,7 @@
 RandomForest on the same split. Mirrors `qiime sample-classifier classify-samples`."""
 
 
-def _run(ctx, evaluate_name, predict_name, table, metadata, taxonomy, groups, test_size, max_length,
+def _run(ctx, task, evaluate_name, predict_name, table, metadata, taxonomy, groups, test_size, max_length,
          harmonize_names, n_estimators, random_state, **fine_tune_parameters):
     tokenize = ctx.get_action("mgm", "tokenize")
     split = ctx.get_action("mgm", "split_corpus")
@@ -12,8 +12,8 @@ def _run(ctx, evaluate_name, predict_name, table, metadata, taxonomy, groups, te
     corpus, = tokenize(table=table, taxonomy=taxonomy, max_length=max_length, harmonize_names=harmonize_names)
     training, test = split(corpus=corpus, metadata=metadata, groups=groups, test_size=test_size,
                            random_state=random_state)
-    model, history = fine_tune(corpus=training, metadata=metadata, groups=groups, random_state=random_state,
-                               **fine_tune_parameters)
+    model, history = fine_tune(corpus=training, metadata=metadata, task=task, groups=groups,
+                               random_state=random_state, **fine_tune_parameters)
     predicted = predict(corpus=test, model=model, device=fine_tune_parameters["device"])
     visualization, = evaluate(predicted[-1], metadata, history=history, table=table, n_estimators=n_estimators,
                               random_state=random_state)
@@ -24,8 +24,8 @@ def classify_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size
                      harmonize_names=False, epochs=20, learning_rate=1e-4, batch_size=32, validation_fraction=0.2,
                      patience=5, class_weighting=True, freeze_layers=0, random_state=0, device="auto",
                      n_estimators=500):
-    return _run(ctx, "evaluate_classification", "predict_classification", table, metadata, taxonomy, groups,
-                test_size, max_length, harmonize_names, n_estimators, random_state, epochs=epochs,
+    return _run(ctx, "classification", "evaluate_classification", "predict_classification", table, metadata,
+                taxonomy, groups, test_size, max_length, harmonize_names, n_estimators, random_state, epochs=epochs,
                 learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
                 patience=patience, class_weighting=class_weighting, freeze_layers=freeze_layers, device=device)
 
@@ -33,7 +33,7 @@ def classify_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size
 def regress_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size=0.2, max_length=512,
                     harmonize_names=False, epochs=20, learning_rate=1e-4, batch_size=32, validation_fraction=0.2,
                     patience=5, freeze_layers=0, random_state=0, device="auto", n_estimators=500):
-    return _run(ctx, "evaluate_regression", "predict_regression", table, metadata, taxonomy, groups, test_size,
-                max_length, harmonize_names, n_estimators, random_state, epochs=epochs,
+    return _run(ctx, "regression", "evaluate_regression", "predict_regression", table, metadata, taxonomy, groups,
+                test_size, max_length, harmonize_names, n_estimators, random_state, epochs=epochs,
                 learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
                 patience=patience, class_weighting=False, freeze_layers=freeze_layers, device=device)

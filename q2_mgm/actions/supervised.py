@@ -33,6 +33,12 @@ def _task(column):
     return "classification" if isinstance(column, qiime2.CategoricalMetadataColumn) else "regression"
 
 
+def _check_task(column, task):
+    if task == "regression" and not isinstance(column, qiime2.NumericMetadataColumn):
+        raise TrainingError(f"task is 'regression' but {column.name!r} is categorical; regress a numeric column, "
+                            "or use task 'classification'.")
+
+
 def _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting, freeze_layers,
               random_state, device):
     return TrainingSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
@@ -41,9 +47,11 @@ def _settings(epochs, learning_rate, batch_size, validation_fraction, patience, 
                             random_state=random_state, device=resolve_device(device))
 
 
-def _fit(corpus, metadata, groups, backbone, vocabulary, config, settings, provenance):
+def _fit(corpus, metadata, task, groups, backbone, vocabulary, config, settings, provenance):
+    _check_task(metadata, task)
     kept, labels, group_values = labelled_samples(corpus, metadata, groups)
-    task = _task(metadata)
+    if task == "classification" and isinstance(metadata, qiime2.NumericMetadataColumn):
+        labels = labels.map("{:g}".format)  # class codes 0/1, not 0.0/1.0
     token_ids = encode(corpus.samples.sentence.loc[kept], vocabulary)
     n_labels = labels.astype(str).nunique() if task == "classification" else 1
     network = sequence_model(task, n_labels, backbone=backbone, config=config, random_state=settings.random_state)
@@ -53,7 +61,7 @@ def _fit(corpus, metadata, groups, backbone, vocabulary, config, settings, prove
     return out, trained.history
 
 
-def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, model: MGMModelDirFmt = None,
+def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, model: MGMModelDirFmt = None,
               groups: qiime2.CategoricalMetadataColumn = None, epochs: int = 20, learning_rate: float = 1e-4,
               batch_size: int = 32, validation_fraction: float = 0.2, patience: int = 5,
               class_weighting: bool = True, freeze_layers: int = 0, random_state: int = 0,
@@ -64,18 +72,18 @@ def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, model: MGMModelDi
         backbone, vocabulary, provenance = load_model(model.path)
     settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting,
                          freeze_layers, random_state, device)
-    return _fit(corpus, metadata, groups, backbone, vocabulary, None, settings,
+    return _fit(corpus, metadata, task, groups, backbone, vocabulary, None, settings,
                 {"base_model": provenance.get("source_sha256", "user model")})
 
 
-def train(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2.CategoricalMetadataColumn = None,
+def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qiime2.CategoricalMetadataColumn = None,
           epochs: int = 20, learning_rate: float = 1e-4, batch_size: int = 32, validation_fraction: float = 0.2,
           patience: int = 5, class_weighting: bool = True, random_state: int = 0,
           device: str = "auto") -> (MGMSupervisedModelDirFmt, pd.DataFrame):
     general, vocabulary, _ = load_general_model()  # the architecture and vocabulary, not the weights
     settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting, 0,
                          random_state, device)
-    return _fit(corpus, metadata, groups, None, vocabulary, general.config, settings,
+    return _fit(corpus, metadata, task, groups, None, vocabulary, general.config, settings,
                 {"base_model": "random initialisation"})
 
 

@@ -89,6 +89,9 @@ def _side(source, table, labels):
     samples left out for want of a label."""
     values = check_abundances(source, table)
     frame = pd.DataFrame(values, index=table.index.astype(str), columns=table.columns)
+    if not frame.index.is_unique:
+        raise RealismError(f"The {source} table lists sample {frame.index[frame.index.duplicated()][0]} more than "
+                           "once; sample IDs must be unique within a table.")
     labels = pd.Series(labels)
     labels = pd.Series(labels.to_numpy(), index=labels.index.astype(str), name=labels.name)
     labels = labels.reindex(frame.index).dropna().astype(str)
@@ -132,6 +135,12 @@ def pool(real, real_labels, synthetic, synthetic_labels) -> Pooled:
     profiles = profiles[sorted(profiles.columns)]
     labels = pd.concat(kept, names=["source", "sample_id"]).rename("label")
     return Pooled(profiles, labels, notes)
+
+
+def _check_max_samples(max_samples):
+    if max_samples < 4 * MIN_SAMPLES:
+        raise RealismError(f"max_samples must be at least {4 * MIN_SAMPLES} (got {max_samples}), so that each side "
+                           f"keeps at least {MIN_SAMPLES} samples of two labels.")
 
 
 def _subsample(pooled, per_source, rng):
@@ -211,7 +220,9 @@ def alpha_diversity(real, real_labels, synthetic, synthetic_labels) -> Alpha:
     for group in pooled.groups:
         for metric in ALPHA_METRICS:
             a, b = (metrics[metric][pooled.rows(group, source)] for source in (REAL, SYNTHETIC))
-            result = ks_2samp(a, b)
+            with warnings.catch_warnings():  # large samples: scipy falls back to the asymptotic p-value, rightly
+                warnings.filterwarnings("ignore", "ks_2samp: Exact calculation unsuccessful", RuntimeWarning)
+                result = ks_2samp(a, b)
             tests.append({"label": group, "metric": metric, "real_median": a.median(), "synthetic_median": b.median(),
                           "ks_statistic": result.statistic, "ks_p_value": result.pvalue})
     return Alpha(metrics.join(pooled.labels).reset_index()[["source", "sample_id", "label", *ALPHA_METRICS]],
@@ -250,6 +261,7 @@ def bray_curtis_pcoa(real, real_labels, synthetic, synthetic_labels, max_samples
     """Bray-Curtis PCoA of real and synthetic samples together (at most about max_samples / 2 of each side, drawn
     per label) and a PERMANOVA of real vs synthetic per label: synthetic samples that look real mix with the real
     ones, and the pseudo-F stays small."""
+    _check_max_samples(max_samples)
     pooled = pool(real, real_labels, synthetic, synthetic_labels)
     rng = np.random.default_rng(random_state)
     keep = _subsample(pooled, max_samples // 2, rng)
@@ -297,6 +309,7 @@ def two_sample_auc(real, real_labels, synthetic, synthetic_labels, n_estimators=
                    random_state=0) -> TwoSample:
     """Classifier two-sample test per label and over all: real and synthetic samples, balanced by drawing as many
     from the larger side as the smaller holds (at most max_samples / 2 each), features = relative abundance."""
+    _check_max_samples(max_samples)
     pooled = pool(real, real_labels, synthetic, synthetic_labels)
     rng = np.random.default_rng(random_state)
     features = pooled.profiles.to_numpy()
