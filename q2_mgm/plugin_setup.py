@@ -122,10 +122,11 @@ plugin.methods.register_function(
 
 plugin.methods.register_function(
     function=embed,
-    inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
+    inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained | Generator | Classifier | Regressor]},
     parameters={"pooling": Str % Choices(*POOLINGS), "device": DEVICES},
     outputs=[("embeddings", PCoAResults)],
-    input_descriptions={"corpus": CORPUS_DESCRIPTION, "model": MODEL_DESCRIPTION},
+    input_descriptions={"corpus": CORPUS_DESCRIPTION,
+                        "model": MODEL_DESCRIPTION + " A fine-tuned model embeds with its fine-tuned encoder."},
     parameter_descriptions={
         "pooling": "How a sample's token states become one vector: 'mean' over all its tokens, or the state at "
                    "its 'last' token (what upstream's classifier reads).",
@@ -377,17 +378,20 @@ plugin.visualizers.register_function(
 KEYSTONE_INPUTS = {"corpus": CORPUS_DESCRIPTION,
                    "model": "A fine-tuned MGM classifier (the paper's view), or a pretrained model together with a "
                             "metadata column."}
-KEYSTONE_PARAMETERS = {"metadata": MetadataColumn[Categorical], "method": Str % Choices(*KEYSTONE_METHODS),
+KEYSTONE_PARAMETERS = {"metadata": MetadataColumn[Categorical], "subjects": MetadataColumn[Categorical],
+                       "method": Str % Choices(*KEYSTONE_METHODS),
                        "min_samples": Int % Range(1, None), "device": DEVICES}
 KEYSTONE_DESCRIPTIONS = {
     "metadata": "The groups to score genera for (e.g. delivery mode). Optional with a classifier: its predicted "
                 "classes are the groups then. Samples without a value are left out and counted.",
+    "subjects": "Optional: each sample's subject (e.g. child ID). A subject's samples are averaged first, so that "
+                "confidence intervals and tests count subjects, not repeated samples of one subject.",
     "method": "'attention': the last layer's attention from the token the classifier reads, averaged over heads "
               "(the paper's view); 'rollout': attention rolled out across all layers; 'gradient': integrated "
               "gradients of the class logit on the genus embeddings, a check that does not rely on attention. "
               "Attention scores are relative to an even share over the sample's genera (1 = even).",
-    "min_samples": "Genera held by fewer samples of a group are scored but not ranked, so a genus seen in a handful "
-                   "of samples cannot top the list.",
+    "min_samples": "Genera held by fewer samples (or subjects) of a group are scored but not ranked, so a genus "
+                   "seen in a handful of samples cannot top the list.",
     "device": DEVICE_DESCRIPTION,
 }
 plugin.methods.register_function(

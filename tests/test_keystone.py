@@ -139,3 +139,30 @@ def test_report_refuses_unknown_samples(mgm_plugin, ecam_subset_corpus_artifact,
     with pytest.raises(KeystoneError, match="sample_ids names samples that were not scored.*no-such-sample"):
         mgm_plugin.actions.keystone_report(corpus=ecam_subset_corpus_artifact, model=classifier, metadata=delivery,
                                            sample_ids=["no-such-sample"])
+
+
+def test_subjects_are_the_units(mgm_plugin, ecam_subset_corpus_artifact, classifier, delivery, ecam_metadata,
+                                tmp_path, capsys):
+    visualization, = mgm_plugin.actions.keystone_report(
+        corpus=ecam_subset_corpus_artifact, model=classifier, metadata=delivery,
+        subjects=ecam_metadata.get_column("studyid"), n_bootstrap=100, min_samples=3)
+    assert "within 42 subjects" in capsys.readouterr().out
+    directory = export(visualization, tmp_path / "by-subject")
+    units = pd.read_csv(directory / "subject_scores.tsv", sep="\t", index_col=0)
+    assert len(units) == 42 and units.index.str.endswith(("(Cesarean)", "(Vaginal)")).all()
+    genera = pd.read_csv(directory / "keystone_genera.tsv", sep="\t")
+    assert genera.n_samples.max() <= 42  # counts subjects now
+    samples = pd.read_csv(directory / "genus_scores.tsv", sep="\t", index_col=0)
+    child = ecam_metadata.get_column("studyid").to_series().reindex(samples.index)
+    first = units.index[0].split(" (")[0]
+    np.testing.assert_allclose(units.iloc[0].dropna(), samples[child == first].mean().dropna(), rtol=1e-9)
+
+
+def test_a_fine_tuned_model_embeds_with_its_own_encoder(mgm_plugin, ecam_subset_corpus_artifact, classifier,
+                                                         model_artifact):
+    """The classifier's encoder (layer 8 trained) embeds differently from the general model, same shape."""
+    tuned, = mgm_plugin.actions.embed(corpus=ecam_subset_corpus_artifact, model=classifier)
+    general, = mgm_plugin.actions.embed(corpus=ecam_subset_corpus_artifact, model=model_artifact)
+    tuned, general = tuned.view(pd.DataFrame), general.view(pd.DataFrame)
+    assert tuned.shape == general.shape == (219, 256)
+    assert not np.allclose(tuned.to_numpy(), general.to_numpy(), atol=1e-4)

@@ -2,14 +2,14 @@ import numpy as np
 import pandas as pd
 import skbio
 
-from .._formats import MGMModelDirFmt
+from .._formats import ModelFiles
 from ..core.inference import encode, sample_embeddings
 from ..core.models import load_model
 from ..core.tokenizer import Corpus
 from ._util import report, resolve_device
 
 
-def embed(corpus: Corpus, model: MGMModelDirFmt, pooling: str = "mean",
+def embed(corpus: Corpus, model: ModelFiles, pooling: str = "mean",
           device: str = "auto") -> skbio.OrdinationResults:
     network, vocabulary, _ = load_model(model.path)
     samples = corpus.samples

@@ -8,7 +8,7 @@ import qiime2
 
 from .._formats import ModelFiles
 from ..core.inference import encode
-from ..core.keystone import KeystoneError, aggregate, genus_scores, token_scores
+from ..core.keystone import KeystoneError, aggregate, genus_scores, per_subject, token_scores
 from ..core.models import load_model
 from ..core.tokenizer import Corpus
 from ..core.training import load_trained_model, predict
@@ -24,6 +24,15 @@ class ScoredSamples:
     scores: pd.DataFrame  # samples x genera (NaN: genus absent)
     groups: pd.Series
     grouping: str  # where the groups came from, for the report
+
+    def units(self, subjects):
+        """(scores, groups) to summarise: per sample, or per subject where a subject column is given."""
+        if subjects is None:
+            return self.scores, self.groups
+        units, groups = per_subject(self.scores, self.groups, subjects.to_series())
+        report(f"averaged {len(self.scores)} samples' scores within {len(units)} subjects: confidence intervals "
+               "and tests count subjects, not samples")
+        return units, groups
 
 
 def _load(model_dir):
@@ -76,9 +85,10 @@ def score_samples(corpus: Corpus, model_dir, metadata, method, device) -> Scored
 
 
 def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.CategoricalMetadataColumn = None,
-                    method: str = "attention", min_samples: int = 10, device: str = "auto") -> pd.DataFrame:
+                    subjects: qiime2.CategoricalMetadataColumn = None, method: str = "attention",
+                    min_samples: int = 10, device: str = "auto") -> pd.DataFrame:
     scored = score_samples(corpus, model.path, metadata, method, device)
-    summary = aggregate(scored.scores, scored.groups, min_samples=min_samples, n_bootstrap=1)
+    summary = aggregate(*scored.units(subjects), min_samples=min_samples, n_bootstrap=1)
     for group, n in summary.n_excluded.items():
         report(f"{group}: {n} genera in fewer than {min_samples} samples are scored but not ranked")
     importance = summary.importance

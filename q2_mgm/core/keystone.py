@@ -259,6 +259,24 @@ def _align_groups(matrix, groups):
     return aligned, classes
 
 
+def per_subject(per_sample_matrix, groups, subjects):
+    """Each subject's mean score per genus (over its samples that hold the genus) within each group, and the group
+    of each (subject, group) unit: repeated samples of one subject (a child sampled monthly) are not independent,
+    so confidence intervals and tests over samples would be far too narrow. Samples without a subject are left out.
+    """
+    aligned, _ = _align_groups(per_sample_matrix, groups)
+    if not isinstance(subjects, pd.Series):
+        raise KeystoneError(f"subjects must be a pandas Series indexed by sample ID, not {type(subjects).__name__}.")
+    subject = subjects.reindex(per_sample_matrix.index)
+    keep = aligned.notna() & subject.notna()
+    if not keep.any():
+        raise KeystoneError("No scored sample has both a group and a subject; check the subject column's sample IDs.")
+    units = per_sample_matrix[keep].groupby([subject[keep].astype(str), aligned[keep]]).mean()
+    unit_groups = pd.Series(units.index.get_level_values(1), index=[f"{s} ({g})" for s, g in units.index])
+    units.index = unit_groups.index
+    return units, unit_groups
+
+
 def _bootstrap_means(values, present, n_bootstrap, rng):
     """(n_bootstrap, genera) mean over the samples holding each genus, in resamples of the rows, as two matrix
     products (resample multiplicities x scores, x presence); NaN where a resample misses the genus."""

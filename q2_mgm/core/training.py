@@ -103,11 +103,30 @@ def encode_targets(values: pd.Series, task):
     return (numbers - mean) / std, [], mean, std
 
 
+def _split_groups_by_their_class(targets, groups, fraction, random_state):
+    """Where every group holds one class (a child's delivery mode), hold out a stratified share of the groups:
+    StratifiedGroupKFold balances samples, not groups, and on ECAM left one caesarean child of nine in validation.
+    None where a group mixes classes or a class has fewer than two groups."""
+    names, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+    group_classes = np.asarray(targets)[first]
+    if not (np.asarray(targets) == group_classes[inverse]).all() or np.bincount(group_classes).min() < 2:
+        return None
+    n_validation = min(max(round(fraction * len(names)), len(np.unique(group_classes))),
+                       len(names) - len(np.unique(group_classes)))
+    _, held_out = next(StratifiedShuffleSplit(1, test_size=n_validation, random_state=random_state)
+                       .split(names, group_classes))
+    validation = np.isin(inverse, held_out)
+    return np.flatnonzero(~validation), np.flatnonzero(validation)
+
+
 def validation_split(targets, groups, fraction, task, random_state):
     """Train/validation indices; with groups, no group is on both sides; classification is stratified."""
     index = np.arange(len(targets))
     if groups is not None:
         if task == "classification":
+            by_group = _split_groups_by_their_class(targets, groups, fraction, random_state)
+            if by_group is not None:
+                return by_group
             splitter = StratifiedGroupKFold(n_splits=max(2, round(1 / fraction)), shuffle=True,
                                             random_state=random_state)
             return next(splitter.split(index, targets, groups))

@@ -17,21 +17,26 @@ from ._plots import save_figure
 TABLE_CLASSES = "table table-striped table-hover"
 UNITS = {"attention": "attention relative to an even share (1 = even)",
          "rollout": "rolled-out attention relative to an even share (1 = even)",
-         "gradient": "integrated gradients (logit units)"}
+         "gradient": "integrated gradients of the logit of each sample's own class, in logit units; so each "
+                     "group's column explains its own class's output"}
 DEFAULT_MAPS = 2  # attention maps shown when the user picks no samples: the first samples of each group
 
 
 def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
-                    metadata: qiime2.CategoricalMetadataColumn = None, method: str = "attention",
+                    metadata: qiime2.CategoricalMetadataColumn = None,
+                    subjects: qiime2.CategoricalMetadataColumn = None, method: str = "attention",
                     min_samples: int = 10, top_genera: int = 15, n_bootstrap: int = 1000, confidence: float = 0.95,
                     sample_ids: list = None, random_state: int = 0, device: str = "auto") -> None:
     scored = score_samples(corpus, model.path, metadata, method, device)
-    summary = aggregate(scored.scores, scored.groups, min_samples, n_bootstrap, confidence, random_state)
+    units, unit_groups = scored.units(subjects)
+    summary = aggregate(units, unit_groups, min_samples, n_bootstrap, confidence, random_state)
     classes = list(summary.importance.columns)
-    differences = (class_differences(scored.scores, scored.groups, min_samples).sort_values("p_value")
+    differences = (class_differences(units, unit_groups, min_samples).sort_values("p_value")
                    if len(classes) > 1 else None)
     maps = _attention_maps(scored, sample_ids, output_dir)
     scored.scores.to_csv(f"{output_dir}/genus_scores.tsv", sep="\t")
+    if subjects is not None:
+        units.to_csv(f"{output_dir}/subject_scores.tsv", sep="\t", index_label="subject (group)")
     summary.genera.to_csv(f"{output_dir}/keystone_genera.tsv", sep="\t", index=False)
     summary.importance.to_csv(f"{output_dir}/importance.tsv", sep="\t", index_label="feature-id")
     if differences is not None:
@@ -39,8 +44,8 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
     top = summary.genera[summary.genera["rank"] <= top_genera]
     context = {
         "title": "MGM keystone genera", "method": method, "units": UNITS[method], "confidence": f"{confidence:.0%}",
-        "min_samples": min_samples,
-        "overview": _overview(scored, summary, method).to_html(classes=TABLE_CLASSES, header=False),
+        "min_samples": min_samples, "unit": "samples" if subjects is None else "subjects",
+        "overview": _overview(scored, summary, method, len(units)).to_html(classes=TABLE_CLASSES, header=False),
         "top_plot": _top_plot(top, classes, method, confidence, output_dir),
         "top_tables": {group: _top_table(rows, confidence) for group, rows in top.groupby("group", sort=False)},
         "heatmap": _heatmap(summary.genera, top, classes, method, output_dir),
@@ -54,9 +59,10 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
     q2templates.render(str(template), output_dir, context=context)
 
 
-def _overview(scored, summary, method):
+def _overview(scored, summary, method, n_units):
     counts = scored.groups.value_counts().sort_index()
     rows = {"samples scored": len(scored.groups),
+            "units summarised (samples, or subjects where a subject column is given)": n_units,
             "grouped by": scored.grouping,
             "groups": ", ".join(f"{g} ({n})" for g, n in counts.items()),
             "method": method,

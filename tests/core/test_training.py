@@ -50,7 +50,7 @@ def twins(twins_counts):
 
 @pytest.fixture(scope="module")
 def ecam(ecam_counts):
-    """Every fourth ECAM sample (219, all 43 children): token ids, delivery, month, child."""
+    """Every fourth ECAM sample (219, 42 children): token ids, delivery, month, child."""
     subset = ecam_counts.iloc[::4]
     metadata = read_metadata("ecam").reindex(subset.index)
     return {"ids": encode(tokenize_dataframe(subset).samples.sentence.loc[subset.index], mgm_vocabulary()),
@@ -117,6 +117,16 @@ class TestValidationSplit:
         assert 0.08 <= len(validation) / len(targets) <= 0.4
         if task == "classification":  # stratified: every class on both sides
             assert set(targets[train]) == set(targets[validation]) == set(targets)
+
+    @pytest.mark.parametrize("seed", range(6))
+    def test_groups_of_one_class_are_balanced(self, ecam, seed):
+        """ECAM: each child has one delivery mode; validation holds children of both modes in proportion."""
+        targets = encode_targets(ecam["delivery"], "classification")[0]
+        _, validation = validation_split(targets, ecam["groups"], 0.2, "classification", seed)
+        children = pd.Series(targets, index=ecam["groups"]).groupby(level=0).first()
+        held_out = children[np.unique(ecam["groups"][validation])]
+        expected = 0.2 * children.value_counts(normalize=True) * len(children)
+        assert (abs(held_out.value_counts() - expected.reindex(held_out.value_counts().index)) <= 1).all()
 
     @pytest.mark.parametrize("case", list(SPLITS), indirect=True)
     def test_seeded(self, case):
