@@ -41,25 +41,9 @@ from transformers import (DataCollatorForLanguageModeling, GPT2Config, GPT2LMHea
 from mgm.CLI.CLI_utils import find_pkg_resource, get_CFG_reader  # noqa: E402
 from mgm.src.MicroCorpus import MicroCorpus  # noqa: E402
 from mgm.src.utils import CustomUnpickler  # noqa: E402
+from _memory import memory_mb, reset_peak  # noqa: E402  (a sibling: the script's folder is on sys.path)
 
 torch.set_float32_matmul_precision("medium")  # as main_pretrain.py does at import
-
-
-def memory_mb():
-    fields = {}
-    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return fields
-
-
-def reset_peak():
-    try:
-        pathlib.Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def main():

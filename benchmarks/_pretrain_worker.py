@@ -23,23 +23,7 @@ import torch
 import transformers
 
 from q2_mgm.core import pretraining
-
-
-def memory_mb():
-    fields = {}
-    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return fields
-
-
-def reset_peak():
-    try:
-        pathlib.Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
+from _memory import memory_mb, reset_peak  # noqa: E402  (a sibling: the script's folder is on sys.path)
 
 
 def main():

@@ -24,27 +24,11 @@ from scipy.special import erfinv
 
 from q2_mgm.core.tokenizer import tokenize_matrix
 from q2_mgm.core.vocab import genus_statistics
+from _memory import memory_mb, reset_peak  # noqa: E402  (a sibling: the script's folder is on sys.path)
 
 ZIPF_EXPONENT = 1.0
 RICHNESS_SD = 0.5
 CHUNK = 20_000
-
-
-def memory_mb():
-    fields = {}
-    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return fields
-
-
-def reset_peak():
-    try:
-        pathlib.Path("/proc/self/clear_refs").write_text("5")
-        return True
-    except OSError:
-        return False
 
 
 def taxonomy_string(genus):

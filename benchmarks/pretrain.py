@@ -546,14 +546,7 @@ def main():
         print(f"SKIP: {ECAM_TABLE} is absent. The pretraining benchmark needs the real ECAM table in ../shared next "
               "to the project; nothing was measured.")
         return 0
-    try:
-        import q2_mgm  # noqa: F401
-    except ImportError:
-        venv_python = ROOT / ".venv" / "bin" / "python"
-        if venv_python.exists() and pathlib.Path(sys.executable) != venv_python:
-            os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
-        raise SystemExit("q2_mgm is not importable: run `make setup` first, then .venv/bin/python "
-                         "benchmarks/pretrain.py")
+    speed.run_in_the_venv(__file__)
     import accelerate
     import torch
 

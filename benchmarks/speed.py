@@ -756,6 +756,17 @@ def report(results, out_dir):
           f"total {fmt_s(results['total_s'])}; wrote {out_dir / 'speed.md'} and speed.json")
 
 
+def run_in_the_venv(script):
+    """Re-run `script` with the project's venv python where q2_mgm is not importable here."""
+    try:
+        import q2_mgm  # noqa: F401
+    except ImportError:
+        venv_python = ROOT / ".venv" / "bin" / "python"
+        if venv_python.exists() and pathlib.Path(sys.executable) != venv_python:
+            os.execv(str(venv_python), [str(venv_python), script, *sys.argv[1:]])
+        raise SystemExit(f"q2_mgm is not importable: run `make setup` first, then .venv/bin/python {script}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run (results go to "
@@ -774,14 +785,7 @@ def main():
         print(f"SKIP: {PARITY} is absent. The speed benchmark needs the shared parity fixtures (ECAM table, MGM "
               "vocabulary, upstream reference outputs) at ../shared next to the project; nothing was measured.")
         return 0
-    try:
-        import q2_mgm  # noqa: F401
-    except ImportError:
-        venv_python = ROOT / ".venv" / "bin" / "python"
-        if venv_python.exists() and pathlib.Path(sys.executable) != venv_python:
-            os.execv(str(venv_python), [str(venv_python), __file__, *sys.argv[1:]])
-        raise SystemExit("q2_mgm is not importable: run `make setup` first, then .venv/bin/python "
-                         "benchmarks/speed.py")
+    run_in_the_venv(__file__)
 
     # a terminated run still removes its temporary directory
     signal.signal(signal.SIGTERM, _terminated)
