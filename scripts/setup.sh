@@ -12,7 +12,7 @@ STAMP=$VENV/.q2-mgm-setup
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 PY_MINOR=$(/usr/bin/python3 -c 'import sys; print(sys.version_info[1])')
-# The torch wheel kept on this kind of machine is for Python 3.11; elsewhere (Debian 13: 3.13) Debian's own
+# The torch wheel kept on this kind of machine is for Python 3.11; with another Python (Debian 13: 3.13), Debian's own
 # python3-torch is CPU-only and avoids pip pulling a multi-GB CUDA build.
 if [ "$PY_MINOR" != 11 ]; then APT_PACKAGES="$APT_PACKAGES python3-torch"; fi
 if [ "${1:-}" = test ]; then APT_PACKAGES="$APT_PACKAGES chromium"; fi
@@ -21,6 +21,14 @@ missing=$(for p in $APT_PACKAGES; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/
 if [ -n "$missing" ]; then
   echo "[setup] installing Debian packages:" $missing
   $SUDO apt-get update -qq
+  unavailable=$(for p in $missing; do apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]' || echo "$p"; done)
+  if [ -n "$unavailable" ]; then
+    # Debian 13 (trixie) dropped QIIME 2: there is nothing to install, and mixing in bookworm's would break python3
+    echo "[setup] $(. /etc/os-release && echo "$PRETTY_NAME") has no package for:" $unavailable >&2
+    echo "[setup] q2-mgm runs on Debian's QIIME 2 2022.11, which Debian 12 (bookworm) ships and Debian 13 no longer" \
+      "does. Use a Debian 12 machine, or a Debian 12 container: docker run -it -v \"\$PWD\":/q2-mgm debian:bookworm" >&2
+    exit 1
+  fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
