@@ -512,7 +512,9 @@ plugin.methods.register_function(
     input_descriptions={"model": "A generator (from pretrain-generator), or a pretrained model for unconditioned "
                                  "samples.",
                         "reconstructor": "Gives the generated genera abundances (from fit-reconstructor). Left out, "
-                                         "each genus gets its MGnify mean abundance, renormalised."},
+                                         "each genus gets its MGnify mean abundance, renormalised: no training, "
+                                         "but far less realistic (benchmarks/results/generation.md); fit one on "
+                                         "your real table."},
     parameter_descriptions={
         "labels": "Labels to prompt with (default: all of the generator's); not for a model without labels.",
         "n_per_label": "Samples to generate per label.",
