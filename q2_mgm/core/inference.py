@@ -6,10 +6,22 @@ from .vocab import PAD_ID
 
 TOKENS_PER_BATCH = 16_384
 POOLINGS = ("mean", "last")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 class VocabularyMismatch(ValueError):
     pass
+
+
+def resolve_device(device):
+    """cpu or cuda; auto picks cuda where torch sees one."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}.")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device is cuda but torch sees no CUDA GPU here; use device cpu or auto.")
+    return device
 
 
 def encode(sentences, vocabulary):

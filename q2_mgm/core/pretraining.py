@@ -12,13 +12,12 @@ import torch
 import transformers
 from sklearn.model_selection import ShuffleSplit
 
-from .inference import padded_batch
+from .inference import padded_batch, resolve_device
 from .models import build_model
 from .training import _history, _Progress
 from .vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, Vocabulary
 
 LABEL_PREFIX, LABEL_SUFFIX = "<label:", ">"
-DEVICES = ("cpu", "cuda", "auto")
 
 
 class PretrainingError(ValueError):
@@ -171,17 +170,6 @@ class _KeepBest(transformers.TrainerCallback):
         else:
             self.waited += 1
             control.should_training_stop = self.waited >= self.patience
-
-
-def resolve_device(device):
-    """The device to train on, cpu or cuda; auto picks cuda where torch sees one."""
-    if device not in DEVICES:
-        raise PretrainingError(f"device must be one of {', '.join(DEVICES)}, not {device!r}.")
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise PretrainingError("device is cuda but torch sees no CUDA GPU here; use device cpu or auto.")
-    return device
 
 
 def _check_settings(settings):
