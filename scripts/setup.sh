@@ -21,7 +21,8 @@ missing=$(for p in $APT_PACKAGES; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/
 if [ -n "$missing" ]; then
   echo "[setup] installing Debian packages:" $missing
   $SUDO apt-get update -qq
-  unavailable=$(for p in $missing; do apt-cache policy "$p" 2>/dev/null | grep -q 'Candidate: [^(]' || echo "$p"; done)
+  candidate() { apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p'; }  # sed reads it all: no SIGPIPE
+  unavailable=$(for p in $missing; do case "$(candidate "$p")" in ""|"(none)") echo "$p";; esac; done)
   if [ -n "$unavailable" ]; then
     # Debian 13 (trixie) dropped QIIME 2: there is nothing to install, and mixing in bookworm's would break python3
     echo "[setup] $(. /etc/os-release && echo "$PRETTY_NAME") has no package for:" $unavailable >&2
