@@ -36,7 +36,7 @@ class ScoredSamples:
 
 
 def _load(model_dir):
-    """(network, vocabulary, class names or None): a fine-tuned classifier keeps its label set."""
+    """(a TrainedModel, which keeps its label set, or a bare pretrained network; vocabulary)."""
     if (pathlib.Path(model_dir) / "training.json").is_file():
         trained, vocabulary, _ = load_trained_model(model_dir)
         if trained.task != "classification":
