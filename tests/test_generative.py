@@ -117,6 +117,17 @@ def test_generate_is_seeded(mgm_plugin, generator, generated):
     assert not other.view(pd.DataFrame).equals(generated[0].view(pd.DataFrame))
 
 
+def test_sentences_cut_at_max_length_have_no_eos(mgm_plugin, generator):
+    """A labelled sentence cut at max_length holds max_length - 2 genera (<bos> and the label come first): it ends
+    without <eos> and counts as truncated, as the tokenizer marks sentences it cuts."""
+    _, corpus, _ = mgm_plugin.actions.generate(model=generator[0], n_per_label=8, max_length=6, random_state=1)
+    samples = corpus.view(Corpus).samples
+    cut = samples.truncated
+    assert cut.any()
+    assert (~samples.sentence[cut].str.endswith("<eos>")).all() and (samples.n_genera[cut] == 4).all()
+    assert samples.sentence[~cut].str.endswith("<eos>").all()
+
+
 def test_one_label_and_unknown_labels(mgm_plugin, generator):
     table, _, _ = mgm_plugin.actions.generate(model=generator[0], labels=["Vaginal"], n_per_label=2, max_length=20)
     assert table.view(pd.DataFrame).index.tolist() == ["Vaginal_1", "Vaginal_2"]

@@ -17,6 +17,7 @@ from ..core.pretraining import (LABEL_PREFIX, LABEL_SUFFIX, PretrainingError, Pr
 from ..core.reconstruction import (MGnifyMeanReconstructor, NeuralReconstructor, NeuralSettings,
                                    RankMedianReconstructor, genus_relative_abundance, load_reconstructor)
 from ..core.tokenizer import Corpus, tokenize_matrix
+from ..core.vocab import EOS_ID
 from ._util import report, resolve_device
 
 RECONSTRUCTORS = ("neural", "rank-median")
@@ -120,14 +121,15 @@ def _label_of(token):
     return token[len(LABEL_PREFIX):-len(LABEL_SUFFIX)]
 
 
-def _synthetic_corpus(names, genera, max_length):
-    """Generated sentences as a corpus (without the label token), so they embed and classify as real ones."""
-    sentences = [" ".join(["<bos>", *g, "<eos>"] if len(g) + 2 <= max_length else ["<bos>", *g]) for g in genera]
+def _synthetic_corpus(names, genera, ended, max_length):
+    """Generated sentences as a corpus (without the label token), so they embed and classify as real ones; a
+    sentence the model did not end (it reached max_length) has no <eos> and counts as truncated."""
+    sentences = [" ".join(["<bos>", *g, "<eos>"] if done else ["<bos>", *g]) for g, done in zip(genera, ended)]
     n_tokens = [len(s.split()) for s in sentences]
     samples = pd.DataFrame({
         "sentence": sentences, "n_genera": [len(g) for g in genera], "n_tokens": n_tokens,
-        "length_before_truncation": [len(g) + 2 for g in genera],
-        "truncated": [len(g) + 2 > max_length for g in genera], "below_zero_threshold": 0,
+        "length_before_truncation": [n + (not done) for n, done in zip(n_tokens, ended)],
+        "truncated": [not done for done in ended], "below_zero_threshold": 0,
         "vocabulary_coverage": 1.0, "no_genus_share": 0.0, "out_of_vocabulary_share": 0.0},
         index=pd.Index(names, name="sample-id"))
     counts = pd.Series([g for names_ in genera for g in names_]).value_counts()
@@ -147,20 +149,21 @@ def generate(model: ModelFiles, reconstructor: MGMReconstructorDirFmt = None, la
     device = resolve_device(device)
     rebuild = MGnifyMeanReconstructor() if reconstructor is None else load_reconstructor(reconstructor.path)
     max_length = min(max_length, network.config.n_positions)
-    names, genera, prompted = [], [], []
+    names, genera, ended, prompted = [], [], [], []
     for seed_offset, prompt in enumerate(_prompts(vocabulary, labels)):
         label = "unconditioned" if prompt is None else _label_of(prompt)
         report(f"generating {n_per_label} samples for {label}")
         ids = sample_sentences(network, vocabulary, n_per_label, prompt, temperature, top_k, top_p, max_length,
                                random_state + seed_offset, device)  # each label its own stream: adding one
         genera += sentences_to_genera(ids, vocabulary)               # leaves the others' samples unchanged
+        ended += [bool(len(row)) and row[-1] == EOS_ID for row in ids]
         names += [f"{label}_{i}" for i in range(1, n_per_label + 1)]
         prompted += [label] * n_per_label
     report(f"ranks to abundances with the {rebuild.kind} reconstructor")
     abundances = rebuild.predict(genera)
     table = pd.DataFrame([dict(zip(g, a)) for g, a in zip(genera, abundances)], index=names).fillna(0.0)
     table.index.name = "sample-id"
-    return (table, _synthetic_corpus(names, genera, max_length),
+    return (table, _synthetic_corpus(names, genera, ended, max_length),
             pd.Series(prompted, index=pd.Index(names, name="sample-id"), name="label"))
 
 
