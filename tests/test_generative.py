@@ -177,8 +177,8 @@ def test_a_planted_pickle_is_refused(reconstructor, tmp_path):
 def test_torchrun_with_two_cpu_processes(ecam_subset_corpus_artifact, tmp_path):
     """The documented entry point: two gloo processes share the batches, the first saves the artifacts."""
     corpus = ecam_subset_corpus_artifact.save(str(tmp_path / "corpus.qza"))
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
-               "-m", "q2_mgm.distributed", "pretrain", "--corpus", corpus, "--output-dir", str(tmp_path / "out"),
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+               "--master_port", "29531", "-m", "q2_mgm.distributed", "pretrain", "--corpus", corpus, "--output-dir", str(tmp_path / "out"),
                "--p-from-scratch", "true", "--p-n-layer", "1", "--p-n-head", "2", "--p-n-embd", "16",
                "--p-epochs", "2", "--p-device", "cpu"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,

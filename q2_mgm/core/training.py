@@ -109,10 +109,10 @@ def _split_groups_by_their_class(targets, groups, fraction, random_state):
     None where a group mixes classes or a class has fewer than two groups."""
     names, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
     group_classes = np.asarray(targets)[first]
-    if not (np.asarray(targets) == group_classes[inverse]).all() or np.bincount(group_classes).min() < 2:
+    classes, groups_per_class = np.unique(group_classes, return_counts=True)  # labels may be strings (split-corpus)
+    if not (np.asarray(targets) == group_classes[inverse]).all() or groups_per_class.min() < 2:
         return None
-    n_validation = min(max(round(fraction * len(names)), len(np.unique(group_classes))),
-                       len(names) - len(np.unique(group_classes)))
+    n_validation = min(max(round(fraction * len(names)), len(classes)), len(names) - len(classes))
     _, held_out = next(StratifiedShuffleSplit(1, test_size=n_validation, random_state=random_state)
                        .split(names, group_classes))
     validation = np.isin(inverse, held_out)

@@ -267,8 +267,10 @@ def test_pretrain_under_torchrun_with_two_processes(tmp_path):
     script = tmp_path / "pretrain_ddp.py"
     script.write_text(textwrap.dedent(DDP_SCRIPT))
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                           str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=120)
+    # a fixed loopback rendezvous: --standalone resolves the host name, which a fresh chroot may not (it hung there)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                           "127.0.0.1", "--master_port", "29541", str(script), str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
     assert all(record["distributed"] and record["world_size"] == 2 for record in ranks)
