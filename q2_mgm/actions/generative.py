@@ -17,7 +17,7 @@ from ..core.pretraining import (LABEL_PREFIX, LABEL_SUFFIX, PretrainingError, Pr
 from ..core.reconstruction import (MGnifyMeanReconstructor, NeuralReconstructor, NeuralSettings,
                                    RankMedianReconstructor, genus_relative_abundance, load_reconstructor)
 from ..core.tokenizer import Corpus, tokenize_matrix
-from ..core.vocab import EOS_ID
+from ..core.vocab import EOS_ID, mgm_vocabulary
 from ._util import report, resolve_device
 
 RECONSTRUCTORS = ("neural", "rank-median")
@@ -32,11 +32,8 @@ def _sentences(corpora):
     return sentences
 
 
-def _starting_model(model, from_scratch, n_layer, n_head, n_embd, n_positions, random_state):
-    if from_scratch:
-        _, vocabulary, _ = load_general_model()
-        config = new_model_config(len(vocabulary), n_layer, n_head, n_embd, n_positions)
-        return new_model(config, random_state), vocabulary, {"start": "random weights"}
+def _starting_model(model):
+    """The general model, or the given one, to continue pretraining from."""
     if model is None:
         network, vocabulary, provenance = load_general_model()
         return network, vocabulary, {"start": "the general model", **provenance}
@@ -62,8 +59,12 @@ def pretrain(corpora: Corpus, model: MGMModelDirFmt = None, from_scratch: bool =
              n_head: int = 8, n_embd: int = 256, n_positions: int = 512, epochs: int = 50,
              learning_rate: float = 1e-3, batch_size: int = 32, validation_fraction: float = 0.1, patience: int = 3,
              random_state: int = 0, device: str = "auto") -> (MGMModelDirFmt, pd.DataFrame):
-    network, vocabulary, start = _starting_model(model, from_scratch, n_layer, n_head, n_embd, n_positions,
-                                                 random_state)
+    if from_scratch:  # MGM's vocabulary with random weights: the general model's weights are not read
+        vocabulary = mgm_vocabulary()
+        network = new_model(new_model_config(len(vocabulary), n_layer, n_head, n_embd, n_positions), random_state)
+        start = {"start": "random weights"}
+    else:
+        network, vocabulary, start = _starting_model(model)
     sentences = _sentences(corpora)
     report(f"pretraining from {start['start']} on {len(sentences)} sentences from {len(corpora)} corpora")
     settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, random_state, device)
@@ -76,7 +77,7 @@ def pretrain_generator(corpora: Corpus, metadata: qiime2.CategoricalMetadataColu
                        epochs: int = 50, learning_rate: float = 1e-3, batch_size: int = 32,
                        validation_fraction: float = 0.1, patience: int = 3, random_state: int = 0,
                        device: str = "auto") -> (MGMGeneratorDirFmt, pd.DataFrame):
-    network, vocabulary, start = _starting_model(model, False, 0, 0, 0, 0, random_state)
+    network, vocabulary, start = _starting_model(model)
     sentences = _sentences(corpora)
     labels = metadata.to_series().reindex(sentences.index)
     if labels.isna().all():
