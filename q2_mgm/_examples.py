@@ -43,7 +43,7 @@ def _tokenized(use, factory=None, with_table=False):
     taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
     corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
                          use.UsageOutputNames(corpus="corpus"))
-    return (corpus, table) if with_table else corpus
+    return (corpus, table, taxonomy) if with_table else corpus
 
 
 def tokenize_example(use):
@@ -97,7 +97,7 @@ def labelled_table_factory():
 
 def _labelled(use, column):
     """The labelled example corpus, one of its metadata columns, the metadata and the table."""
-    corpus, table = _tokenized(use, labelled_table_factory, with_table=True)
+    corpus, table, _ = _tokenized(use, labelled_table_factory, with_table=True)
     metadata = use.init_metadata("metadata", example_metadata)
     return corpus, use.get_metadata_column(column, column, metadata), metadata, table
 
@@ -258,16 +258,18 @@ def pretrain_example(use):
 
 
 def _generator(use):
-    corpus, delivery, _, _ = _labelled(use, "delivery")
+    """The delivery-mode generator, and the table, taxonomy and labels it learnt from."""
+    corpus, table, taxonomy = _tokenized(use, labelled_table_factory, with_table=True)
+    delivery = use.get_metadata_column("delivery", "delivery", use.init_metadata("metadata", example_metadata))
     generator, _ = use.action(
         use.UsageAction("mgm", "pretrain_generator"),
         use.UsageInputs(corpora=[corpus], metadata=delivery, epochs=1, validation_fraction=0.2),
         use.UsageOutputNames(generator="delivery_generator", history="generator_history"))
-    return generator
+    return generator, table, taxonomy, delivery
 
 
 def pretrain_generator_example(use):
-    generator = _generator(use)
+    generator, _, _, _ = _generator(use)
     generator.assert_output_type("MGMModel[Generator]")
 
 
@@ -281,7 +283,7 @@ def fit_reconstructor_example(use):
 
 
 def generate_example(use):
-    generator = _generator(use)
+    generator, _, _, _ = _generator(use)
     table, corpus, labels = use.action(
         use.UsageAction("mgm", "generate"),
         use.UsageInputs(model=generator, n_per_label=3, max_length=24),
@@ -291,16 +293,7 @@ def generate_example(use):
 
 
 def evaluate_generated_example(use):
-    table = use.init_artifact("table", labelled_table_factory)
-    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
-    metadata = use.init_metadata("metadata", example_metadata)
-    delivery = use.get_metadata_column("delivery", "delivery", metadata)
-    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
-                         use.UsageOutputNames(corpus="corpus"))
-    generator, _ = use.action(
-        use.UsageAction("mgm", "pretrain_generator"),
-        use.UsageInputs(corpora=[corpus], metadata=delivery, epochs=1, validation_fraction=0.2),
-        use.UsageOutputNames(generator="delivery_generator", history="generator_history"))
+    generator, table, taxonomy, delivery = _generator(use)
     synthetic, _, labels = use.action(
         use.UsageAction("mgm", "generate"), use.UsageInputs(model=generator, n_per_label=6, max_length=24),
         use.UsageOutputNames(table="synthetic_table", corpus="synthetic_corpus", sample_metadata="synthetic_labels"))
