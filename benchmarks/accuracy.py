@@ -4,9 +4,13 @@ RandomForest on relative abundance, on the same stratified (group-aware where sa
 Datasets: every cohort in ../shared/data/disease-benchmark (Case vs Control), ECAM delivery mode (months 0-12,
 grouped by child) and twins lean vs obese (grouped by subject). Writes benchmarks/results/accuracy.{md,json}.
 
-usage: accuracy.py [--datasets NAME ...] [--epochs N] [--folds K] [--methods ...]
+A method's figures are carried over from an earlier run with the same folds, epoch cap and recipe for that method
+(the splits are seeded, so they are the same samples), and the results say so; --fresh reruns everything.
+
+usage: accuracy.py [--datasets NAME ...] [--epochs N] [--folds K] [--methods ...] [--fresh]
 """
 import argparse
+import dataclasses
 import json
 import pathlib
 import platform
@@ -29,17 +33,19 @@ from q2_mgm.core.training import TrainingSettings, predict, sequence_model, trai
 
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
-METHODS = ("q2-mgm", "upstream", "randomforest")
+METHODS = ("q2-mgm", "q2-mgm-no-forest", "upstream", "randomforest")
 
 
 def recipes(epochs):
-    """q2-mgm's defaults (fine-tune) and upstream's finetune config (mgm/resources/config.ini, main_finetune.py:
-    lr 1e-3, batch 64, weight decay 0.001, 10% random validation, early stopping patience 10, no class weights),
-    both capped at `epochs` so the benchmark fits a 2-core machine."""
-    ours = TrainingSettings(epochs=epochs)
+    """q2-mgm's defaults (fine-tune and classify-samples: encoder frozen, exactly fit head, 70% from a
+    RandomForest on the corpus's genus abundances) and upstream's finetune config (mgm/resources/config.ini,
+    main_finetune.py: every layer trained, lr 1e-3, batch 64, weight decay 0.001, 10% random validation, early
+    stopping patience 10, no class weights), capped at `epochs` so the benchmark fits a 2-core machine."""
+    ours = TrainingSettings(epochs=epochs, freeze_layers=8, forest_weight=0.7, forest_trees=500)
     upstream = TrainingSettings(epochs=epochs, learning_rate=1e-3, batch_size=64, weight_decay=0.001,
                                 validation_fraction=0.1, patience=10, class_weighting=False)
-    return {"q2-mgm": ours, "upstream": upstream}
+    network_alone = dataclasses.replace(ours, forest_weight=0.0)  # what the frozen MGM head adds on its own
+    return {"q2-mgm": ours, "q2-mgm-no-forest": network_alone, "upstream": upstream}
 
 
 def load_datasets(names=None):
@@ -68,16 +74,17 @@ def folds(labels, groups, n_folds):
     return list(splitter.split(np.zeros(len(labels)), labels, groups))
 
 
-def run_dataset(name, table, labels, groups, general, vocabulary, settings, methods, n_folds):
+def run_dataset(name, table, labels, groups, general, vocabulary, settings, methods, n_folds, carried):
     corpus = tokenize_dataframe(table)
     kept = corpus.samples.index  # samples with no vocabulary genus cannot be read by MGM; RF sees the same samples
     labels, groups = labels.loc[kept], None if groups is None else groups.loc[kept]
     token_ids = encode(corpus.samples.sentence, vocabulary)
     positive = sorted(labels.unique())[-1] if "Case" not in set(labels) else "Case"
-    scores = {m: pd.Series(np.nan, index=kept) for m in methods}
-    seconds = {m: 0.0 for m in methods}
+    to_run = [m for m in methods if m not in carried]
+    scores = {m: pd.Series(np.nan, index=kept) for m in to_run}
+    seconds = {m: 0.0 for m in to_run}
     for fold, (train, test) in enumerate(folds(labels, groups, n_folds)):
-        for method in methods:
+        for method in to_run:
             start = time.time()
             if method == "randomforest":
                 probabilities = random_forest_baseline(table.loc[kept], labels, kept[test], "classification",
@@ -86,19 +93,25 @@ def run_dataset(name, table, labels, groups, general, vocabulary, settings, meth
             else:
                 model = sequence_model("classification", labels.nunique(), backbone=general,
                                        random_state=settings[method].random_state)
+                forest = settings[method].forest_weight > 0  # the forest reads the corpus's abundances, as in q2-mgm
                 trained = train_sequence_model(model, [token_ids[i] for i in train], labels.iloc[train],
                                                "classification", settings[method],
                                                None if groups is None else groups.iloc[train].to_numpy(),
-                                               report=lambda message: None)
-                probabilities = predict(trained, [token_ids[i] for i in test])
+                                               report=lambda message: None,
+                                               abundances=corpus.abundance_table(kept[train]) if forest else None)
+                probabilities = predict(trained, [token_ids[i] for i in test],
+                                        abundances=corpus.abundance_table(kept[test]) if forest else None)
                 scores[method].iloc[test] = probabilities[:, trained.labels.index(positive)]
             seconds[method] += time.time() - start
         print(f"  {name} fold {fold + 1}/{n_folds} done", flush=True)
     truth = (labels == positive).astype(int)
+    auc = {m: float(roc_auc_score(truth, scores[m])) for m in to_run}
+    seconds = {m: round(seconds[m], 1) for m in to_run}
+    for method, (previous_auc, previous_seconds) in carried.items():
+        auc[method], seconds[method] = previous_auc, previous_seconds
     return {"n_samples": int(len(kept)), "n_dropped": int(len(table) - len(kept)), "grouped": groups is not None,
-            "positive_class": positive,
-            "auc": {m: float(roc_auc_score(truth, scores[m])) for m in methods},
-            "seconds": {m: round(seconds[m], 1) for m in methods}}
+            "positive_class": positive, "auc": {m: auc[m] for m in methods},
+            "seconds": {m: seconds[m] for m in methods}, "carried_over": sorted(carried)}
 
 
 def summarise(results, methods):
@@ -112,16 +125,15 @@ def summarise(results, methods):
     return auc, summary
 
 
-def write(results, settings, methods, n_folds, epochs, all_datasets=()):
+def write(results, settings, methods, n_folds, epochs, dates, all_datasets=()):
     auc, summary = summarise(results, methods)
     machine = {"cpu": platform.processor() or platform.machine(), "cores": torch.get_num_threads(),
                "python": platform.python_version(), "torch": torch.__version__}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "accuracy.json").write_text(json.dumps({
         "date": time.strftime("%Y-%m-%d"), "machine": machine, "folds": n_folds, "epoch_cap": epochs,
-        "recipes": {k: vars(v) for k, v in settings.items()}, "datasets": results, "summary": summary,
-        "methods": list(methods)},
-        indent=2) + "\n")
+        "method_recipes": {m: _recipe(settings, m) for m in methods}, "method_dates": dates, "datasets": results,
+        "summary": summary, "methods": list(methods)}, indent=2) + "\n")
     lines = [f"# Accuracy: ROC-AUC, {n_folds}-fold, the same splits for every method",
              "", f"Run on {time.strftime('%Y-%m-%d')}, {machine['cores']} CPU threads, torch {machine['torch']}. "
              f"Fine-tuning capped at {epochs} epochs (early stopping may end sooner); RandomForest: 500 trees on "
@@ -139,20 +151,42 @@ def write(results, settings, methods, n_folds, epochs, all_datasets=()):
     if "q2-mgm_wins_losses" in summary:
         lines.append("q2-mgm wins/losses (paired, per dataset): " + ", ".join(
             f"vs {k} {w}/{l}" for k, (w, l) in summary["q2-mgm_wins_losses"].items()))
+    lines += ["", "Each method's figures were computed on: " + ", ".join(f"{m} {d}" for m, d in dates.items())
+              + " (a method whose recipe, folds and epoch cap did not change is carried over from its last run)."]
     (RESULTS / "accuracy.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
+def _recipe(settings, method):
+    if method in settings:
+        return vars(settings[method])
+    return "500 trees on relative abundance"
+
+
+def _same_recipe(old, new):
+    """Settings added since the old run count as their defaults, which is how that run behaved."""
+    if isinstance(new, str) or isinstance(old, str):
+        return old == new
+    defaults = vars(TrainingSettings())
+    return old.keys() <= new.keys() and all(old.get(k, defaults[k]) == v for k, v in new.items())
+
+
 def previous_results(settings, args):
-    """Datasets already run with the same recipes, folds and methods: a long run can be resumed."""
+    """(dataset -> earlier entry, dataset -> {method: (auc, seconds)}, method -> date) from an earlier run with
+    the same folds and epoch cap, for the methods whose recipe is unchanged: only what changed is rerun."""
     path = RESULTS / "accuracy.json"
     if args.fresh or not path.exists():
-        return {}
+        return {}, {}, {}
     previous = json.loads(path.read_text())
-    same = (previous.get("folds") == args.folds and previous.get("epoch_cap") == args.epochs
-            and previous.get("recipes") == {k: vars(v) for k, v in settings.items()}
-            and all(set(r["auc"]) == set(args.methods) for r in previous["datasets"].values()))
-    return dict(previous["datasets"]) if same else {}
+    if previous.get("folds") != args.folds or previous.get("epoch_cap") != args.epochs:
+        return {}, {}, {}
+    recipes = previous.get("method_recipes") or {m: previous["recipes"].get(m, _recipe(settings, m))
+                                                 for m in previous["methods"]}
+    same = [m for m in args.methods if m in recipes and _same_recipe(recipes[m], _recipe(settings, m))]
+    dates = previous.get("method_dates") or {m: previous["date"] for m in previous["methods"]}
+    carried = {name: {m: (r["auc"][m], r["seconds"][m]) for m in same if m in r["auc"]}
+               for name, r in previous["datasets"].items()}
+    return previous["datasets"], carried, {m: dates[m] for m in same}
 
 
 def main():
@@ -162,26 +196,26 @@ def main():
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     parser.add_argument("--fresh", action="store_true", help="ignore results of an earlier run with these settings")
-    parser.add_argument("--report-only", action="store_true", help="rewrite accuracy.md from accuracy.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"skipped: {SHARED} is absent (the benchmark reads the shared real datasets)")
     general, vocabulary, _ = load_general_model()
     settings = recipes(args.epochs)
-    results = previous_results(settings, args)
+    previous, carried, dates = previous_results(settings, args)
+    dates = {m: dates.get(m, time.strftime("%Y-%m-%d")) for m in args.methods}
     datasets = load_datasets(args.datasets)
-    if args.report_only:
-        write(results, settings, args.methods, args.folds, args.epochs, list(datasets))
-        return
+    results = {}
     for name, (table, labels, groups) in datasets.items():
-        if name in results:
-            print(f"{name}: kept from the previous run with the same settings", flush=True)
+        carry = carried.get(name, {})
+        if set(carry) == set(args.methods):
+            print(f"{name}: every method kept from the previous run with the same settings", flush=True)
+            results[name] = previous[name]
             continue
-        print(f"{name}: {len(table)} samples", flush=True)
+        print(f"{name}: {len(table)} samples" + (f"; carried over: {', '.join(carry)}" if carry else ""), flush=True)
         results[name] = run_dataset(name, table, labels, groups, general, vocabulary, settings, args.methods,
-                                    args.folds)
+                                    args.folds, carry)
         print(f"  AUC {results[name]['auc']}  seconds {results[name]['seconds']}", flush=True)
-        write(results, settings, args.methods, args.folds, args.epochs, list(datasets))  # partial results survive
+        write(results, settings, args.methods, args.folds, args.epochs, dates, list(datasets))  # partial survive
 
 
 if __name__ == "__main__":

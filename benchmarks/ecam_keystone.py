@@ -74,10 +74,7 @@ def load_ecam():
 def subset_corpus(corpus_artifact, sample_ids):
     import qiime2
     from q2_mgm.core.tokenizer import Corpus
-    corpus = corpus_artifact.view(Corpus)
-    subset = Corpus(corpus.samples.loc[list(sample_ids)], corpus.features, corpus.dropped_samples, corpus.max_length,
-                    corpus.harmonize_names)
-    return qiime2.Artifact.import_data("SampleData[MGMCorpus]", subset)
+    return qiime2.Artifact.import_data("SampleData[MGMCorpus]", corpus_artifact.view(Corpus).subset(sample_ids))
 
 
 def stratified_subset(labels, n, random_state=0):

@@ -5,6 +5,7 @@ import pathlib
 import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
 
+from .core.forest import ForestFormatError, load_forest
 from .core.models import ModelFormatError, validate_model_dir
 from .core.reconstruction import ReconstructorFormatError, load_reconstructor
 from .core.vocab import SPECIAL_TOKENS
@@ -14,6 +15,7 @@ CORPUS_SAMPLE_COLUMNS = ("sample-id", "sentence", "n_genera", "n_tokens", "lengt
                          "out_of_vocabulary_share")
 CORPUS_FEATURE_COLUMNS = ("feature-id", "taxonomy", "genus", "status", "n_samples", "mean_relative_abundance")
 CORPUS_DROPPED_COLUMNS = ("sample-id", "reason", "total")
+CORPUS_ABUNDANCE_COLUMNS = ("sample-id", "genus", "relative_abundance")
 
 
 class JSONFormat(model.TextFileFormat):
@@ -64,11 +66,29 @@ class CorpusDroppedSamplesFormat(_TSVWithHeader):
     COLUMNS = CORPUS_DROPPED_COLUMNS
 
 
+class CorpusAbundancesFormat(_TSVWithHeader):
+    """Long format: each sentence genus of each sample with its relative abundance among the vocabulary genera."""
+    COLUMNS = CORPUS_ABUNDANCE_COLUMNS
+
+    def _validate_record(self, cells, number):
+        super()._validate_record(cells, number)
+        try:
+            value = float(cells[2])
+        except ValueError:
+            value = float("nan")
+        if not 0 < value <= 1:
+            raise ValidationError(f"Line {number}: relative_abundance {cells[2]!r} is not a number in (0, 1].")
+        if not cells[1].startswith("g__"):
+            raise ValidationError(f"Line {number}: genus {cells[1]!r} is not a genus token (g__Name).")
+
+
 class MGMCorpusDirFmt(model.DirectoryFormat):
     samples = model.File("samples.tsv", format=CorpusSamplesFormat)
     features = model.File("features.tsv", format=CorpusFeaturesFormat)
     dropped_samples = model.File("dropped_samples.tsv", format=CorpusDroppedSamplesFormat)
     parameters = model.File("corpus.json", format=JSONFormat)
+    # a generated corpus has ranks only, no amounts
+    abundances = model.File("abundances.tsv", format=CorpusAbundancesFormat, optional=True)
 
 
 class SafetensorsFormat(model.BinaryFileFormat):
@@ -115,6 +135,9 @@ class MGMSupervisedModelDirFmt(_ModelDirFmt):
     """A fine-tuned classifier or regressor: the model files plus training.json (task, label set, sample counts,
     target scaling, settings and the per-epoch history)."""
     training = model.File("training.json", format=JSONFormat)
+    # the RandomForest on genus abundances blended into the predictions, where one was fit
+    forest_arrays = model.File("forest.safetensors", format=SafetensorsFormat, optional=True)
+    forest_record = model.File("forest.json", format=JSONFormat, optional=True)
 
     def _validate_(self, level):
         super()._validate_(level)
@@ -126,6 +149,20 @@ class MGMSupervisedModelDirFmt(_ModelDirFmt):
         if record["task"] == "classification" and len(n_outputs) != len(record["labels"]):
             raise ValidationError(f"training.json lists {len(record['labels'])} classes but the model has "
                                   f"{len(n_outputs)} outputs.")
+        if record.get("forest"):
+            self._validate_forest(record)
+
+    def _validate_forest(self, record):
+        try:
+            forest = load_forest(self.path)
+        except ForestFormatError as error:
+            raise ValidationError(str(error)) from None
+        genera = record["forest"].get("genera", [])
+        if len(genera) != forest.n_features:
+            raise ValidationError(f"training.json names {len(genera)} forest genera but the forest reads "
+                                  f"{forest.n_features}; re-create the model with q2-mgm.")
+        if not 0 < record["forest"].get("weight", -1) <= 1:
+            raise ValidationError("training.json's forest weight must be in (0, 1]; re-create the model with q2-mgm.")
 
 
 class MGMGeneratorDirFmt(_ModelDirFmt):

@@ -2,14 +2,17 @@
 generated samples as pd.Series or qiime2.Metadata; any MGM model as ModelFiles."""
 import json
 
+import numpy as np
 import pandas as pd
 import qiime2
+import scipy.sparse as sp
 import skbio
 from q2_types.ordination import OrdinationFormat
 
 from ._formats import (MGMCorpusDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat, MGMModelDirFmt, MGMSupervisedModelDirFmt,
                        ModelFiles, TrainingHistoryFormat)
 from .core.tokenizer import Corpus
+from .core.vocab import genus_statistics
 from .plugin_setup import plugin
 
 
@@ -25,7 +28,32 @@ def _corpus_to_format(corpus: Corpus) -> MGMCorpusDirFmt:
     corpus.dropped_samples.to_csv(str(fmt.path / "dropped_samples.tsv"), sep="\t", index_label="sample-id")
     (fmt.path / "corpus.json").write_text(json.dumps(
         {"max_length": corpus.max_length, "harmonize_names": corpus.harmonize_names}, indent=2) + "\n")
+    if corpus.abundances is not None:
+        _write_abundances(corpus, fmt.path / "abundances.tsv")
     return fmt
+
+
+def _write_abundances(corpus, path):
+    entries = corpus.abundances.tocoo()
+    genera = genus_statistics().index.to_numpy()
+    pd.DataFrame({"genus": genera[entries.col], "relative_abundance": entries.data},
+                 index=pd.Index(corpus.samples.index.to_numpy()[entries.row], name="sample-id")).to_csv(
+        str(path), sep="\t", float_format="%.9g")  # 9 digits read a float32 back bit for bit
+
+
+def _read_abundances(path, sample_ids):
+    """The long TSV back to a samples x MGM genera matrix; every sample and genus must be known."""
+    long = pd.read_csv(str(path), sep="\t", dtype={"sample-id": str, "genus": str}, keep_default_na=False,
+                       float_precision="round_trip")
+    rows = pd.Index(sample_ids).get_indexer(long["sample-id"])
+    columns = genus_statistics().index.get_indexer(long["genus"])
+    for what, positions, names in (("samples", rows, long["sample-id"]), ("genera", columns, long["genus"])):
+        if (positions < 0).any():
+            raise ValueError(f"abundances.tsv names {int((positions < 0).sum())} entries of {what} the corpus "
+                             f"does not hold (for example {names[positions < 0].iloc[0]!r}); tokenize the table "
+                             "again with q2-mgm.")
+    return sp.csr_matrix((long["relative_abundance"].to_numpy(np.float32), (rows, columns)),
+                         shape=(len(sample_ids), len(genus_statistics())))
 
 
 @plugin.register_transformer
@@ -33,11 +61,13 @@ def _format_to_corpus(fmt: MGMCorpusDirFmt) -> Corpus:
     parameters = json.loads((fmt.path / "corpus.json").read_text())
     samples = _read_tsv(fmt.path / "samples.tsv", na_values=[""])
     samples["truncated"] = samples["truncated"].astype(str) == "True"
+    abundances = fmt.path / "abundances.tsv"
     return Corpus(samples=samples,
                   features=_read_tsv(fmt.path / "features.tsv"),
                   dropped_samples=_read_tsv(fmt.path / "dropped_samples.tsv"),
                   max_length=int(parameters["max_length"]),
-                  harmonize_names=bool(parameters["harmonize_names"]))
+                  harmonize_names=bool(parameters["harmonize_names"]),
+                  abundances=_read_abundances(abundances, samples.index) if abundances.exists() else None)
 
 
 @plugin.register_transformer

@@ -22,11 +22,11 @@ run mgm embed --i-corpus $OUT/corpus.qza --i-model $OUT/general-model.qza --o-em
 run metadata tabulate --m-input-file $OUT/corpus.qza --o-visualization $OUT/corpus.qzv
 cp $DATA/metadata.tsv $OUT/sample-metadata.tsv
 MD=$OUT/sample-metadata.tsv
-# fine-tune on BMI class (subjects kept on one side of every split), a small budget: minutes on a laptop CPU
+# a classifier of BMI class (subjects kept on one side of every split), the default recipe: seconds on a CPU
 rm -rf $OUT/classifier
 run mgm classify-samples --i-table $OUT/table.qza --i-taxonomy $OUT/taxonomy.qza \
   --m-metadata-file $MD --m-metadata-column bmi_category --m-groups-file $MD --m-groups-column subject \
-  --p-epochs 3 --p-freeze-layers 6 --output-dir $OUT/classifier
+  --output-dir $OUT/classifier
 run mgm keystone-report --i-corpus $OUT/corpus.qza --i-model $OUT/classifier/trained_model.qza \
   --m-metadata-file $MD --m-metadata-column bmi_category --o-visualization $OUT/keystone-genera.qzv
 run mgm trajectory --i-embeddings $OUT/embeddings.qza --m-time-file $MD --m-time-column timepoint \

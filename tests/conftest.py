@@ -97,20 +97,19 @@ def ecam_subset_corpus_artifact(mgm_plugin, ecam_subset_table_artifact):
 
 @pytest.fixture(scope="session")
 def twins_classify_samples(mgm_plugin, twins_table_artifact, twins_metadata):
-    """`mgm classify-samples` on the twins, Lean vs Obese grouped by subject: two epochs of head-only training."""
+    """`mgm classify-samples` on the twins, Lean vs Obese grouped by subject, with the default recipe (frozen
+    encoder, exactly fit head, RandomForest blended in)."""
     return mgm_plugin.actions.classify_samples(
         table=twins_table_artifact, metadata=twins_metadata.get_column("bmi_category"),
-        groups=twins_metadata.get_column("subject"), epochs=2, freeze_layers=8, learning_rate=1e-3,
-        n_estimators=100)
+        groups=twins_metadata.get_column("subject"), n_estimators=100)
 
 
 @pytest.fixture(scope="session")
 def ecam_regress_samples(mgm_plugin, ecam_subset_table_artifact, ecam_metadata):
-    """`mgm regress-samples` on the ECAM subset, infant age in months grouped by child: one epoch, head only."""
+    """`mgm regress-samples` on the ECAM subset, infant age in months grouped by child, with the default recipe."""
     return mgm_plugin.actions.regress_samples(
         table=ecam_subset_table_artifact, metadata=ecam_metadata.get_column("month"),
-        groups=ecam_metadata.get_column("studyid"), epochs=1, freeze_layers=8, learning_rate=1e-2,
-        n_estimators=100)
+        groups=ecam_metadata.get_column("studyid"), n_estimators=100)
 
 
 def pytest_configure(config):

@@ -43,10 +43,7 @@ def subset_corpus(corpus_artifact, sample_ids):
     """A SampleData[MGMCorpus] artifact holding only sample_ids of corpus_artifact (their order kept)."""
     import qiime2
     from q2_mgm.core.tokenizer import Corpus
-    corpus = corpus_artifact.view(Corpus)
-    subset = Corpus(corpus.samples.loc[list(sample_ids)], corpus.features, corpus.dropped_samples,
-                    corpus.max_length, corpus.harmonize_names)
-    return qiime2.Artifact.import_data("SampleData[MGMCorpus]", subset)
+    return qiime2.Artifact.import_data("SampleData[MGMCorpus]", corpus_artifact.view(Corpus).subset(sample_ids))
 
 
 @functools.lru_cache(maxsize=None)

@@ -47,6 +47,9 @@ def assert_corpora_equal(a, b):
     pd.testing.assert_frame_equal(a.dropped_samples, b.dropped_samples, check_dtype=len(a.dropped_samples) > 0,
                                   check_index_type=len(a.dropped_samples) > 0)
     assert (a.max_length, a.harmonize_names) == (b.max_length, b.harmonize_names)
+    assert (a.abundances is None) == (b.abundances is None)
+    if a.abundances is not None:  # bit for bit: 9 digits hold a float32
+        assert (a.abundances != b.abundances).nnz == 0 and a.abundances.shape == b.abundances.shape
 
 
 def edit_sentence(line, change):
@@ -90,6 +93,48 @@ class TestCorpus:
         assert corpus.dropped_samples.index.tolist() == ["empty", "unknown-only"]
         artifact = qiime2.Artifact.import_data("SampleData[MGMCorpus]", corpus)
         assert_corpora_equal(corpus, artifact.view(Corpus))
+
+    def test_abundances_are_the_sentence_genera(self, odd_corpus, tmp_path):
+        """Each sample's sentence genera (before truncation) with their relative abundance among the vocabulary
+        genera; abundances.tsv holds them in long format."""
+        table = odd_corpus.abundance_table()
+        vocabulary_counts = odd_table().iloc[:, :len(GENERA)]
+        expected = vocabulary_counts.div(vocabulary_counts.sum(axis=1), axis=0)
+        expected.columns = GENERA
+        present = expected.where(expected > 0).stack()
+        np.testing.assert_array_equal(table.stack().loc[present.index].to_numpy(), present.to_numpy(np.float32))
+        assert (table.sum(axis=1) - 1).abs().max() < 1e-6  # float32, as the forests read them
+        directory = tmp_path / "corpus"
+        qiime2.Artifact.import_data("SampleData[MGMCorpus]", odd_corpus).export_data(str(directory))
+        long = pd.read_csv(directory / "abundances.tsv", sep="\t", dtype={"sample-id": str})
+        assert list(long.columns) == ["sample-id", "genus", "relative_abundance"] and len(long) == len(present)
+
+    def test_a_corpus_without_abundances_round_trips(self, odd_corpus):
+        import dataclasses
+        ranks_only = dataclasses.replace(odd_corpus, abundances=None)
+        artifact = qiime2.Artifact.import_data("SampleData[MGMCorpus]", ranks_only)
+        assert artifact.view(Corpus).abundances is None and artifact.view(Corpus).abundance_table() is None
+
+    @pytest.mark.parametrize("line, words", [
+        ("007\tg__Blautia\t1.5", "not a number in \\(0, 1\\]"),
+        ("007\tg__Blautia\tnan", "not a number"),
+        ("007\tBlautia\t0.5", "not a genus token"),
+    ], ids=["above 1", "nan", "not a genus"])
+    def test_a_broken_abundances_file_fails_validation(self, odd_corpus_artifact, tmp_path, line, words):
+        directory = tmp_path / "corpus"
+        odd_corpus_artifact.export_data(str(directory))
+        with open(directory / "abundances.tsv", "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+        with pytest.raises(ValidationError, match=words):
+            MGMCorpusDirFmt(str(directory), mode="r").validate()
+
+    def test_abundances_of_an_unknown_sample_are_refused_on_load(self, odd_corpus_artifact, tmp_path):
+        directory = tmp_path / "corpus"
+        odd_corpus_artifact.export_data(str(directory))
+        with open(directory / "abundances.tsv", "a", encoding="utf-8") as handle:
+            handle.write("stranger\tg__Blautia\t0.5\n")
+        with pytest.raises(ValueError, match="entries of samples the corpus does not hold.*'stranger'"):
+            qiime2.Artifact.import_data("SampleData[MGMCorpus]", str(directory)).view(Corpus)
 
     @pytest.mark.parametrize("edit, words", [
         (lambda lines: ["sample\tsentence"] + lines[1:], "Expected the columns"),

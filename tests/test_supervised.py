@@ -2,6 +2,7 @@
 infant age in months grouped by child), train from random weights (ECAM delivery mode), predict into
 q2-sample-classifier's types and visualizers, split-corpus, seeds, label errors, tampered models, and the
 classify-samples and regress-samples pipelines. Budgets are small: head-only training (freeze_layers=8), 1-2 epochs."""
+import dataclasses
 import json
 
 import numpy as np
@@ -17,6 +18,7 @@ from qiime2.plugin import ValidationError
 import q2_mgm
 from q2_mgm._formats import MGMSupervisedModelDirFmt
 from q2_mgm.core.inference import VocabularyMismatch
+from q2_mgm.core.tokenizer import Corpus
 from q2_mgm.core.training import TrainedModel, TrainingError, save_trained_model, sequence_model
 from q2_mgm.core.vocab import Vocabulary
 
@@ -40,10 +42,20 @@ def training_record(model_artifact, directory):
 
 @pytest.fixture(scope="module")
 def classifier(mgm_plugin, twins_corpus_artifact, twins_metadata):
-    """Fine-tuned on all 278 twins samples, of which 254 are Lean or Obese: two epochs, head only."""
+    """The default recipe on all 278 twins samples, of which 254 are Lean or Obese: the general model's encoder
+    frozen, its head fit exactly, and a RandomForest on the abundances blended in."""
     return mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="classification",
                                         metadata=twins_metadata.get_column("bmi_category"),
-                                        groups=twins_metadata.get_column("subject"), epochs=2, **HEAD_ONLY)
+                                        groups=twins_metadata.get_column("subject"))
+
+
+@pytest.fixture(scope="module")
+def epoch_classifier(mgm_plugin, twins_corpus_artifact, twins_metadata):
+    """Upstream's way, epoch by epoch with the Trainer: two epochs of the last layer and the head, no forest."""
+    return mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="classification",
+                                        metadata=twins_metadata.get_column("bmi_category"),
+                                        groups=twins_metadata.get_column("subject"), epochs=2, freeze_layers=7,
+                                        forest_weight=0.0, learning_rate=1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +87,8 @@ class TestFineTuneClassifier:
         model.validate(level="max")
         history.validate(level="max")
 
-    def test_history_views(self, classifier):
-        history = classifier.history
+    def test_history_views(self, epoch_classifier):
+        history = epoch_classifier.history
         frame = history.view(pd.DataFrame)
         assert frame.index.tolist() == ["1", "2"]
         assert list(frame.columns) == ["train_loss", "validation_loss", "validation_auc", "validation_accuracy"]
@@ -92,13 +104,16 @@ class TestFineTuneClassifier:
     def test_training_record(self, classifier, general_model, tmp_path):
         record, versions = training_record(classifier.trained_model, tmp_path)
         assert record["task"] == "classification" and record["labels"] == ["Lean", "Obese"]
-        # the 24 Overwt samples have no label: left out, so 254 are split into training and validation
-        assert record["n_training_samples"] + record["n_validation_samples"] == 254
-        assert 0.1 < record["n_validation_samples"] / 254 < 0.3
-        assert record["settings"] == {"epochs": 2, "learning_rate": 1e-3, "batch_size": 32,
+        # the 24 Overwt samples have no label: left out; 20% of the 254 validate, then head and forest are refit
+        assert record["n_training_samples"] == 254 and 0.1 < record["n_validation_samples"] / 254 < 0.3
+        assert record["settings"] == {"epochs": 20, "learning_rate": 1e-4, "batch_size": 32,
                                       "validation_fraction": 0.2, "patience": 5, "class_weighting": True,
-                                      "freeze_layers": 8, "weight_decay": 0.01, "random_state": 0, "device": "cpu"}
-        assert record["history"]["epoch"] == ["1", "2"]
+                                      "freeze_layers": 8, "weight_decay": 0.01, "random_state": 0, "device": "cpu",
+                                      "forest_weight": 0.7, "forest_trees": 500}
+        assert record["history"]["epoch"] == ["1"]  # the exactly fit head: one pass, no epochs
+        assert set(record["validation"]) == {"network", "forest", "blend"}
+        assert record["forest"]["weight"] == 0.7 and all(g.startswith("g__") for g in record["forest"]["genera"])
+        assert {"forest.safetensors", "forest.json"} <= {p.name for p in tmp_path.iterdir()}
         assert versions["q2-mgm"] == q2_mgm.__version__
         assert versions["torch"] == torch.__version__ and versions["transformers"] == transformers.__version__
         assert versions["label_column"] == "bmi_category"
@@ -151,7 +166,7 @@ class TestFineTuneRegressor:
         assert record["task"] == "regression" and record["labels"] == []
         assert record["target_mean"] == pytest.approx(month.mean())
         assert record["target_std"] == pytest.approx(month.std(ddof=0))
-        assert record["n_training_samples"] + record["n_validation_samples"] == 219
+        assert record["n_training_samples"] == 219  # validated on a held-out share, then refit on all
         assert versions["label_column"] == "month"
         frame = history.view(pd.DataFrame)
         assert {"validation_loss", "validation_mae", "validation_r2"} <= set(frame.columns)
@@ -287,11 +302,17 @@ class TestLabelErrors:
         assert str(model.type) == "MGMModel[Classifier]"
         assert training_record(model, tmp_path)[0]["labels"] == ["1", "2"]
 
-    def test_freezing_more_layers_than_the_model_has(self, mgm_plugin, twins_corpus_artifact, twins_metadata):
-        with pytest.raises(TrainingError, match="freeze_layers is 9 but the model has 8 layers"):
-            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="classification",
-                                         metadata=twins_metadata.get_column("bmi_category"), epochs=1,
-                                         freeze_layers=9)
+    def test_a_corpus_without_abundances_needs_forest_weight_0(self, mgm_plugin, twins_corpus_artifact,
+                                                              twins_metadata):
+        ranks_only = qiime2.Artifact.import_data("SampleData[MGMCorpus]", dataclasses.replace(
+            twins_corpus_artifact.view(Corpus), abundances=None))
+        with pytest.raises(TrainingError, match="Tokenize the table again, or set forest_weight to 0"):
+            mgm_plugin.actions.fine_tune(corpus=ranks_only, task="classification",
+                                         metadata=twins_metadata.get_column("bmi_category"))
+        model, _ = mgm_plugin.actions.fine_tune(corpus=ranks_only, task="classification", forest_weight=0.0,
+                                                metadata=twins_metadata.get_column("bmi_category"))
+        probabilities = mgm_plugin.actions.predict_classification(corpus=ranks_only, model=model).probabilities
+        assert np.isfinite(probabilities.view(pd.DataFrame).to_numpy()).all()
 
     def test_predict_with_another_vocabulary(self, mgm_plugin, twins_corpus_artifact):
         """A classifier over a six-token vocabulary cannot read twins sentences: VocabularyMismatch, no re-mapping."""
@@ -361,12 +382,12 @@ class TestClassifySamples:
         assert [str(a.type) for a in twins_classify_samples] == [
             "MGMModel[Classifier]", "MGMTrainingHistory", "SampleData[ClassifierPredictions]",
             "SampleData[Probabilities]", "Visualization"]
-        assert history.view(pd.DataFrame).index.tolist() == ["1", "2"]
+        assert history.view(pd.DataFrame).index.tolist() == ["1"]
         record, _ = training_record(model, tmp_path)
         test_ids = predictions.view(pd.Series).index
         assert probabilities.view(pd.DataFrame).index.equals(test_ids)
-        # training and validation samples come from the training corpus, the predictions from the test corpus
-        assert record["n_training_samples"] + record["n_validation_samples"] + len(test_ids) == 254
+        # the model learnt from the training corpus, the predictions are of the test corpus
+        assert record["n_training_samples"] + len(test_ids) == 254
         assert 0.1 < len(test_ids) / 254 < 0.3
 
     def test_evaluation(self, twins_classify_samples, twins_metadata, tmp_path):

@@ -61,7 +61,8 @@ def _groups(corpus, metadata, trained, token_ids, device):
     if not hasattr(trained, "labels"):
         raise KeystoneError("With a pretrained model, keystone-genera needs a categorical metadata column to group "
                             "the samples by (e.g. delivery mode); pass `metadata`.")
-    predicted = predict(trained, token_ids, device).argmax(1)
+    abundances = corpus.abundance_table() if trained.forest else None
+    predicted = predict(trained, token_ids, device, abundances).argmax(1)
     return (pd.Series(np.asarray(trained.labels)[predicted], index=corpus.samples.index),
             "the classes the model predicts")
 

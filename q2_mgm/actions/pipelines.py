@@ -1,5 +1,5 @@
 """classify-samples and regress-samples: tokenize, split (group-aware), fine-tune, predict, evaluate against a
-RandomForest on the same split. Mirrors `qiime sample-classifier classify-samples`."""
+plain RandomForest on the same split. Mirrors `qiime sample-classifier classify-samples`."""
 
 
 def _run(ctx, task, evaluate_name, predict_name, table, metadata, taxonomy, groups, test_size, max_length,
@@ -22,18 +22,21 @@ def _run(ctx, task, evaluate_name, predict_name, table, metadata, taxonomy, grou
 
 def classify_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size=0.2, max_length=512,
                      harmonize_names=False, epochs=20, learning_rate=1e-4, batch_size=32, validation_fraction=0.2,
-                     patience=5, class_weighting=True, freeze_layers=0, random_state=0, device="auto",
-                     n_estimators=500):
+                     patience=5, class_weighting=True, freeze_layers=8, forest_weight=0.7, forest_trees=500,
+                     random_state=0, device="auto", n_estimators=500):
     return _run(ctx, "classification", "evaluate_classification", "predict_classification", table, metadata,
                 taxonomy, groups, test_size, max_length, harmonize_names, n_estimators, random_state, epochs=epochs,
                 learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
-                patience=patience, class_weighting=class_weighting, freeze_layers=freeze_layers, device=device)
+                patience=patience, class_weighting=class_weighting, freeze_layers=freeze_layers,
+                forest_weight=forest_weight, forest_trees=forest_trees, device=device)
 
 
 def regress_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size=0.2, max_length=512,
                     harmonize_names=False, epochs=20, learning_rate=1e-4, batch_size=32, validation_fraction=0.2,
-                    patience=5, freeze_layers=0, random_state=0, device="auto", n_estimators=500):
+                    patience=5, freeze_layers=8, forest_weight=0.7, forest_trees=500, random_state=0,
+                    device="auto", n_estimators=500):
     return _run(ctx, "regression", "evaluate_regression", "predict_regression", table, metadata, taxonomy, groups,
                 test_size, max_length, harmonize_names, n_estimators, random_state, epochs=epochs,
                 learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
-                patience=patience, class_weighting=False, freeze_layers=freeze_layers, device=device)
+                patience=patience, class_weighting=False, freeze_layers=freeze_layers, forest_weight=forest_weight,
+                forest_trees=forest_trees, device=device)

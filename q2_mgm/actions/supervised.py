@@ -40,11 +40,12 @@ def _check_task(column, task):
 
 
 def _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting, freeze_layers,
-              random_state, device):
+              random_state, device, forest_weight=0.0, forest_trees=500):
     return TrainingSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                             validation_fraction=validation_fraction, patience=patience,
                             class_weighting=class_weighting, freeze_layers=freeze_layers,
-                            random_state=random_state, device=resolve_device(device))
+                            random_state=random_state, device=resolve_device(device), forest_weight=forest_weight,
+                            forest_trees=forest_trees)
 
 
 def _fit(corpus, metadata, task, groups, backbone, vocabulary, config, settings, provenance):
@@ -55,7 +56,8 @@ def _fit(corpus, metadata, task, groups, backbone, vocabulary, config, settings,
     token_ids = encode(corpus.samples.sentence.loc[kept], vocabulary)
     n_labels = labels.astype(str).nunique() if task == "classification" else 1
     network = sequence_model(task, n_labels, backbone=backbone, config=config, random_state=settings.random_state)
-    trained = train_sequence_model(network, token_ids, labels, task, settings, group_values, report=report)
+    trained = train_sequence_model(network, token_ids, labels, task, settings, group_values, report=report,
+                                   abundances=corpus.abundance_table(kept) if settings.forest_weight else None)
     out = MGMSupervisedModelDirFmt()
     save_trained_model(trained, vocabulary, out.path, settings, label_column=metadata.name, **provenance)
     return out, trained.history
@@ -64,14 +66,15 @@ def _fit(corpus, metadata, task, groups, backbone, vocabulary, config, settings,
 def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, model: MGMModelDirFmt = None,
               groups: qiime2.CategoricalMetadataColumn = None, epochs: int = 20, learning_rate: float = 1e-4,
               batch_size: int = 32, validation_fraction: float = 0.2, patience: int = 5,
-              class_weighting: bool = True, freeze_layers: int = 0, random_state: int = 0,
+              class_weighting: bool = True, freeze_layers: int = 8, forest_weight: float = 0.7,
+              forest_trees: int = 500, random_state: int = 0,
               device: str = "auto") -> (MGMSupervisedModelDirFmt, pd.DataFrame):
     if model is None:
         backbone, vocabulary, provenance = load_general_model()
     else:
         backbone, vocabulary, provenance = load_model(model.path)
     settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting,
-                         freeze_layers, random_state, device)
+                         freeze_layers, random_state, device, forest_weight, forest_trees)
     return _fit(corpus, metadata, task, groups, backbone, vocabulary, None, settings,
                 {"base_model": provenance.get("source_sha256", "user model")})
 
@@ -90,8 +93,10 @@ def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qi
 def _predict(corpus, model, device):
     trained, vocabulary, _ = load_trained_model(model.path)
     token_ids = encode(corpus.samples.sentence, vocabulary)
-    report(f"predicting {len(token_ids)} samples")
-    return trained, predict(trained, token_ids, resolve_device(device))
+    report(f"predicting {len(token_ids)} samples"
+           + (f", {trained.forest_weight:g} of each prediction from its RandomForest" if trained.forest else ""))
+    abundances = corpus.abundance_table() if trained.forest else None
+    return trained, predict(trained, token_ids, resolve_device(device), abundances)
 
 
 def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt,
@@ -118,9 +123,4 @@ def split_corpus(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2
     train_idx, test_idx = validation_split(targets, group_values, test_size, task, random_state)
     report(f"split {len(kept)} samples: {len(train_idx)} training, {len(test_idx)} test"
            + (" (no group on both sides)" if groups is not None else ""))
-    return tuple(_subset(corpus, kept[idx]) for idx in (train_idx, test_idx))
-
-
-def _subset(corpus, sample_ids):
-    return Corpus(corpus.samples.loc[sample_ids], corpus.features, corpus.dropped_samples, corpus.max_length,
-                  corpus.harmonize_names)
+    return tuple(corpus.subset(kept[idx]) for idx in (train_idx, test_idx))

@@ -33,6 +33,8 @@ def build_model(config):
                                f"{', '.join(ARCHITECTURES)}.")
     config._attn_implementation = "eager"  # attention weights are only returned by the eager kernel
     model = ARCHITECTURES[architecture](config)
+    if getattr(config, "score_bias", False):  # an exactly fit head (q2-mgm's frozen-encoder recipe) has a bias
+        model.score = torch.nn.Linear(config.n_embd, config.num_labels, bias=True)
     if config.activation_function == "gelu_new":
         # the same tanh formula as one fused kernel: gelu_new's Python version costs more than the matmuls on CPU
         for block in model.transformer.h:

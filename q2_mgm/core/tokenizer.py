@@ -18,7 +18,7 @@ from .vocab import SPECIAL_TOKENS, genus_statistics
 GENUS_PATTERN = r"(g__[A-Za-z0-9_]+)"
 FEATURE_STATUS = ("kept", "harmonized", "no genus rank", "genus not in MGM vocabulary")
 SAMPLES_PER_CHUNK = 20_000
-DENSE_CELLS_PER_CHUNK = 2_000_000
+DENSE_CELLS_PER_CHUNK = 250_000  # small enough for a chunk's arrays to stay in cache: 2 M cells ran 1.6x slower
 
 
 class TokenizationError(ValueError):
@@ -40,6 +40,25 @@ class Corpus:
     dropped_samples: pd.DataFrame
     max_length: int
     harmonize_names: bool
+    # samples x MGM genera (vocabulary order), CSR float32: each sentence genus's relative abundance among the
+    # vocabulary genera, before truncation; the amounts the sentence leaves out. None for generated corpora.
+    abundances: sp.csr_matrix = None
+
+    def subset(self, sample_ids):
+        """The corpus of these samples (in this order), with the same reports."""
+        positions = self.samples.index.get_indexer(pd.Index(sample_ids))
+        return dataclasses.replace(self, samples=self.samples.iloc[positions],
+                                   abundances=None if self.abundances is None else self.abundances[positions])
+
+    def abundance_table(self, sample_ids=None):
+        """samples x genus tokens (the genera these samples hold), dense; None without abundances."""
+        if self.abundances is None:
+            return None
+        ids = self.samples.index if sample_ids is None else pd.Index(sample_ids)
+        rows = self.abundances[self.samples.index.get_indexer(ids)]
+        present = np.unique(rows.indices)
+        return pd.DataFrame(rows[:, present].toarray(), index=ids,
+                            columns=genus_statistics().index[present])
 
 
 def _strip_genus_decorations(name):
@@ -108,59 +127,106 @@ def _check_taxonomy_covers(feature_ids, taxonomy):
             "or filter the table to the classified features (qiime feature-table filter-features).")
 
 
-def _sentences_for_chunk(rel, stats_mean, stats_std):
-    """Per-row genus columns ordered by descending z (ties: vocabulary order), and per-row dropped counts."""
+def _sentences_for_chunk(genus_matrix, rows, totals, stats_mean, stats_std):
+    """Per-row genus columns ordered by descending z (ties: vocabulary order), their counts, per-row dropped
+    counts, and the kept cells' columns and relative abundances in row-major order, for `rows` of a CSR samples x
+    genera matrix of abundances summing to `totals`."""
+    rel = genus_matrix[rows]  # a copy
+    rel.data /= np.repeat(totals, np.diff(rel.indptr))  # divide, as upstream does (see _tokenize_rows)
     all_rows = np.repeat(np.arange(rel.shape[0]), np.diff(rel.indptr))
     mean, std = stats_mean[rel.indices], stats_std[rel.indices]
     z = (rel.data - mean) / std
     keep = z > (0.0 - mean) / std
     rows, cols, z = all_rows[keep], rel.indices[keep], z[keep]
     counts = np.bincount(rows, minlength=rel.shape[0])
-    cols = cols[_descending_within_rows(z, counts)]
     below = np.bincount(all_rows[~keep], minlength=rel.shape[0])
-    return cols, counts, below
+    return cols[_descending_within_rows(z, counts)], counts, below, cols, rel.data[keep]
 
 
-def _sentences_for_dense_chunk(rel, stats_mean, stats_std):
-    """_sentences_for_chunk for a dense chunk: one row-wise sort, no sparse bookkeeping."""
-    z = (rel - stats_mean) / stats_std
+def _sentences_for_dense_chunk(genus_matrix, rows, totals, stats_mean, stats_std):
+    """_sentences_for_chunk for a dense C-ordered matrix: z for every cell, in place in one copy (flat indices below
+    are row-major), then one row-wise sort of the kept cells only."""
+    z = genus_matrix.take(rows, axis=0)
+    z /= totals[:, None]  # divide, as upstream does (see _tokenize_rows)
+    present = np.count_nonzero(z > 0, axis=1)
+    z -= stats_mean
+    z /= stats_std
     keep = z > (0.0 - stats_mean) / stats_std  # a zero is never above the z of zero
-    counts = keep.sum(axis=1)
-    order = np.argsort(np.where(keep, -z, np.inf), axis=1, kind="stable")[:, :max(int(counts.max()), 1)]
-    cols = order[np.arange(order.shape[1]) < counts[:, None]]
-    return cols, counts, (rel > 0).sum(axis=1) - counts
+    counts = np.count_nonzero(keep, axis=1)
+    kept = np.flatnonzero(keep)  # then take: a boolean mask index is several times slower
+    width = z.shape[1]
+    cols = kept % width
+    # the kept cells' relative abundances, divided again as above so they are the very values z was made from
+    relative = genus_matrix.ravel().take(rows[kept // width] * width + cols) / np.repeat(totals, counts)
+    return cols[_descending_packed(z.take(kept), counts)], counts, present - counts, cols, relative
 
 
 def _descending_within_rows(values, counts):
     """Permutation of a flat array grouped by row (in column order) that sorts each row by descending value, ties
-    kept in column order. Rows are sorted side by side in 2-D blocks of similar length, which is several times
-    faster than one global sort by (row, value)."""
+    kept in column order. Rows of similar length are sorted together (_descending_packed), which is several times
+    faster than one global sort by (row, value) and pads little."""
     starts = np.cumsum(counts) - counts
     order = np.empty(len(values), dtype=np.int64)
     size_class = np.ceil(np.log2(np.maximum(counts, 1))).astype(np.int64)
     for size in np.unique(size_class):
         rows = np.flatnonzero(size_class == size)
-        width = int(counts[rows].max())
-        if width == 0:
-            continue
-        positions = starts[rows, None] + np.arange(width)
-        valid = np.arange(width) < counts[rows, None]
-        padded = np.where(valid, -values[np.minimum(positions, len(values) - 1)], np.inf)
-        ranked = np.take_along_axis(positions, np.argsort(padded, axis=1, kind="stable"), axis=1)
-        order[positions[valid]] = ranked[valid]  # padding sorts last, so each row's first `count` are real
+        lengths = counts[rows]
+        positions = np.repeat(starts[rows] - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+        order[positions] = positions[_descending_packed(values[positions], lengths)]
     return order
 
 
-def _join_sentences(genus_tokens, cols, counts, max_length):
-    """Strings `<bos> g__A ... <eos>`, with the first `max_length` tokens kept."""
-    bos, eos = SPECIAL_TOKENS[2], SPECIAL_TOKENS[3]
-    names = genus_tokens[cols].tolist()
+def _descending_packed(values, counts):
+    """_descending_within_rows in one 2-D sort: rows left-aligned in a matrix as wide as the longest, padded with
+    keys that sort last.
+
+    The sort is two stable ones: a radix sort on the keys' top 16 bits, whose runs numpy's stable sort of the full
+    keys (timsort) then merges cheaply; ties keep their order through both. Faster than one sort of the keys."""
+    width = max(int(counts.max()), 1)
+    valid = np.arange(width) < counts[:, None]
+    keys = np.full(valid.shape, np.iinfo(np.int64).max)
+    keys[valid] = _descending_keys(values)
+    offsets = np.arange(0, keys.size, width)[:, None]
+    order = np.argsort((keys >> 48).astype(np.int16), axis=1, kind="stable")
+    order += offsets
+    refined = np.argsort(keys.take(order), axis=1, kind="stable")
+    refined += offsets
+    order = order.take(refined)
+    order += (np.cumsum(counts) - counts)[:, None] - offsets  # padded -> flat positions
+    return order[valid]
+
+
+def _descending_keys(values):
+    """int64 keys ordered as the float64 -values, equal where they are equal: numpy sorts int64 faster than float64.
+    0.0 - v negates and makes -0.0 and 0.0 one key; negative floats get their magnitude bits flipped."""
+    keys = np.subtract(0.0, values).view(np.int64)
+    np.bitwise_xor(keys, np.iinfo(np.int64).max, out=keys, where=keys < 0)
+    return keys
+
+
+def _sentence_pieces(genus_tokens):
+    """What _join_sentences joins: ` g__A` for each genus column, then `<bos>` and ` <eos>`."""
+    return np.array([f" {token}" for token in genus_tokens] + [SPECIAL_TOKENS[2], f" {SPECIAL_TOKENS[3]}"],
+                    dtype=object)
+
+
+def _join_sentences(pieces, cols, counts, max_length):
+    """Strings `<bos> g__A ... <eos>`, with the first `max_length` tokens kept: each joins a slice of one list of
+    pieces (_sentence_pieces) made for all rows at once, faster than a list per row."""
     kept = np.minimum(counts, max_length - 1)
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    eos_fits = counts + 2 <= max_length
-    return [" ".join([bos, *names[start:start + n], eos] if with_eos else [bos, *names[start:start + n]])
-            for start, n, with_eos in zip(starts.tolist(), kept.tolist(), eos_fits.tolist())]
+    if (kept < counts).any():
+        cols = cols[np.arange(len(cols)) - np.repeat(np.cumsum(counts) - counts, counts) < np.repeat(kept, counts)]
+    with_eos = counts + 2 <= max_length
+    ends = np.cumsum(kept + 1 + with_eos)
+    starts = ends - kept - 1 - with_eos
+    bos, eos = len(pieces) - 2, len(pieces) - 1
+    sequence = np.full(ends[-1], eos)
+    sequence[starts] = bos
+    is_genus = sequence == eos
+    is_genus[ends[with_eos] - 1] = False
+    sequence[is_genus] = cols
+    names = pieces[sequence].tolist()
+    return ["".join(names[start:end]) for start, end in zip(starts.tolist(), ends.tolist())]
 
 
 def tokenize_matrix(matrix, sample_ids, feature_ids, taxonomy=None, max_length=512, harmonize_names=False):
@@ -177,7 +243,9 @@ def tokenize_matrix(matrix, sample_ids, feature_ids, taxonomy=None, max_length=5
             f"The table is empty ({n_samples} samples x {n_features} features): nothing to tokenize. "
             "Check the filtering steps that made it.")
     _validate_values(matrix)
-    check_tokenize_fits(n_samples, matrix.nnz if sp.issparse(matrix) else np.count_nonzero(matrix))
+    n_present = (np.bincount(matrix.indices[matrix.data > 0], minlength=n_features) if sp.issparse(matrix)
+                 else np.count_nonzero(matrix, axis=0))  # samples per feature; values are checked >= 0
+    check_tokenize_fits(n_samples, matrix.nnz if sp.issparse(matrix) else int(n_present.sum()))
     feature_ids = pd.Index(feature_ids)
     sample_ids = pd.Index(sample_ids)
     for what, ids in (("sample", sample_ids), ("feature", feature_ids)):
@@ -201,82 +269,109 @@ def tokenize_matrix(matrix, sample_ids, feature_ids, taxonomy=None, max_length=5
             "table to genus level (qiime taxa collapse --p-level 6), or try harmonize_names for bracketed, SILVA "
             "or GTDB names.")
 
-    # sum features per genus, in the compact space of the genera present, kept in vocabulary order
-    in_vocab = np.flatnonzero(column >= 0)
-    used = np.unique(column[in_vocab])
-    to_genus = sp.csr_matrix((np.ones(len(in_vocab)), (in_vocab, np.searchsorted(used, column[in_vocab]))),
-                             shape=(n_features, len(used)))
-    if sp.issparse(matrix):
-        genus_matrix = (matrix @ to_genus).tocsr()
-        genus_matrix.eliminate_zeros()
-        genus_matrix.sort_indices()  # ties are broken by column (vocabulary) order below
-    else:
-        genus_matrix = np.asarray(matrix @ to_genus)
-
+    genus_matrix, vocab_totals, used = _per_genus(matrix, column)
     totals = np.asarray(matrix.sum(axis=1)).ravel()
-    vocab_totals = np.asarray(genus_matrix.sum(axis=1)).ravel()
     no_genus = matrix @ (status.to_numpy() == FEATURE_STATUS[2]).astype(np.float64)
-    dropped_samples = pd.DataFrame(
-        {"reason": np.where(totals == 0, "all-zero sample", "no abundance in MGM's vocabulary"), "total": totals},
-        index=pd.Index(sample_ids, name="sample-id"))
     keep_rows = vocab_totals > 0
-    dropped_samples = dropped_samples[~keep_rows]
+    dropped = totals[~keep_rows]
+    dropped_samples = pd.DataFrame(
+        {"reason": np.where(dropped == 0, "all-zero sample", "no abundance in MGM's vocabulary"), "total": dropped},
+        index=pd.Index(sample_ids[~keep_rows], name="sample-id"))
     if not keep_rows.any():
         raise TokenizationError(
             f"All {n_samples} samples have zero abundance in MGM's vocabulary. Check that the table and taxonomy "
             "belong together and that the table is not empty after filtering.")
 
-    features = _feature_report(matrix, totals, taxonomy, genus, status)
-    kept_matrix = genus_matrix if keep_rows.all() else genus_matrix[keep_rows]  # no copy when nothing is dropped
-    samples = _tokenize_rows(kept_matrix, vocab_totals[keep_rows], stats.iloc[used], max_length)
-    samples.index = pd.Index(sample_ids[keep_rows], name="sample-id")
+    features = _feature_report(matrix, n_present, totals, taxonomy, genus, status)
+    columns, abundances = _tokenize_rows(genus_matrix, np.flatnonzero(keep_rows), vocab_totals, stats.iloc[used],
+                                         used, max_length)
     with np.errstate(invalid="ignore", divide="ignore"):
-        samples["vocabulary_coverage"] = vocab_totals[keep_rows] / totals[keep_rows]
-        samples["no_genus_share"] = no_genus[keep_rows] / totals[keep_rows]
-    samples["out_of_vocabulary_share"] = (1 - samples["vocabulary_coverage"] - samples["no_genus_share"]).clip(0)
-    return Corpus(samples, features, dropped_samples, int(max_length), bool(harmonize_names))
+        coverage = vocab_totals[keep_rows] / totals[keep_rows]
+        no_genus_share = no_genus[keep_rows] / totals[keep_rows]
+    out_of_vocabulary = 1 - coverage - no_genus_share
+    samples = pd.DataFrame({
+        **columns,
+        "vocabulary_coverage": coverage,
+        "no_genus_share": no_genus_share,
+        "out_of_vocabulary_share": np.where(out_of_vocabulary < 0, 0.0, out_of_vocabulary),  # NaN stays, as clip
+    }, index=pd.Index(sample_ids[keep_rows], name="sample-id"))
+    return Corpus(samples, features, dropped_samples, int(max_length), bool(harmonize_names), abundances)
 
 
-def _tokenize_rows(genus_matrix, vocab_totals, stats, max_length):
-    """Sentences for a samples x genera matrix (dense or CSR) whose columns are `stats`' genera."""
+def _per_genus(matrix, column):
+    """Features summed per genus, in the compact space of the genera present, kept in vocabulary order (dense:
+    C-ordered); each sample's total over those genera; and the genera's vocabulary columns."""
+    in_vocab = np.flatnonzero(column >= 0)
+    used, first = np.unique(column[in_vocab], return_index=True)
+    if not sp.issparse(matrix) and len(used) == len(in_vocab):
+        genus_matrix = matrix.take(in_vocab[first], axis=1)  # one feature per genus: the product's very values
+        return genus_matrix, _row_sums_column_by_column(genus_matrix), used
+    to_genus = sp.csr_matrix((np.ones(len(in_vocab)), (in_vocab, np.searchsorted(used, column[in_vocab]))),
+                             shape=(matrix.shape[1], len(used)))
+    if not sp.issparse(matrix):
+        genus_matrix = np.ascontiguousarray(matrix @ to_genus)
+        return genus_matrix, _row_sums_column_by_column(genus_matrix), used
+    genus_matrix = (matrix @ to_genus).tocsr()
+    genus_matrix.eliminate_zeros()
+    genus_matrix.sort_indices()  # ties are broken by column (vocabulary) order
+    return genus_matrix, np.asarray(genus_matrix.sum(axis=1)).ravel(), used
+
+
+def _row_sums_column_by_column(matrix):
+    """Row sums of a dense matrix as numpy takes them in F order, adding column after column (in C order it adds
+    pairwise, which can differ in the last bit): the per-genus totals were always summed so, and relative abundances,
+    so the order of near-ties, rest on them. F-ordered copies of blocks of rows small enough for the cache, never of
+    one row alone unless the matrix has one (a single row is contiguous either way, and summed pairwise)."""
+    blocks = np.array_split(matrix, -(-len(matrix) // 512))
+    return np.concatenate([np.asfortranarray(block).sum(axis=1) for block in blocks])
+
+
+def _tokenize_rows(genus_matrix, rows, vocab_totals, stats, used, max_length):
+    """Sentences and their report columns (a dict of arrays) for `rows` of a samples x genera matrix (dense or CSR)
+    whose columns are `stats`' genera (vocabulary columns `used`) and whose rows sum to `vocab_totals`; and the
+    sentence genera's relative abundances as a CSR matrix over the whole vocabulary (float32, as the forests that
+    read them compare; filled in place, so 260,000 MGnify-sized samples add 0.4 GB, not twice that).
+
+    Relative abundances are divided, as upstream does: multiplying by 1/total can differ in the last bit and reorder
+    near-ties."""
     mean, std = stats["mean"].to_numpy(), stats["std"].to_numpy()
-    genus_tokens = stats.index.to_numpy(dtype=object)
+    pieces = _sentence_pieces(stats.index)
     sentences, counts, below = [], [], []
     dense = not sp.issparse(genus_matrix)
+    capacity = int(np.count_nonzero(genus_matrix) if dense else np.diff(genus_matrix.indptr)[rows].sum())
+    indices, data, filled = np.empty(capacity, np.int32), np.empty(capacity, np.float32), 0
+    sentences_for = _sentences_for_dense_chunk if dense else _sentences_for_chunk
     rows_per_chunk = max(1, DENSE_CELLS_PER_CHUNK // genus_matrix.shape[1]) if dense else SAMPLES_PER_CHUNK
-    for start in range(0, genus_matrix.shape[0], rows_per_chunk):
-        chunk, totals = genus_matrix[start:start + rows_per_chunk], vocab_totals[start:start + rows_per_chunk]
-        # divide, as upstream does: multiplying by 1/total can differ in the last bit and reorder near-ties
-        if dense:
-            cols, n, dropped = _sentences_for_dense_chunk(chunk / totals[:, None], mean, std)
-        else:
-            rel = chunk.copy()
-            rel.data = chunk.data / np.repeat(totals, np.diff(chunk.indptr))
-            cols, n, dropped = _sentences_for_chunk(rel, mean, std)
-        sentences += _join_sentences(genus_tokens, cols, n, max_length)
+    for start in range(0, len(rows), rows_per_chunk):
+        chunk = rows[start:start + rows_per_chunk]
+        cols, n, dropped, kept, values = sentences_for(genus_matrix, chunk, vocab_totals[chunk], mean, std)
+        sentences += _join_sentences(pieces, cols, n, max_length)
         counts.append(n)
         below.append(dropped)
+        indices[filled:filled + len(kept)] = used[kept]
+        data[filled:filled + len(kept)] = values
+        filled += len(kept)
     counts, below = np.concatenate(counts), np.concatenate(below)
-    n_tokens = np.minimum(counts + 2, max_length)
-    return pd.DataFrame({
+    abundances = sp.csr_matrix((data[:filled], indices[:filled], np.concatenate([[0], np.cumsum(counts)])),
+                               shape=(len(counts), len(genus_statistics())))
+    return {
         "sentence": sentences,
         "n_genera": np.minimum(counts, max_length - 1),
-        "n_tokens": n_tokens,
+        "n_tokens": np.minimum(counts + 2, max_length),
         "length_before_truncation": counts + 2,
         "truncated": counts + 2 > max_length,
         "below_zero_threshold": below,
-    })
+    }, abundances
 
 
-def _feature_report(matrix, totals, taxonomy, genus, status):
+def _feature_report(matrix, n_present, totals, taxonomy, genus, status):
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(totals > 0, 1.0 / totals, 0.0)
     return pd.DataFrame({
         "taxonomy": taxonomy.astype(str).to_numpy(),
         "genus": genus.fillna("").to_numpy(),
         "status": status.to_numpy(),
-        "n_samples": (np.bincount(matrix.indices[matrix.data > 0], minlength=matrix.shape[1])
-                      if sp.issparse(matrix) else (matrix > 0).sum(axis=0)),
+        "n_samples": n_present,
         "mean_relative_abundance": (matrix.T @ scale) / max(len(totals), 1),
     }, index=pd.Index(taxonomy.index.astype(str), name="feature-id"))
 

@@ -1,7 +1,8 @@
 """Supervised training in plain Python, on real data: label encoding and its errors, group-aware validation splits
 (twins subjects, ECAM children), freezing, the sequence model built on the general model, and the training loop on
 a tiny GPT-2 (2 layers x 2 heads x 32 wide): history, best epoch kept, de-standardised regression, save and load,
-seeds, and validation folds that miss a class."""
+seeds, and validation folds that miss a class. q2-mgm's default recipe on the general model: the frozen encoder's
+exactly fit head and the RandomForest blended in."""
 import json
 
 import numpy as np
@@ -11,11 +12,11 @@ import torch
 import transformers
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
-from q2_mgm.core.inference import encode
+from q2_mgm.core.inference import encode, sample_embeddings
 from q2_mgm.core.tokenizer import tokenize_dataframe
-from q2_mgm.core.training import (TrainingError, TrainingSettings, encode_targets, freeze, load_trained_model,
-                                  predict, save_trained_model, sequence_model, train_sequence_model,
-                                  validation_split)
+from q2_mgm.core.training import (TrainingError, TrainingSettings, _linear_head, _network_outputs, encode_targets,
+                                  freeze, load_trained_model, predict, save_trained_model, sequence_model,
+                                  train_sequence_model, validation_split)
 from q2_mgm.core.vocab import mgm_vocabulary
 
 from ..helpers import read_metadata
@@ -153,8 +154,9 @@ class TestModel:
                                  for name in trainable)
         freeze(model, 2)  # every layer: ln_f too, only the head trains
         assert {name for name, p in model.named_parameters() if p.requires_grad} == {"score.weight"}
-        with pytest.raises(TrainingError, match="freeze_layers is 3 but the model has 2 layers"):
-            freeze(sequence_model("classification", 2, config=tiny_config()), 3)
+        deeper = sequence_model("classification", 2, config=tiny_config())
+        freeze(deeper, 8)  # more layers than the model has: the whole encoder, so the default suits small models
+        assert {name for name, p in deeper.named_parameters() if p.requires_grad} == {"score.weight"}
 
     def test_starts_from_the_general_model(self, general_model):
         backbone, _, _ = general_model
@@ -304,3 +306,79 @@ def test_a_split_that_leaves_a_class_untrained_is_an_error(twins):
     model = sequence_model("classification", 2, config=tiny_config())
     with pytest.raises(TrainingError, match="left a class without training samples"):
         train_sequence_model(model, ids, labels, "classification", settings, groups=groups)
+
+
+@pytest.fixture(scope="module")
+def twins_corpus(twins_counts, twins):
+    corpus = tokenize_dataframe(twins_counts)
+    labelled = twins["labels"].index
+    return corpus, corpus.abundance_table(labelled)
+
+
+@pytest.fixture(scope="module")
+def blended(general_model, twins, twins_corpus):
+    """q2-mgm's default recipe on the real twins: the general model frozen, its head fit exactly, and a forest."""
+    backbone, _, _ = general_model
+    settings = TrainingSettings(freeze_layers=8, forest_weight=0.7, forest_trees=50)
+    messages = []
+    trained = train_sequence_model(sequence_model("classification", 2, backbone=backbone), twins["ids"],
+                                   twins["labels"], "classification", settings, groups=twins["groups"],
+                                   report=messages.append, abundances=twins_corpus[1])
+    return trained, settings, messages
+
+
+class TestFrozenEncoderAndForest:
+    def test_the_head_is_the_exact_logistic_regression(self, blended, twins, general_model):
+        """The folded score layer (bias included) reproduces the scikit-learn head on the last-token features."""
+        trained, settings, messages = blended
+        features = sample_embeddings(general_model[0], twins["ids"], "last")
+        targets = encode_targets(twins["labels"], "classification")[0]
+        head = _linear_head("classification", settings).fit(features, targets)
+        network = _network_outputs(trained.model, "classification", twins["ids"])
+        np.testing.assert_allclose(network, head.predict_proba(features), atol=1e-5)
+        assert trained.model.score.bias is not None and trained.model.config.score_bias
+        assert trained.history.index.tolist() == ["1"]
+        assert {"train_loss", "validation_loss", "validation_auc"} <= set(trained.history.columns)
+        assert trained.n_training == 254 and trained.n_validation > 0  # refit on every sample after validating
+        assert messages[0].startswith("encoder frozen")
+
+    def test_predictions_blend_network_and_forest(self, blended, twins, twins_corpus):
+        trained, _, _ = blended
+        abundances = twins_corpus[1]
+        network = _network_outputs(trained.model, "classification", twins["ids"])
+        forest = trained.forest.predict(abundances.reindex(columns=trained.forest_genera, fill_value=0.0)
+                                        .to_numpy())
+        blend = predict(trained, twins["ids"], abundances=abundances)
+        np.testing.assert_allclose(blend, 0.3 * network + 0.7 * forest, atol=1e-12)
+        np.testing.assert_allclose(blend.sum(axis=1), 1.0)
+        assert set(trained.validation) == {"network", "forest", "blend"}
+        assert all(0 <= scores["auc"] <= 1 for scores in trained.validation.values())
+
+    def test_save_and_load_keeps_the_forest(self, blended, twins, twins_corpus, tmp_path):
+        trained, settings, _ = blended
+        save_trained_model(trained, mgm_vocabulary(), tmp_path, settings)
+        assert {"forest.safetensors", "forest.json"} <= {p.name for p in tmp_path.iterdir()}
+        record = json.loads((tmp_path / "training.json").read_text())
+        assert record["forest"]["weight"] == 0.7 and record["forest"]["genera"] == trained.forest_genera
+        loaded = load_trained_model(tmp_path)[0]
+        np.testing.assert_allclose(predict(loaded, twins["ids"], abundances=twins_corpus[1]),
+                                   predict(trained, twins["ids"], abundances=twins_corpus[1]), atol=1e-6)
+
+    def test_a_forest_needs_abundances(self, blended, twins):
+        with pytest.raises(TrainingError, match="holds none"):
+            predict(blended[0], twins["ids"])
+        with pytest.raises(TrainingError, match="forest_weight needs the genus abundances"):
+            train_sequence_model(sequence_model("classification", 2, config=tiny_config()), twins["ids"],
+                                 twins["labels"], "classification", TrainingSettings(forest_weight=0.5))
+
+    def test_regression_head_and_forest_in_the_targets_units(self, general_model, ecam_counts, ecam):
+        corpus = tokenize_dataframe(ecam_counts.iloc[::4])
+        settings = TrainingSettings(freeze_layers=8, forest_weight=0.5, forest_trees=30)
+        model = sequence_model("regression", 1, backbone=general_model[0])
+        trained = train_sequence_model(model, ecam["ids"], ecam["month"], "regression", settings,
+                                       groups=ecam["groups"], report=lambda message: None,
+                                       abundances=corpus.abundance_table(ecam["month"].index))
+        predicted = predict(trained, ecam["ids"], abundances=corpus.abundance_table(ecam["month"].index))
+        assert predicted.shape == (len(ecam["ids"]),)
+        assert mean_absolute_error(ecam["month"], predicted) < ecam["month"].std()  # it learnt something
+        assert {"mae", "r2"} == set(trained.validation["blend"])
