@@ -151,8 +151,11 @@ def write(results, settings, methods, n_folds, epochs, dates, all_datasets=()):
     if "q2-mgm_wins_losses" in summary:
         lines.append("q2-mgm wins/losses (paired, per dataset): " + ", ".join(
             f"vs {k} {w}/{l}" for k, (w, l) in summary["q2-mgm_wins_losses"].items()))
-    lines += ["", "Each method's figures were computed on: " + ", ".join(f"{m} {d}" for m, d in dates.items())
-              + " (a method whose recipe, folds and epoch cap did not change is carried over from its last run)."]
+    carried = sorted({m for r in results.values() for m in r.get("carried_over", [])})
+    lines += ["", "Each method's figures were computed on: " + ", ".join(f"{m} {d}" for m, d in dates.items()) + "."]
+    if carried:
+        lines.append(f"Carried over from an earlier run with the same recipe, folds and epoch cap (seeded, so the "
+                     f"same samples in every fold): {', '.join(carried)}. `--fresh` reruns every method.")
     (RESULTS / "accuracy.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -196,6 +199,7 @@ def main():
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     parser.add_argument("--fresh", action="store_true", help="ignore results of an earlier run with these settings")
+    parser.add_argument("--report-only", action="store_true", help="rewrite accuracy.md from accuracy.json")
     args = parser.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"skipped: {SHARED} is absent (the benchmark reads the shared real datasets)")
@@ -204,6 +208,10 @@ def main():
     previous, carried, dates = previous_results(settings, args)
     dates = {m: dates.get(m, time.strftime("%Y-%m-%d")) for m in args.methods}
     datasets = load_datasets(args.datasets)
+    if args.report_only:
+        write({n: previous[n] for n in datasets if n in previous}, settings, args.methods, args.folds, args.epochs,
+              dates, list(datasets))
+        return
     results = {}
     for name, (table, labels, groups) in datasets.items():
         carry = carried.get(name, {})

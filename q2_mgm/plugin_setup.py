@@ -166,7 +166,9 @@ TRAINING_PARAMETERS = {
     "device": DEVICES,
 }
 TRAINING_DESCRIPTIONS = {
-    "epochs": "Most passes over the training samples; training stops earlier when validation stops improving.",
+    "epochs": "Most passes over the training samples; training stops earlier when validation stops improving. "
+              "Epochs, learning rate, batch size and patience apply where layers are trained, not to fine-tune's "
+              "default frozen encoder, whose head is fit exactly.",
     "learning_rate": "Peak learning rate of AdamW (linear warm-up over the first 10% of steps, then linear decay).",
     "batch_size": "Sentences per training step.",
     "validation_fraction": "Share of the labelled samples held out to validate each epoch (for early stopping "
@@ -355,7 +357,9 @@ for function, column, model_type, outputs, kind in (
                              "predictions": f"Predicted {kind} of the held-out samples.",
                              **({"probabilities": "Class probabilities of the held-out samples."}
                                 if len(outputs) == 2 else {}),
-                             "evaluation": "Held-out accuracy beside a RandomForest on the same split."},
+                             "evaluation": "Held-out accuracy beside a plain RandomForest on the same split. The "
+                                           "MGM row is the trained model as it predicts: with forest_weight > 0, "
+                                           "its own forest blended in."},
         name=f"Predict sample {kind} with MGM: tokenize, split, fine-tune, evaluate",
         description=f"Tokenize the table, hold out a stratified (group-aware) test set, fine-tune MGM on the rest, "
                     f"predict the held-out {kind} and evaluate them beside a RandomForest trained and tested on the "

@@ -5,8 +5,9 @@ import qiime2
 
 from .._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
 from ..core.inference import encode
-from ..core.models import load_general_model, load_model
+from ..core.models import general_model_config, load_general_model, load_model
 from ..core.tokenizer import Corpus
+from ..core.vocab import mgm_vocabulary
 from ..core.training import (TrainingError, TrainingSettings, load_trained_model, predict, save_trained_model,
                              sequence_model, train_sequence_model, validation_split)
 from ._util import report, resolve_device
@@ -83,10 +84,10 @@ def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qi
           epochs: int = 20, learning_rate: float = 1e-4, batch_size: int = 32, validation_fraction: float = 0.2,
           patience: int = 5, class_weighting: bool = True, random_state: int = 0,
           device: str = "auto") -> (MGMSupervisedModelDirFmt, pd.DataFrame):
-    general, vocabulary, _ = load_general_model()  # the architecture and vocabulary, not the weights
+    config, vocabulary = general_model_config(), mgm_vocabulary()  # the architecture and vocabulary only
     settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting, 0,
                          random_state, device)
-    return _fit(corpus, metadata, task, groups, None, vocabulary, general.config, settings,
+    return _fit(corpus, metadata, task, groups, None, vocabulary, config, settings,
                 {"base_model": "random initialisation"})
 
 

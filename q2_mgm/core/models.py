@@ -42,12 +42,17 @@ def build_model(config):
     return model
 
 
+def general_model_config():
+    """The general model's architecture (GPT2LMHeadModel), without reading its weights."""
+    config = transformers.GPT2Config.from_json_file(upstream_resource("general_model/config.json"))
+    config.architectures = ["GPT2LMHeadModel"]
+    return config
+
+
 def load_general_model():
     """Upstream's pretrained general model, its vocabulary and the sha256 of its source weights."""
     source = upstream_resource("general_model/pytorch_model.bin")
-    config = transformers.GPT2Config.from_json_file(upstream_resource("general_model/config.json"))
-    config.architectures = ["GPT2LMHeadModel"]
-    model = build_model(config)
+    model = build_model(general_model_config())
     state = torch.load(source, map_location="cpu", weights_only=True)  # tensors only: no code runs
     model.load_state_dict(state, strict=False)
     model.tie_weights()

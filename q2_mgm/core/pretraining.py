@@ -14,7 +14,7 @@ from sklearn.model_selection import ShuffleSplit
 
 from .inference import padded_batch, resolve_device
 from .models import build_model
-from .training import _history, _Progress
+from .training import EpochProgress, epoch_history
 from .vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, Vocabulary
 
 LABEL_PREFIX, LABEL_SUFFIX = "<label:", ">"
@@ -239,9 +239,9 @@ def pretrain(model, token_ids, settings: PretrainingSettings, report=print):
             group_by_length=True)  # batches of similar length: less padding
         trainer = _LanguageModelTrainer(
             model=model, args=args, train_dataset=datasets[0], eval_dataset=datasets[1], data_collator=_collate,
-            callbacks=[keep_best, _Progress(report)])
-        trainer.remove_callback(transformers.PrinterCallback)  # _Progress reports each epoch instead
+            callbacks=[keep_best, EpochProgress(report)])
+        trainer.remove_callback(transformers.PrinterCallback)  # EpochProgress reports each epoch instead
         trainer.train()
     model = trainer.model
     model.load_state_dict(keep_best.best_state)
-    return model.cpu().eval(), _history(trainer.state.log_history)
+    return model.cpu().eval(), epoch_history(trainer.state.log_history)

@@ -209,7 +209,7 @@ def _metrics(task, target_std):
     return compute
 
 
-class _Progress(transformers.TrainerCallback):
+class EpochProgress(transformers.TrainerCallback):
     def __init__(self, report):
         self.report = report
 
@@ -221,7 +221,7 @@ class _Progress(transformers.TrainerCallback):
                     f"{train[-1] if train else float('nan'):.4f}, validation {shown}")
 
 
-def _history(log_history):
+def epoch_history(log_history):
     rows = {}
     for entry in log_history:
         if "epoch" not in entry:
@@ -292,12 +292,12 @@ def _fit_with_trainer(model, token_ids, encoded, train_idx, val_idx, task, label
         trainer = _WeightedTrainer(
             model=model, args=args, train_dataset=datasets[0], eval_dataset=datasets[1], data_collator=_collate,
             compute_metrics=_metrics(task, std), class_weights=class_weights,
-            callbacks=[transformers.EarlyStoppingCallback(settings.patience), _Progress(report)])
-        trainer.remove_callback(transformers.PrinterCallback)  # _Progress reports each epoch instead
+            callbacks=[transformers.EarlyStoppingCallback(settings.patience), EpochProgress(report)])
+        trainer.remove_callback(transformers.PrinterCallback)  # EpochProgress reports each epoch instead
         trainer.train()
     model = trainer.model.cpu().eval()
     validation = _network_outputs(model, task, [token_ids[i] for i in val_idx])
-    return model, _history(trainer.state.log_history), len(train_idx), validation
+    return model, epoch_history(trainer.state.log_history), len(train_idx), validation
 
 
 def _linear_head(task, settings):
