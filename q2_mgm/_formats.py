@@ -5,9 +5,10 @@ import pathlib
 import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
 
-from .core.forest import ForestFormatError, load_forest
+from .core.forest import ForestFormatError
 from .core.models import ModelFormatError, validate_model_dir
 from .core.reconstruction import ReconstructorFormatError, load_reconstructor
+from .core.training import load_blended_forest
 from .core.vocab import SPECIAL_TOKENS
 
 CORPUS_SAMPLE_COLUMNS = ("sample-id", "sentence", "n_genera", "n_tokens", "length_before_truncation", "truncated",
@@ -154,15 +155,9 @@ class MGMSupervisedModelDirFmt(_ModelDirFmt):
 
     def _validate_forest(self, record):
         try:
-            forest = load_forest(self.path)
-        except ForestFormatError as error:
+            load_blended_forest(self.path, record)
+        except (ForestFormatError, ModelFormatError) as error:
             raise ValidationError(str(error)) from None
-        genera = record["forest"].get("genera", [])
-        if len(genera) != forest.n_features:
-            raise ValidationError(f"training.json names {len(genera)} forest genera but the forest reads "
-                                  f"{forest.n_features}; re-create the model with q2-mgm.")
-        if not 0 < record["forest"].get("weight", -1) <= 1:
-            raise ValidationError("training.json's forest weight must be in (0, 1]; re-create the model with q2-mgm.")
 
 
 class MGMGeneratorDirFmt(_ModelDirFmt):

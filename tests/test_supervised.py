@@ -18,8 +18,10 @@ from qiime2.plugin import ValidationError
 import q2_mgm
 from q2_mgm._formats import MGMSupervisedModelDirFmt
 from q2_mgm.core.inference import VocabularyMismatch
+from q2_mgm.core.models import ModelFormatError
 from q2_mgm.core.tokenizer import Corpus
-from q2_mgm.core.training import TrainedModel, TrainingError, save_trained_model, sequence_model
+from q2_mgm.core.training import (TrainedModel, TrainingError, load_blended_forest, save_trained_model,
+                                  sequence_model)
 from q2_mgm.core.vocab import Vocabulary
 
 from .helpers import rewrite_qza, subset_corpus
@@ -374,6 +376,22 @@ class TestTamperedSupervisedModel:
             artifact.validate(level="min")
         with pytest.raises((ValidationError, ValueError), match="3 classes but the model has 2 outputs"):
             mgm_plugin.actions.predict_classification(corpus=twins_corpus_artifact, model=artifact)
+
+    @pytest.mark.parametrize("change, words", [
+        (lambda forest: forest.update(genera=forest["genera"][:-1]), "forest genera but the forest reads"),
+        (lambda forest: forest.update(weight=1.5), "forest weight must be in"),
+    ], ids=["genera", "weight"])
+    def test_a_forest_that_does_not_fit_training_json_is_refused(self, classifier, tmp_path, change, words):
+        """The format's validation and the loader share one check of the forest against training.json."""
+        classifier.trained_model.save(str(tmp_path / "model.qza"))
+        record = json.loads((export(classifier.trained_model, tmp_path / "model") / "training.json").read_text())
+        change(record["forest"])
+        tampered = rewrite_qza(tmp_path / "model.qza", tmp_path / "tampered.qza",
+                               {"training.json": json.dumps(record).encode()})
+        with pytest.raises(ValidationError, match=words):
+            qiime2.Artifact.load(str(tampered)).validate(level="min")
+        with pytest.raises(ModelFormatError, match=words):
+            load_blended_forest(tmp_path / "model", record)
 
 
 class TestClassifySamples:

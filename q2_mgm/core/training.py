@@ -418,9 +418,18 @@ def load_trained_model(directory):
                            history, record["n_training_samples"], record.get("n_validation_samples", 0),
                            validation=record.get("validation") or {})
     if record.get("forest"):
-        trained.forest = load_forest(directory)
-        if len(record["forest"]["genera"]) != trained.forest.n_features:
-            raise ModelFormatError(f"training.json names {len(record['forest']['genera'])} forest genera but the "
-                                   f"forest reads {trained.forest.n_features}; re-create the model with q2-mgm.")
-        trained.forest_weight, trained.forest_genera = record["forest"]["weight"], record["forest"]["genera"]
+        trained.forest, trained.forest_weight, trained.forest_genera = load_blended_forest(directory, record)
     return trained, vocabulary, versions
+
+
+def load_blended_forest(directory, record):
+    """(forest, weight, genera) of a model whose training.json `record` names a forest, checked against each
+    other; ForestFormatError or ModelFormatError where they do not fit."""
+    forest = load_forest(directory)
+    genera, weight = record["forest"].get("genera", []), record["forest"].get("weight", -1)
+    if len(genera) != forest.n_features:
+        raise ModelFormatError(f"training.json names {len(genera)} forest genera but the forest reads "
+                               f"{forest.n_features}; re-create the model with q2-mgm.")
+    if not 0 < weight <= 1:
+        raise ModelFormatError("training.json's forest weight must be in (0, 1]; re-create the model with q2-mgm.")
+    return forest, weight, genera
