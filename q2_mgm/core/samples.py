@@ -1,0 +1,27 @@
+"""Which samples an action can use: those with a value in every metadata column it reads. Samples left out are
+counted and reported, never dropped silently; none left is a clear error."""
+from typing import Callable, Optional, Sequence, Tuple, Type
+
+import pandas as pd
+
+
+def samples_with_values(sample_ids: pd.Index, columns: Sequence[Tuple[str, Optional[pd.Series]]],
+                        error: Type[Exception], report: Callable[[str], None],
+                        where: str = "the corpus's") -> Tuple[pd.Index, list]:
+    """(the sample IDs with a value in every column, in `sample_ids`' order; each column's values on them).
+
+    `columns` holds (name, values indexed by sample ID) pairs; a pair whose values are None is skipped and gives
+    None back. Raises `error` naming the first column when no sample has values; reports how many were left out."""
+    given = [(name, values.reindex(sample_ids)) for name, values in columns if values is not None]
+    missing = pd.Series(False, index=sample_ids)
+    for _, values in given:
+        missing |= values.isna().to_numpy()
+    if missing.all():
+        raise error(f"None of {where} {len(sample_ids)} samples has a value in metadata column {given[0][0]!r}. "
+                    "Check that the metadata's sample IDs match the table's.")
+    if missing.any():
+        report(f"left out {int(missing.sum())} of {len(sample_ids)} samples with no "
+               + " or ".join(repr(name) for name, _ in given))
+    kept = sample_ids[~missing.to_numpy()]
+    values = iter([values[kept] for _, values in given])
+    return kept, [None if column is None else next(values) for _, column in columns]
