@@ -5,18 +5,12 @@ import pathlib
 import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
 
+from .core import schemas
 from .core.forest import ForestFormatError
 from .core.models import ModelFormatError, validate_model_dir
 from .core.reconstruction import ReconstructorFormatError, load_reconstructor
-from .core.training import load_blended_forest
+from .core.training import read_training_record
 from .core.vocab import SPECIAL_TOKENS
-
-CORPUS_SAMPLE_COLUMNS = ("sample-id", "sentence", "n_genera", "n_tokens", "length_before_truncation", "truncated",
-                         "below_zero_threshold", "vocabulary_coverage", "no_genus_share",
-                         "out_of_vocabulary_share")
-CORPUS_FEATURE_COLUMNS = ("feature-id", "taxonomy", "genus", "status", "n_samples", "mean_relative_abundance")
-CORPUS_DROPPED_COLUMNS = ("sample-id", "reason", "total")
-CORPUS_ABUNDANCE_COLUMNS = ("sample-id", "genus", "relative_abundance")
 
 
 class JSONFormat(model.TextFileFormat):
@@ -48,7 +42,7 @@ class _TSVWithHeader(model.TextFileFormat):
 
 
 class CorpusSamplesFormat(_TSVWithHeader):
-    COLUMNS = CORPUS_SAMPLE_COLUMNS
+    COLUMNS = (schemas.SAMPLE_ID, *schemas.CORPUS_SAMPLE_COLUMNS)
 
     def _validate_record(self, cells, number):
         super()._validate_record(cells, number)
@@ -60,16 +54,16 @@ class CorpusSamplesFormat(_TSVWithHeader):
 
 
 class CorpusFeaturesFormat(_TSVWithHeader):
-    COLUMNS = CORPUS_FEATURE_COLUMNS
+    COLUMNS = (schemas.FEATURE_ID, *schemas.CORPUS_FEATURE_COLUMNS)
 
 
 class CorpusDroppedSamplesFormat(_TSVWithHeader):
-    COLUMNS = CORPUS_DROPPED_COLUMNS
+    COLUMNS = (schemas.SAMPLE_ID, *schemas.CORPUS_DROPPED_COLUMNS)
 
 
 class CorpusAbundancesFormat(_TSVWithHeader):
     """Long format: each sentence genus of each sample with its relative abundance among the vocabulary genera."""
-    COLUMNS = CORPUS_ABUNDANCE_COLUMNS
+    COLUMNS = (schemas.SAMPLE_ID, *schemas.CORPUS_ABUNDANCE_COLUMNS)
 
     def _validate_record(self, cells, number):
         super()._validate_record(cells, number)
@@ -84,12 +78,12 @@ class CorpusAbundancesFormat(_TSVWithHeader):
 
 
 class MGMCorpusDirFmt(model.DirectoryFormat):
-    samples = model.File("samples.tsv", format=CorpusSamplesFormat)
-    features = model.File("features.tsv", format=CorpusFeaturesFormat)
-    dropped_samples = model.File("dropped_samples.tsv", format=CorpusDroppedSamplesFormat)
-    parameters = model.File("corpus.json", format=JSONFormat)
+    samples = model.File(schemas.CORPUS_SAMPLES_FILE, format=CorpusSamplesFormat)
+    features = model.File(schemas.CORPUS_FEATURES_FILE, format=CorpusFeaturesFormat)
+    dropped_samples = model.File(schemas.CORPUS_DROPPED_FILE, format=CorpusDroppedSamplesFormat)
+    parameters = model.File(schemas.CORPUS_PARAMETERS_FILE, format=JSONFormat)
     # a generated corpus has ranks only, no amounts
-    abundances = model.File("abundances.tsv", format=CorpusAbundancesFormat, optional=True)
+    abundances = model.File(schemas.CORPUS_ABUNDANCES_FILE, format=CorpusAbundancesFormat, optional=True)
 
 
 class SafetensorsFormat(model.BinaryFileFormat):
@@ -129,33 +123,21 @@ class _ModelDirFmt(model.DirectoryFormat):
 
 class MGMModelDirFmt(_ModelDirFmt):
     # what `pretrain` records: corpus size, settings, training curves (the general model has none)
-    pretraining = model.File("pretraining.json", format=JSONFormat, optional=True)
+    pretraining = model.File(schemas.PRETRAINING_RECORD_FILE, format=JSONFormat, optional=True)
 
 
 class MGMSupervisedModelDirFmt(_ModelDirFmt):
     """A fine-tuned classifier or regressor: the model files plus training.json (task, label set, sample counts,
     target scaling, settings and the per-epoch history)."""
-    training = model.File("training.json", format=JSONFormat)
+    training = model.File(schemas.TRAINING_RECORD_FILE, format=JSONFormat)
     # the RandomForest on genus abundances blended into the predictions, where one was fit
     forest_arrays = model.File("forest.safetensors", format=SafetensorsFormat, optional=True)
     forest_record = model.File("forest.json", format=JSONFormat, optional=True)
 
     def _validate_(self, level):
         super()._validate_(level)
-        record = json.loads((self.path / "training.json").read_text())
-        for key in ("task", "labels", "target_mean", "target_std", "n_training_samples"):
-            if key not in record:
-                raise ValidationError(f"training.json lacks {key!r}; re-create the model with q2-mgm.")
-        n_outputs = json.loads((self.path / "config.json").read_text()).get("id2label", {})
-        if record["task"] == "classification" and len(n_outputs) != len(record["labels"]):
-            raise ValidationError(f"training.json lists {len(record['labels'])} classes but the model has "
-                                  f"{len(n_outputs)} outputs.")
-        if record.get("forest"):
-            self._validate_forest(record)
-
-    def _validate_forest(self, record):
         try:
-            load_blended_forest(self.path, record)
+            read_training_record(self.path)
         except (ForestFormatError, ModelFormatError) as error:
             raise ValidationError(str(error)) from None
 
@@ -163,11 +145,11 @@ class MGMSupervisedModelDirFmt(_ModelDirFmt):
 class MGMGeneratorDirFmt(_ModelDirFmt):
     """A label-prompted language model: the model files plus pretraining.json, whose `labels` name the label
     tokens of vocab.txt."""
-    pretraining = model.File("pretraining.json", format=JSONFormat)
+    pretraining = model.File(schemas.PRETRAINING_RECORD_FILE, format=JSONFormat)
 
     def _validate_(self, level):
         super()._validate_(level)
-        record = json.loads((self.path / "pretraining.json").read_text())
+        record = json.loads((self.path / schemas.PRETRAINING_RECORD_FILE).read_text())
         tokens = set((self.path / "vocab.txt").read_text(encoding="utf-8").splitlines())
         labels = record.get("label_tokens")
         if not isinstance(labels, list) or not labels:
@@ -180,10 +162,10 @@ class MGMGeneratorDirFmt(_ModelDirFmt):
 
 class MGMLabelsFormat(_TSVWithHeader):
     """The label each generated sample was prompted with: sample-id, label."""
-    COLUMNS = ("sample-id", "label")
+    COLUMNS = (schemas.SAMPLE_ID, schemas.LABEL_COLUMN)
 
 
-MGMLabelsDirFmt = model.SingleFileDirectoryFormat("MGMLabelsDirFmt", "labels.tsv", MGMLabelsFormat)
+MGMLabelsDirFmt = model.SingleFileDirectoryFormat("MGMLabelsDirFmt", schemas.LABELS_FILE, MGMLabelsFormat)
 
 
 class MGMReconstructorDirFmt(model.DirectoryFormat):

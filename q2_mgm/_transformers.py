@@ -11,6 +11,7 @@ from q2_types.ordination import OrdinationFormat
 
 from ._formats import (MGMCorpusDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat, MGMModelDirFmt, MGMSupervisedModelDirFmt,
                        ModelFiles, TrainingHistoryFormat)
+from .core import schemas
 from .core.tokenizer import Corpus
 from .core.vocab import genus_statistics
 from .plugin_setup import plugin
@@ -23,13 +24,13 @@ def _read_tsv(path, **kwargs):
 @plugin.register_transformer
 def _corpus_to_format(corpus: Corpus) -> MGMCorpusDirFmt:
     fmt = MGMCorpusDirFmt()
-    corpus.samples.to_csv(str(fmt.path / "samples.tsv"), sep="\t", index_label="sample-id")
-    corpus.features.to_csv(str(fmt.path / "features.tsv"), sep="\t", index_label="feature-id")
-    corpus.dropped_samples.to_csv(str(fmt.path / "dropped_samples.tsv"), sep="\t", index_label="sample-id")
-    (fmt.path / "corpus.json").write_text(json.dumps(
+    corpus.samples.to_csv(str(fmt.path / schemas.CORPUS_SAMPLES_FILE), sep="\t", index_label=schemas.SAMPLE_ID)
+    corpus.features.to_csv(str(fmt.path / schemas.CORPUS_FEATURES_FILE), sep="\t", index_label=schemas.FEATURE_ID)
+    corpus.dropped_samples.to_csv(str(fmt.path / schemas.CORPUS_DROPPED_FILE), sep="\t", index_label=schemas.SAMPLE_ID)
+    (fmt.path / schemas.CORPUS_PARAMETERS_FILE).write_text(json.dumps(
         {"max_length": corpus.max_length, "harmonize_names": corpus.harmonize_names}, indent=2) + "\n")
     if corpus.abundances is not None:
-        _write_abundances(corpus, fmt.path / "abundances.tsv")
+        _write_abundances(corpus, fmt.path / schemas.CORPUS_ABUNDANCES_FILE)
     return fmt
 
 
@@ -37,17 +38,17 @@ def _write_abundances(corpus, path):
     entries = corpus.abundances.tocoo()
     genera = genus_statistics().index.to_numpy()
     pd.DataFrame({"genus": genera[entries.col], "relative_abundance": entries.data},
-                 index=pd.Index(corpus.samples.index.to_numpy()[entries.row], name="sample-id")).to_csv(
+                 index=pd.Index(corpus.samples.index.to_numpy()[entries.row], name=schemas.SAMPLE_ID)).to_csv(
         str(path), sep="\t", float_format="%.9g")  # 9 digits read a float32 back bit for bit
 
 
 def _read_abundances(path, sample_ids):
     """The long TSV back to a samples x MGM genera matrix; every sample and genus must be known."""
-    long = pd.read_csv(str(path), sep="\t", dtype={"sample-id": str, "genus": str}, keep_default_na=False,
+    long = pd.read_csv(str(path), sep="\t", dtype={schemas.SAMPLE_ID: str, "genus": str}, keep_default_na=False,
                        float_precision="round_trip")
-    rows = pd.Index(sample_ids).get_indexer(long["sample-id"])
+    rows = pd.Index(sample_ids).get_indexer(long[schemas.SAMPLE_ID])
     columns = genus_statistics().index.get_indexer(long["genus"])
-    for what, positions, names in (("samples", rows, long["sample-id"]), ("genera", columns, long["genus"])):
+    for what, positions, names in (("samples", rows, long[schemas.SAMPLE_ID]), ("genera", columns, long["genus"])):
         if (positions < 0).any():
             raise ValueError(f"abundances.tsv names {int((positions < 0).sum())} entries of {what} the corpus "
                              f"does not hold (for example {names[positions < 0].iloc[0]!r}); tokenize the table "
@@ -58,13 +59,13 @@ def _read_abundances(path, sample_ids):
 
 @plugin.register_transformer
 def _format_to_corpus(fmt: MGMCorpusDirFmt) -> Corpus:
-    parameters = json.loads((fmt.path / "corpus.json").read_text())
-    samples = _read_tsv(fmt.path / "samples.tsv", na_values=[""])
+    parameters = json.loads((fmt.path / schemas.CORPUS_PARAMETERS_FILE).read_text())
+    samples = _read_tsv(fmt.path / schemas.CORPUS_SAMPLES_FILE, na_values=[""])
     samples["truncated"] = samples["truncated"].astype(str) == "True"
-    abundances = fmt.path / "abundances.tsv"
+    abundances = fmt.path / schemas.CORPUS_ABUNDANCES_FILE
     return Corpus(samples=samples,
-                  features=_read_tsv(fmt.path / "features.tsv"),
-                  dropped_samples=_read_tsv(fmt.path / "dropped_samples.tsv"),
+                  features=_read_tsv(fmt.path / schemas.CORPUS_FEATURES_FILE),
+                  dropped_samples=_read_tsv(fmt.path / schemas.CORPUS_DROPPED_FILE),
                   max_length=int(parameters["max_length"]),
                   harmonize_names=bool(parameters["harmonize_names"]),
                   abundances=_read_abundances(abundances, samples.index) if abundances.exists() else None)
@@ -124,13 +125,13 @@ def _generator_to_files(fmt: MGMGeneratorDirFmt) -> ModelFiles:
 @plugin.register_transformer
 def _labels_to_format(labels: pd.Series) -> MGMLabelsFormat:
     fmt = MGMLabelsFormat()
-    labels.rename("label").to_csv(str(fmt), sep="\t", index_label="sample-id")
+    labels.rename(schemas.LABEL_COLUMN).to_csv(str(fmt), sep="\t", index_label=schemas.SAMPLE_ID)
     return fmt
 
 
 @plugin.register_transformer
 def _format_to_labels(fmt: MGMLabelsFormat) -> pd.Series:
-    return pd.read_csv(str(fmt), sep="\t", index_col=0, dtype=str, keep_default_na=False)["label"]
+    return pd.read_csv(str(fmt), sep="\t", index_col=0, dtype=str, keep_default_na=False)[schemas.LABEL_COLUMN]
 
 
 @plugin.register_transformer

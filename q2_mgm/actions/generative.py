@@ -1,4 +1,6 @@
-"""pretrain, pretrain-generator, generate and fit-reconstructor: MGM as a language model on QIIME 2 artifacts."""
+"""The generative area: pretrain, pretrain-generator, generate, fit-reconstructor and evaluate-generated, registered by
+`register(plugin)`: MGM as a language model on QIIME 2 artifacts. Defaults come from the core's tables
+(PRETRAINING, GENERAL_MODEL_SIZE, SAMPLING, NeuralSettings)."""
 import dataclasses
 import json
 import pathlib
@@ -6,21 +8,50 @@ import pathlib
 import numpy as np
 import pandas as pd
 import qiime2
+from q2_types.feature_data import FeatureData, Taxonomy
+from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
+from q2_types.sample_data import SampleData
+from qiime2.plugin import Bool, Categorical, Choices, Float, Int, List, MetadataColumn, Range, Str
 
+from .. import _examples
 from .._formats import MGMGeneratorDirFmt, MGMModelDirFmt, MGMReconstructorDirFmt, ModelFiles
-from ..core.generation import generate as sample_sentences, sentences_to_genera
+from .._types import Generator, MGMCorpus, MGMLabels, MGMModel, MGMReconstructor, MGMTrainingHistory, Pretrained
+from ..core.generation import SAMPLING, generate as sample_sentences, sentences_to_genera
 from ..core.inference import encode
 from ..core.models import load_general_model, load_model, save_model
-from ..core.pretraining import (LABEL_PREFIX, LABEL_SUFFIX, PretrainingError, PretrainingSettings, add_label_tokens,
-                                is_label_token, label_ids, label_token, new_model, new_model_config,
-                                pretrain as pretrain_model, prompt_ids)
+from ..core.pretraining import (GENERAL_MODEL_SIZE as S, LABEL_PREFIX, LABEL_SUFFIX, PRETRAINING as P,
+                                PretrainingError, PretrainingSettings, add_label_tokens, is_label_token, label_ids,
+                                label_token, new_model, new_model_config, pretrain as pretrain_model, prompt_ids)
 from ..core.reconstruction import (MGnifyMeanReconstructor, NeuralReconstructor, NeuralSettings,
                                    RankMedianReconstructor, genus_relative_abundance, load_reconstructor)
-from ..core.tokenizer import Corpus, tokenize_matrix
+from ..core.samples import samples_with_values
+from ..core.schemas import LABEL_COLUMN, PRETRAINING_RECORD_FILE, SAMPLE_ID
+from ..core.tokenizer import MAX_LENGTH, Corpus, tokenize_matrix
 from ..core.vocab import EOS_ID, mgm_vocabulary
+from ..visualizers.evaluate_generated import evaluate_generated
+from ._parameters import DEVICE_DESCRIPTION, DEVICES, EVALUATION_PARAMETERS, SEED, citations
 from ._util import report, resolve_device
 
 RECONSTRUCTORS = ("neural", "rank-median")
+N = NeuralSettings()
+
+PRETRAINING_PARAMETERS = {
+    "epochs": Int % Range(1, 10_000), "learning_rate": Float % Range(0, 1, inclusive_start=False),
+    "batch_size": Int % Range(1, 4096), "validation_fraction": Float % Range(0.01, 0.5, inclusive_end=True),
+    "patience": Int % Range(1, 1000), "random_state": SEED, "device": DEVICES,
+}
+PRETRAINING_DESCRIPTIONS = {
+    "epochs": "Most passes over the sentences; training stops earlier when the validation loss stops improving.",
+    "learning_rate": "Peak learning rate of AdamW (linear warm-up over the first 10% of steps, then linear decay); "
+                     "upstream MGM pretrains at 1e-3.",
+    "batch_size": "Sentences per step and process (under torchrun, per GPU or CPU process).",
+    "validation_fraction": "Share of the sentences held out to measure the validation loss each epoch.",
+    "patience": "Epochs without a lower validation loss before stopping; the best epoch's weights are kept.",
+    "random_state": "Seed of the split, the initial weights and the batch order: the same seed gives the same model.",
+    "device": DEVICE_DESCRIPTION,
+}
+CORPORA_DESCRIPTION = "One or more corpora (from `tokenize`) to learn from; a sample may appear in only one."
+PRETRAINED_HISTORY = "Training and validation loss and perplexity per epoch (view with `qiime metadata tabulate`)."
 
 
 def _sentences(corpora):
@@ -51,14 +82,15 @@ def _save(network, vocabulary, history, settings, record, out):
     save_model(network, vocabulary, out.path)
     record = {**record, "settings": dataclasses.asdict(settings),
               "history": history.reset_index().to_dict(orient="list")}
-    (out.path / "pretraining.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
+    (out.path / PRETRAINING_RECORD_FILE).write_text(json.dumps(record, indent=2, default=float) + "\n")
     return out, history
 
 
-def pretrain(corpora: Corpus, model: MGMModelDirFmt = None, from_scratch: bool = False, n_layer: int = 8,
-             n_head: int = 8, n_embd: int = 256, n_positions: int = 512, epochs: int = 50,
-             learning_rate: float = 1e-3, batch_size: int = 32, validation_fraction: float = 0.1, patience: int = 3,
-             random_state: int = 0, device: str = "auto") -> (MGMModelDirFmt, pd.DataFrame):
+def pretrain(corpora: Corpus, model: MGMModelDirFmt = None, from_scratch: bool = False, n_layer: int = S["n_layer"],
+             n_head: int = S["n_head"], n_embd: int = S["n_embd"], n_positions: int = S["n_positions"],
+             epochs: int = P.epochs, learning_rate: float = P.learning_rate, batch_size: int = P.batch_size,
+             validation_fraction: float = P.validation_fraction, patience: int = P.patience,
+             random_state: int = P.random_state, device: str = P.device) -> (MGMModelDirFmt, pd.DataFrame):
     if from_scratch:  # MGM's vocabulary with random weights: the general model's weights are not read
         vocabulary = mgm_vocabulary()
         network = new_model(new_model_config(len(vocabulary), n_layer, n_head, n_embd, n_positions), random_state)
@@ -74,18 +106,14 @@ def pretrain(corpora: Corpus, model: MGMModelDirFmt = None, from_scratch: bool =
 
 
 def pretrain_generator(corpora: Corpus, metadata: qiime2.CategoricalMetadataColumn, model: ModelFiles = None,
-                       epochs: int = 50, learning_rate: float = 1e-3, batch_size: int = 32,
-                       validation_fraction: float = 0.1, patience: int = 3, random_state: int = 0,
-                       device: str = "auto") -> (MGMGeneratorDirFmt, pd.DataFrame):
+                       epochs: int = P.epochs, learning_rate: float = P.learning_rate, batch_size: int = P.batch_size,
+                       validation_fraction: float = P.validation_fraction, patience: int = P.patience,
+                       random_state: int = P.random_state,
+                       device: str = P.device) -> (MGMGeneratorDirFmt, pd.DataFrame):
     network, vocabulary, start = _starting_model(model)
     sentences = _sentences(corpora)
-    labels = metadata.to_series().reindex(sentences.index)
-    if labels.isna().all():
-        raise PretrainingError(f"None of the {len(sentences)} samples has a value in {metadata.name!r}; check that "
-                               "the metadata's sample IDs match the corpora's.")
-    if labels.isna().any():
-        report(f"left out {int(labels.isna().sum())} of {len(labels)} samples with no {metadata.name!r}")
-        labels = labels.dropna()
+    _, (labels,) = samples_with_values(sentences.index, [(metadata.name, metadata.to_series())], PretrainingError,
+                                       report, where="the corpora's")
     network, vocabulary = add_label_tokens(network, vocabulary, labels)
     ids = prompt_ids(encode(sentences.loc[labels.index], vocabulary), labels, vocabulary,
                      network.config.n_positions)
@@ -132,19 +160,19 @@ def _synthetic_corpus(names, genera, ended, max_length):
         "length_before_truncation": [n + (not done) for n, done in zip(n_tokens, ended)],
         "truncated": [not done for done in ended], "below_zero_threshold": 0,
         "vocabulary_coverage": 1.0, "no_genus_share": 0.0, "out_of_vocabulary_share": 0.0},
-        index=pd.Index(names, name="sample-id"))
+        index=pd.Index(names, name=SAMPLE_ID))
     counts = pd.Series([g for names_ in genera for g in names_]).value_counts()
     features = pd.DataFrame({"taxonomy": counts.index, "genus": counts.index, "status": "kept",
                              "n_samples": counts.to_numpy(), "mean_relative_abundance": np.nan},
                             index=pd.Index(counts.index, name="feature-id"))
     dropped = pd.DataFrame({"reason": pd.Series(dtype=str), "total": pd.Series(dtype=float)},
-                           index=pd.Index([], name="sample-id"))
+                           index=pd.Index([], name=SAMPLE_ID))
     return Corpus(samples, features, dropped, int(max_length), False)
 
 
 def generate(model: ModelFiles, reconstructor: MGMReconstructorDirFmt = None, labels: list = None,
-             n_per_label: int = 100, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-             max_length: int = 512, random_state: int = 0,
+             n_per_label: int = 100, temperature: float = SAMPLING["temperature"], top_k: int = SAMPLING["top_k"],
+             top_p: float = SAMPLING["top_p"], max_length: int = MAX_LENGTH, random_state: int = 0,
              device: str = "auto") -> (pd.DataFrame, Corpus, pd.Series):
     network, vocabulary, _ = load_model(model.path)
     device = resolve_device(device)
@@ -163,15 +191,15 @@ def generate(model: ModelFiles, reconstructor: MGMReconstructorDirFmt = None, la
     report(f"ranks to abundances with the {rebuild.kind} reconstructor")
     abundances = rebuild.predict(genera)
     table = pd.DataFrame([dict(zip(g, a)) for g, a in zip(genera, abundances)], index=names).fillna(0.0)
-    table.index.name = "sample-id"
+    table.index.name = SAMPLE_ID
     return (table, _synthetic_corpus(names, genera, ended, max_length),
-            pd.Series(prompted, index=pd.Index(names, name="sample-id"), name="label"))
+            pd.Series(prompted, index=pd.Index(names, name=SAMPLE_ID), name=LABEL_COLUMN))
 
 
 def fit_reconstructor(table: pd.DataFrame, taxonomy: pd.Series = None, kind: str = "neural",
-                      harmonize_names: bool = False, epochs: int = 300, learning_rate: float = 1e-3,
-                      batch_size: int = 64, validation_fraction: float = 0.1, patience: int = 10,
-                      random_state: int = 0) -> MGMReconstructorDirFmt:
+                      harmonize_names: bool = False, epochs: int = N.epochs, learning_rate: float = N.learning_rate,
+                      batch_size: int = N.batch_size, validation_fraction: float = N.validation_fraction,
+                      patience: int = N.patience, random_state: int = N.random_state) -> MGMReconstructorDirFmt:
     corpus = tokenize_matrix(table.to_numpy(), table.index, table.columns, taxonomy, harmonize_names=harmonize_names)
     relative = genus_relative_abundance(table, taxonomy, harmonize_names)
     report(f"fitting a {kind} reconstructor on {len(corpus.samples)} samples")
@@ -185,3 +213,150 @@ def fit_reconstructor(table: pd.DataFrame, taxonomy: pd.Series = None, kind: str
     out = MGMReconstructorDirFmt()
     rebuild.save(out.path)
     return out
+
+
+def register(plugin):
+    plugin.methods.register_function(
+        function=pretrain,
+        inputs={"corpora": List[SampleData[MGMCorpus]], "model": MGMModel[Pretrained]},
+        parameters={"from_scratch": Bool, "n_layer": Int % Range(1, 64), "n_head": Int % Range(1, 64),
+                    "n_embd": Int % Range(8, 4096), "n_positions": Int % Range(8, 4096), **PRETRAINING_PARAMETERS},
+        outputs=[("pretrained_model", MGMModel[Pretrained]), ("history", MGMTrainingHistory)],
+        input_descriptions={"corpora": CORPORA_DESCRIPTION,
+                            "model": "The model to continue pretraining; the general model when left out."},
+        parameter_descriptions={
+            "from_scratch": "Start from random weights of the size below instead of from a model.",
+            "n_layer": "Transformer layers of a model from scratch (upstream: 8).",
+            "n_head": "Attention heads per layer of a model from scratch (upstream: 8); must divide n_embd.",
+            "n_embd": "Width of a model from scratch (upstream: 256).",
+            "n_positions": "Longest sentence a model from scratch reads, in tokens (upstream: 512).",
+            **PRETRAINING_DESCRIPTIONS},
+        output_descriptions={"pretrained_model": "The pretrained language model, with its corpus size, settings and "
+                                                 "training curves in pretraining.json.",
+                             "history": PRETRAINED_HISTORY},
+        name="Pretrain MGM on your own corpora",
+        description="Causal language modelling over genus sentences, as MGM's general model was trained: continue "
+                    "from a model (domain adaptation) or start from scratch. The transformers Trainer runs it, so the "
+                    "same action scales out under torchrun (see the README: `python -m q2_mgm.distributed`).",
+        citations=[citations["zhang2026mgm"], citations["radford2019gpt2"], citations["wolf2020transformers"]],
+        examples={"pretrain_from_scratch": _examples.pretrain_example},
+    )
+
+    plugin.methods.register_function(
+        function=pretrain_generator,
+        inputs={"corpora": List[SampleData[MGMCorpus]], "model": MGMModel[Pretrained | Generator]},
+        parameters={"metadata": MetadataColumn[Categorical], **PRETRAINING_PARAMETERS},
+        outputs=[("generator", MGMModel[Generator]), ("history", MGMTrainingHistory)],
+        input_descriptions={"corpora": CORPORA_DESCRIPTION,
+                            "model": "The model to start from (the general model when left out); a generator's labels "
+                                     "are kept and new labels added."},
+        parameter_descriptions={"metadata": "The labels to prompt with (e.g. delivery mode or disease state): each "
+                                            "sentence becomes <bos> <label> genera <eos>. Samples without a value are "
+                                            "left out and counted.",
+                                **PRETRAINING_DESCRIPTIONS},
+        output_descriptions={"generator": "A label-prompted language model for `generate`.",
+                             "history": PRETRAINED_HISTORY},
+        name="Pretrain a label-prompted MGM generator",
+        description="Upstream's `pretrain --with-label`: the vocabulary grows by one token per label, and the model "
+                    "learns sentences that follow their label, so that `generate` can be prompted with one.",
+        citations=[citations["zhang2026mgm"], citations["wolf2020transformers"]],
+        examples={"pretrain_a_delivery_mode_generator": _examples.pretrain_generator_example},
+    )
+
+    plugin.methods.register_function(
+        function=generate,
+        inputs={"model": MGMModel[Generator | Pretrained], "reconstructor": MGMReconstructor},
+        parameters={"labels": List[Str], "n_per_label": Int % Range(1, 1_000_000),
+                    "temperature": Float % Range(0, None, inclusive_start=False), "top_k": Int % Range(0, None),
+                    "top_p": Float % Range(0, 1, inclusive_start=False, inclusive_end=True),
+                    "max_length": Int % Range(3, 4096), "random_state": SEED, "device": DEVICES},
+        outputs=[("table", FeatureTable[RelativeFrequency]), ("corpus", SampleData[MGMCorpus]),
+                 ("sample_metadata", SampleData[MGMLabels])],
+        input_descriptions={"model": "A generator (from pretrain-generator), or a pretrained model for unconditioned "
+                                     "samples.",
+                            "reconstructor": "Gives the generated genera abundances (from fit-reconstructor). Left "
+                                             "out, each genus gets its MGnify mean abundance, renormalised: no "
+                                             "training, but far less realistic (benchmarks/results/generation.md); "
+                                             "fit one on your real table."},
+        parameter_descriptions={
+            "labels": "Labels to prompt with (default: all of the generator's); not for a model without labels.",
+            "n_per_label": "Samples to generate per label.",
+            "temperature": "Softmax temperature: below 1 sharpens towards likely genera, above 1 flattens.",
+            "top_k": "Sample among the k most likely next tokens only (0: no limit).",
+            "top_p": "Sample among the most likely tokens that make up this probability (1: no limit).",
+            "max_length": "Longest sentence in tokens (capped at the model's positions).",
+            "random_state": "Seed of the sampling: the same seed gives the same samples.",
+            "device": DEVICE_DESCRIPTION},
+        output_descriptions={"table": "Synthetic profiles (relative abundance of genus tokens), samples named "
+                                      "LABEL_INDEX.",
+                             "corpus": "The synthetic sentences, without label tokens, for embed or predict.",
+                             "sample_metadata": "The label each sample was prompted with (column `label`); use it as "
+                                                "metadata."},
+        name="Generate synthetic microbial profiles",
+        description="Sample sentences from the model (a label token after <bos> prompts each one; label tokens are "
+                    "never generated after it, nor is a genus repeated), then give their genera abundances with a "
+                    "reconstructor. Evaluate them with evaluate-generated.",
+        citations=[citations["zhang2026mgm"], citations["wolf2020transformers"]],
+        examples={"generate_profiles": _examples.generate_example},
+    )
+
+    plugin.methods.register_function(
+        function=fit_reconstructor,
+        inputs={"table": FeatureTable[Frequency | RelativeFrequency], "taxonomy": FeatureData[Taxonomy]},
+        parameters={"kind": Str % Choices(*RECONSTRUCTORS), "harmonize_names": Bool,
+                    "epochs": Int % Range(1, 100_000), "learning_rate": Float % Range(0, 1, inclusive_start=False),
+                    "batch_size": Int % Range(1, 4096), "validation_fraction": Float % Range(0.01, 0.5),
+                    "patience": Int % Range(1, 1000), "random_state": SEED},
+        outputs=[("reconstructor", MGMReconstructor)],
+        input_descriptions={"table": "Real profiles to learn abundances from (counts or relative frequencies).",
+                            "taxonomy": "Taxonomy of the table's features; leave out when feature IDs are taxonomy "
+                                        "strings."},
+        parameter_descriptions={
+            "kind": "'neural': a small network from each genus, its rank and MGnify statistics to its abundance, "
+                    "trained on Bray-Curtis loss (upstream's reconstructor idea); 'rank-median': each rank's median "
+                    "abundance in the table.",
+            "harmonize_names": "Recover bracketed, SILVA and GTDB genus names (see tokenize).",
+            "epochs": "Most epochs of the neural reconstructor (it stops early on its validation loss).",
+            "learning_rate": "Adam learning rate of the neural reconstructor.",
+            "batch_size": "Samples per step of the neural reconstructor.",
+            "validation_fraction": "Share of samples held out for early stopping (neural).",
+            "patience": "Epochs without a better validation Bray-Curtis before stopping (neural).",
+            "random_state": "Seed of the split and the weights (neural)."},
+        output_descriptions={"reconstructor": "The fitted reconstructor, with its training curve (neural), for "
+                                              "generate."},
+        name="Fit a ranks-to-abundances reconstructor",
+        description="A sentence orders genera but holds no amounts: learn, from real tables, the relative abundances "
+                    "that go with a sentence's genera, so that generated sentences become profiles.",
+        citations=[citations["zhang2026mgm"]],
+        examples={"fit_a_reconstructor": _examples.fit_reconstructor_example},
+    )
+
+    plugin.visualizers.register_function(
+        function=evaluate_generated,
+        inputs={"real_table": FeatureTable[Frequency | RelativeFrequency],
+                "synthetic_table": FeatureTable[Frequency | RelativeFrequency], "taxonomy": FeatureData[Taxonomy]},
+        parameters={"real_labels": MetadataColumn[Categorical], "synthetic_labels": MetadataColumn[Categorical],
+                    **EVALUATION_PARAMETERS},
+        input_descriptions={
+            "real_table": "Real samples, counts or relative frequencies, at any taxonomic level; collapsed to MGM's "
+                          "genera as tokenize does.",
+            "synthetic_table": "Synthetic samples whose feature IDs are MGM genus tokens (g__Name), e.g. from "
+                               "generate.",
+            "taxonomy": "Taxonomy of the real table's features; leave out when its feature IDs are taxonomy strings."},
+        parameter_descriptions={
+            "real_labels": "The label of each real sample.",
+            "synthetic_labels": "The label each synthetic sample was generated for (generate's sample_metadata). "
+                                "Only labels on both sides are compared; each needs at least 5 real and 5 synthetic "
+                                "samples.",
+            "n_estimators": "Trees in each RandomForest (two-sample test, train-on-synthetic and train-on-real).",
+            "random_state": "Seed of the subsampling, folds, forests and PERMANOVA permutations."},
+        name="How realistic are generated samples?",
+        description="Real and synthetic samples side by side, per label: genus prevalence and mean abundance, alpha "
+                    "diversity, a Bray-Curtis PCoA of both together (with PERMANOVA), a RandomForest two-sample test "
+                    "(ROC AUC of telling real from synthetic; 0.5 is perfect realism), and whether a classifier "
+                    "trained on synthetic samples predicts the real labels (train-on-synthetic, test-on-real AUC, "
+                    "beside train-on-real). Compare generators at matched sample counts: near-copies of real samples also "
+                    "raise the two-sample AUC.",
+        citations=[citations["zhang2026mgm"]],
+        examples={"evaluate_generated_profiles": _examples.evaluate_generated_example},
+    )

@@ -1,17 +1,25 @@
-"""keystone-genera: score each genus by the attention (or attribution) an MGM model gives it, per class."""
+"""The keystone area: keystone-genera and keystone-report, registered by `register(plugin)`: score each genus by the
+attention (or attribution) an MGM model gives it, per class."""
 import dataclasses
 import pathlib
 
 import numpy as np
 import pandas as pd
 import qiime2
+from q2_sample_classifier import Classifier, Importance
+from q2_types.feature_data import FeatureData
+from q2_types.sample_data import SampleData
+from qiime2.plugin import Categorical, Choices, Float, Int, List, MetadataColumn, Range, Str
 
+from .. import _examples
 from .._formats import ModelFiles
+from .._types import MGMCorpus, MGMModel, Pretrained
 from ..core.inference import encode
-from ..core.keystone import KeystoneError, aggregate, genus_scores, per_subject, token_scores
+from ..core.keystone import METHODS, KeystoneError, aggregate, genus_scores, per_subject, token_scores
 from ..core.models import load_model
 from ..core.tokenizer import Corpus
 from ..core.training import load_trained_model, predict
+from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, SEED, citations
 from ._util import report, resolve_device
 
 
@@ -95,3 +103,68 @@ def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.Categori
     importance = summary.importance
     importance.index.name = "feature-id"
     return importance
+
+
+INPUTS = {"corpus": CORPUS_DESCRIPTION,
+                   "model": "A fine-tuned MGM classifier (the paper's view), or a pretrained model together with a "
+                            "metadata column."}
+PARAMETERS = {"metadata": MetadataColumn[Categorical], "subjects": MetadataColumn[Categorical],
+                       "method": Str % Choices(*METHODS),
+                       "min_samples": Int % Range(1, None), "device": DEVICES}
+DESCRIPTIONS = {
+    "metadata": "The groups to score genera for (e.g. delivery mode). Optional with a classifier: its predicted "
+                "classes are the groups then. Samples without a value are left out and counted.",
+    "subjects": "Optional: each sample's subject (e.g. child ID). A subject's samples are averaged first, so that "
+                "confidence intervals and tests count subjects, not repeated samples of one subject.",
+    "method": "'attention': the last layer's attention from the token the classifier reads, averaged over heads "
+              "(the paper's view); 'rollout': attention rolled out across all layers; 'gradient': integrated "
+              "gradients of the class logit on the genus embeddings, a check that does not rely on attention. "
+              "Attention scores are relative to an even share over the sample's genera (1 = even).",
+    "min_samples": "Genera held by fewer samples (or subjects) of a group are scored but not ranked, so a genus "
+                   "seen in a handful of samples cannot top the list.",
+    "device": DEVICE_DESCRIPTION,
+}
+
+
+def register(plugin):
+    from ..visualizers.keystone import keystone_report  # TEMPORARY until the visualizer no longer imports actions
+    plugin.methods.register_function(
+        function=keystone_genera,
+        inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Classifier | Pretrained]},
+        parameters=PARAMETERS,
+        outputs=[("importance", FeatureData[Importance])],
+        input_descriptions=INPUTS,
+        parameter_descriptions=DESCRIPTIONS,
+        output_descriptions={"importance": "One column per group: each genus' mean score over the group's samples, "
+                                           "absence counted as 0 (so rare genera weigh by how often they occur). "
+                                           "q2-sample-classifier's heatmap and `qiime metadata tabulate` read it."},
+        name="Keystone genera from attention",
+        description="Score every genus of every sample by the attention (or attribution) the model gives it, and "
+                    "summarise the scores per group, as MGM's paper did to find delivery-mode keystone genera. "
+                    "`keystone-report` shows the ranking with confidence intervals.",
+        citations=[citations["zhang2026mgm"]],
+        examples={"keystone_genera_of_delivery_modes": _examples.keystone_genera_example},
+    )
+
+    plugin.visualizers.register_function(
+        function=keystone_report,
+        inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Classifier | Pretrained]},
+        parameters={**PARAMETERS, "top_genera": Int % Range(1, 200), "n_bootstrap": Int % Range(1, 100_000),
+                    "confidence": Float % Range(0.5, 1, inclusive_end=False), "sample_ids": List[Str],
+                    "random_state": SEED},
+        input_descriptions=INPUTS,
+        parameter_descriptions={
+            **DESCRIPTIONS,
+            "top_genera": "Genera shown per group.",
+            "n_bootstrap": "Bootstrap resamples of each group's samples for the confidence intervals.",
+            "confidence": "Level of the bootstrap confidence intervals.",
+            "sample_ids": "Samples whose attention maps to show (default: the first sample of each group).",
+            "random_state": "Seed of the bootstrap.",
+        },
+        name="Keystone genera: ranking, confidence intervals and group differences",
+        description="For each group, the top genera with bootstrap confidence intervals over samples; a genus x group "
+                    "heatmap; per-genus tests of the difference between groups (Mann-Whitney U or Kruskal-Wallis, "
+                    "Benjamini-Hochberg q-values); attention maps of chosen samples; TSVs and PDFs to download.",
+        citations=[citations["zhang2026mgm"]],
+        examples={"keystone_report": _examples.keystone_report_example},
+    )

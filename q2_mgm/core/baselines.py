@@ -3,13 +3,15 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
+BASELINE_TREES = 500  # trees of the RandomForest beside every evaluation (the evaluate actions' default)
+
 
 def relative_abundance(table: pd.DataFrame) -> pd.DataFrame:
     totals = table.sum(axis=1).replace(0, np.nan)
     return table.div(totals, axis=0).fillna(0.0)
 
 
-def random_forest_baseline(abundance: pd.DataFrame, truth: pd.Series, test_ids, task, n_estimators=500,
+def random_forest_baseline(abundance: pd.DataFrame, truth: pd.Series, test_ids, task, n_estimators=BASELINE_TREES,
                            random_state=0, n_jobs=1):
     """Fit on the labelled samples outside test_ids and predict test_ids: class probabilities (DataFrame,
     columns = classes) or values (Series)."""

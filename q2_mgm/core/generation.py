@@ -56,8 +56,11 @@ def _check(model, vocabulary, n_samples, temperature, top_k, top_p, max_length, 
                               f"be at most the model's {model.config.n_positions} positions.")
 
 
-def generate(model, vocabulary, n_samples, prompt_label=None, temperature=1.0, top_k=0, top_p=1.0, max_length=None,
-             random_state=0, device="cpu"):
+SAMPLING = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}  # plain sampling from the model: generate's defaults
+
+
+def generate(model, vocabulary, n_samples, prompt_label=None, temperature=SAMPLING["temperature"],
+             top_k=SAMPLING["top_k"], top_p=SAMPLING["top_p"], max_length=None, random_state=0, device="cpu"):
     """n_samples sentences as token-id arrays `<bos> [<label>] g__... <eos>` (no <eos> where a sentence reached
     max_length tokens, as the tokenizer truncates). prompt_label: a label token (`<label:Vaginal>`) or the bare
     label. The same random_state gives the same sentences on the same device; the global torch RNG is untouched."""

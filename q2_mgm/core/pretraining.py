@@ -12,8 +12,10 @@ import torch
 import transformers
 from sklearn.model_selection import ShuffleSplit
 
-from .inference import padded_batch, resolve_device
+from .datasets import SentenceDataset, collate
+from .inference import resolve_device
 from .models import build_model
+from .settings import LoopSettings
 from .training import EpochProgress, epoch_history
 from .vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, Vocabulary
 
@@ -25,10 +27,11 @@ class PretrainingError(ValueError):
 
 
 @dataclasses.dataclass
-class PretrainingSettings:
+class PretrainingSettings(LoopSettings):
     """Upstream's `[pretrain]` recipe (config.ini), except warmup as a share of the steps: upstream's 1000 warmup
     steps exceed a small corpus' whole run, and validation_fraction, patience (upstream: --val-split 0.1,
-    early_stopping_patience 3) that count epochs here rather than every 500 steps. batch_size is per process."""
+    early_stopping_patience 3) that count epochs here rather than every 500 steps. batch_size is per process. The
+    defaults of pretrain and pretrain-generator."""
     epochs: int = 50
     learning_rate: float = 1e-3
     batch_size: int = 32
@@ -36,11 +39,18 @@ class PretrainingSettings:
     patience: int = 3
     weight_decay: float = 0.001
     warmup_ratio: float = 0.1
-    random_state: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # 'auto' takes a CUDA GPU where torch sees one
 
 
-def new_model_config(vocab_size, n_layer=8, n_head=8, n_embd=256, n_positions=512):
+PRETRAINING = PretrainingSettings()
+
+
+GENERAL_MODEL_SIZE = {"n_layer": 8, "n_head": 8, "n_embd": 256, "n_positions": 512}  # upstream's; pretrain's defaults
+S = GENERAL_MODEL_SIZE
+
+
+def new_model_config(vocab_size: int, n_layer: int = S["n_layer"], n_head: int = S["n_head"], n_embd: int = S["n_embd"],
+                     n_positions: int = S["n_positions"]) -> transformers.GPT2Config:
     """GPT2Config of upstream's general model (8 layers x 8 heads x 256, 512 positions, gelu_new, dropout 0.1) for a
     vocabulary of vocab_size tokens; smaller sizes for tests and small corpora."""
     return transformers.GPT2Config(
@@ -131,22 +141,6 @@ def add_label_tokens(model, vocabulary, labels):
 
 # --- the training loop ---
 
-class _SentenceDataset(torch.utils.data.Dataset):
-    def __init__(self, token_ids):
-        self.token_ids = token_ids
-
-    def __len__(self):
-        return len(self.token_ids)
-
-    def __getitem__(self, i):
-        return {"input_ids": self.token_ids[i]}
-
-
-def _collate(items):
-    input_ids, mask = padded_batch([item["input_ids"] for item in items])
-    return {"input_ids": input_ids, "attention_mask": mask, "labels": input_ids.masked_fill(~mask, -100)}
-
-
 class _LanguageModelTrainer(transformers.Trainer):
     def log(self, logs, *args, **kwargs):
         if "eval_loss" in logs:  # perplexity from the mean token loss: no logits need keeping
@@ -219,7 +213,7 @@ def pretrain(model, token_ids, settings: PretrainingSettings, report=print):
     _check_settings(settings)
     device = resolve_device(settings.device)
     train_idx, val_idx = _split(len(token_ids), settings)
-    datasets = [_SentenceDataset([token_ids[i] for i in idx]) for idx in (train_idx, val_idx)]
+    datasets = [SentenceDataset([token_ids[i] for i in idx]) for idx in (train_idx, val_idx)]
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if int(os.environ.get("RANK", "0")) != 0:
         report = _silent  # one progress report, from the first process
@@ -238,7 +232,7 @@ def pretrain(model, token_ids, settings: PretrainingSettings, report=print):
             ddp_find_unused_parameters=False, remove_unused_columns=False, dataloader_num_workers=0,
             group_by_length=True)  # batches of similar length: less padding
         trainer = _LanguageModelTrainer(
-            model=model, args=args, train_dataset=datasets[0], eval_dataset=datasets[1], data_collator=_collate,
+            model=model, args=args, train_dataset=datasets[0], eval_dataset=datasets[1], data_collator=collate,
             callbacks=[keep_best, EpochProgress(report)])
         trainer.remove_callback(transformers.PrinterCallback)  # EpochProgress reports each epoch instead
         trainer.train()

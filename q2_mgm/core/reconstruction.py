@@ -26,6 +26,7 @@ from sklearn.model_selection import ShuffleSplit
 from torch import nn
 
 from .models import versions
+from .settings import LoopSettings
 from .pretraining import is_label_token
 from .tokenizer import assign_genera
 from .vocab import SPECIAL_TOKENS, genus_statistics
@@ -210,8 +211,9 @@ class RankMedianReconstructor:
 # --- neural ---
 
 @dataclasses.dataclass
-class NeuralSettings:
-    """Training settings; upstream's are Adam at 2e-4, batches of 64, up to 500 epochs, patience 3."""
+class NeuralSettings(LoopSettings):
+    """Training settings, the defaults of fit-reconstructor; upstream's are Adam at 2e-4, batches of 64, up to 500
+    epochs, patience 3."""
     epochs: int = 300
     learning_rate: float = 1e-3
     batch_size: int = 64
@@ -219,7 +221,6 @@ class NeuralSettings:
     patience: int = 10
     width: int = 64
     genus_dropout: float = 0.1  # share of genera trained as `unseen`, so that row 0 learns from statistics alone
-    random_state: int = 0
 
 
 @functools.lru_cache(maxsize=1)

@@ -17,6 +17,7 @@ from .vocab import SPECIAL_TOKENS, genus_statistics
 
 GENUS_PATTERN = r"(g__[A-Za-z0-9_]+)"
 FEATURE_STATUS = ("kept", "harmonized", "no genus rank", "genus not in MGM vocabulary")
+MAX_LENGTH = 512  # the general model's positions: tokenize's default longest sentence, <bos> and <eos> included
 SAMPLES_PER_CHUNK = 20_000
 DENSE_CELLS_PER_CHUNK = 250_000  # small enough for a chunk's arrays to stay in cache: 2 M cells ran 1.6x slower
 
@@ -229,7 +230,7 @@ def _join_sentences(pieces, cols, counts, max_length):
     return ["".join(names[start:end]) for start, end in zip(starts.tolist(), ends.tolist())]
 
 
-def tokenize_matrix(matrix, sample_ids, feature_ids, taxonomy=None, max_length=512, harmonize_names=False):
+def tokenize_matrix(matrix, sample_ids, feature_ids, taxonomy=None, max_length=MAX_LENGTH, harmonize_names=False):
     """Tokenize a samples x features matrix (scipy sparse or dense) of counts or relative frequencies.
 
     taxonomy: pd.Series feature ID -> taxonomy string; None reads the feature IDs as taxonomy strings.
@@ -376,7 +377,7 @@ def _feature_report(matrix, n_present, totals, taxonomy, genus, status):
     }, index=pd.Index(taxonomy.index.astype(str), name="feature-id"))
 
 
-def tokenize_dataframe(table: pd.DataFrame, taxonomy=None, max_length=512, harmonize_names=False):
+def tokenize_dataframe(table: pd.DataFrame, taxonomy=None, max_length=MAX_LENGTH, harmonize_names=False):
     """Samples x features DataFrame (columns = feature IDs or taxonomy strings) -> Corpus."""
     return tokenize_matrix(table.to_numpy(dtype=np.float64), table.index, table.columns, taxonomy,
                            max_length, harmonize_names)

@@ -14,9 +14,12 @@ from sklearn.metrics import mean_absolute_error, roc_auc_score
 
 from q2_mgm.core.inference import encode, sample_embeddings
 from q2_mgm.core.tokenizer import tokenize_dataframe
-from q2_mgm.core.training import (TrainingError, TrainingSettings, _linear_head, _network_outputs, encode_targets,
-                                  freeze, load_trained_model, predict, save_trained_model, sequence_model,
-                                  train_sequence_model, validation_split)
+from q2_mgm.core.training import (TrainingError, TrainingSettings, load_trained_model, predict, save_trained_model,
+                                  sequence_model, train_sequence_model, validation_split)
+from q2_mgm.core.training.head import linear_head
+from q2_mgm.core.training.networks import freeze
+from q2_mgm.core.training.targets import encode_targets
+from q2_mgm.core.training.trained import network_outputs
 from q2_mgm.core.vocab import mgm_vocabulary
 
 from ..helpers import read_metadata
@@ -32,7 +35,9 @@ def tiny_config():
 
 
 def tiny_settings(**changes):
-    return TrainingSettings(**{"epochs": 1, "learning_rate": 3e-3, "batch_size": 64, **changes})
+    """Upstream's recipe (every layer trained, no forest) on a small budget."""
+    return TrainingSettings(**{"epochs": 1, "learning_rate": 3e-3, "batch_size": 64, "freeze_layers": 0,
+                               "forest_weight": 0.0, **changes})
 
 
 def state_of(model):
@@ -333,8 +338,8 @@ class TestFrozenEncoderAndForest:
         trained, settings, messages = blended
         features = sample_embeddings(general_model[0], twins["ids"], "last")
         targets = encode_targets(twins["labels"], "classification")[0]
-        head = _linear_head("classification", settings).fit(features, targets)
-        network = _network_outputs(trained.model, "classification", twins["ids"])
+        head = linear_head("classification", settings).fit(features, targets)
+        network = network_outputs(trained.model, "classification", twins["ids"])
         np.testing.assert_allclose(network, head.predict_proba(features), atol=1e-5)
         assert trained.model.score.bias is not None and trained.model.config.score_bias
         assert trained.history.index.tolist() == ["1"]
@@ -345,7 +350,7 @@ class TestFrozenEncoderAndForest:
     def test_predictions_blend_network_and_forest(self, blended, twins, twins_corpus):
         trained, _, _ = blended
         abundances = twins_corpus[1]
-        network = _network_outputs(trained.model, "classification", twins["ids"])
+        network = network_outputs(trained.model, "classification", twins["ids"])
         forest = trained.forest.predict(abundances.reindex(columns=trained.forest_genera, fill_value=0.0)
                                         .to_numpy())
         blend = predict(trained, twins["ids"], abundances=abundances)

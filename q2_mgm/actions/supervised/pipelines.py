@@ -1,5 +1,10 @@
 """classify-samples and regress-samples: tokenize, split (group-aware), fine-tune, predict, evaluate against a
-plain RandomForest on the same split. Mirrors `qiime sample-classifier classify-samples`."""
+plain RandomForest on the same split. Mirrors `qiime sample-classifier classify-samples`. Defaults come from the
+core's tables, as fine-tune's do."""
+from ...core.baselines import BASELINE_TREES
+from ...core.tokenizer import MAX_LENGTH
+from ...core.training import FINE_TUNING as D
+from ...core.training.splits import TEST_SIZE
 
 
 def _run(ctx, task, evaluate_name, predict_name, table, metadata, taxonomy, groups, test_size, max_length,
@@ -20,10 +25,12 @@ def _run(ctx, task, evaluate_name, predict_name, table, metadata, taxonomy, grou
     return (model, history, *predicted, visualization)
 
 
-def classify_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size=0.2, max_length=512,
-                     harmonize_names=False, epochs=20, learning_rate=1e-4, batch_size=32, validation_fraction=0.2,
-                     patience=5, class_weighting=True, freeze_layers=8, forest_weight=0.7, forest_trees=500,
-                     random_state=0, device="auto", n_estimators=500):
+def classify_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size=TEST_SIZE, max_length=MAX_LENGTH,
+                     harmonize_names=False, epochs=D.epochs, learning_rate=D.learning_rate,
+                     batch_size=D.batch_size, validation_fraction=D.validation_fraction, patience=D.patience,
+                     class_weighting=D.class_weighting, freeze_layers=D.freeze_layers,
+                     forest_weight=D.forest_weight, forest_trees=D.forest_trees, random_state=D.random_state,
+                     device=D.device, n_estimators=BASELINE_TREES):
     return _run(ctx, "classification", "evaluate_classification", "predict_classification", table, metadata,
                 taxonomy, groups, test_size, max_length, harmonize_names, n_estimators, random_state, epochs=epochs,
                 learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
@@ -31,10 +38,11 @@ def classify_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size
                 forest_weight=forest_weight, forest_trees=forest_trees, device=device)
 
 
-def regress_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size=0.2, max_length=512,
-                    harmonize_names=False, epochs=20, learning_rate=1e-4, batch_size=32, validation_fraction=0.2,
-                    patience=5, freeze_layers=8, forest_weight=0.7, forest_trees=500, random_state=0,
-                    device="auto", n_estimators=500):
+def regress_samples(ctx, table, metadata, taxonomy=None, groups=None, test_size=TEST_SIZE, max_length=MAX_LENGTH,
+                    harmonize_names=False, epochs=D.epochs, learning_rate=D.learning_rate, batch_size=D.batch_size,
+                    validation_fraction=D.validation_fraction, patience=D.patience, freeze_layers=D.freeze_layers,
+                    forest_weight=D.forest_weight, forest_trees=D.forest_trees, random_state=D.random_state,
+                    device=D.device, n_estimators=BASELINE_TREES):
     return _run(ctx, "regression", "evaluate_regression", "predict_regression", table, metadata, taxonomy, groups,
                 test_size, max_length, harmonize_names, n_estimators, random_state, epochs=epochs,
                 learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,

@@ -1,33 +1,26 @@
-"""fine-tune, train, predict and split-corpus: supervised MGM on QIIME 2 artifacts."""
+"""fine-tune, train, predict and split-corpus: supervised MGM on QIIME 2 artifacts. Defaults come from the core's
+one table, q2_mgm.core.training.FINE_TUNING (and TEST_SIZE for splits)."""
 import numpy as np
 import pandas as pd
 import qiime2
 
-from .._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
-from ..core.inference import encode
-from ..core.models import general_model_config, load_general_model, load_model
-from ..core.tokenizer import Corpus
-from ..core.vocab import mgm_vocabulary
-from ..core.training import (TrainingError, TrainingSettings, load_trained_model, predict, save_trained_model,
-                             sequence_model, train_sequence_model, validation_split)
-from ._util import report, resolve_device
+from ..._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
+from ...core.inference import encode
+from ...core.models import general_model_config, load_general_model, load_model
+from ...core.samples import samples_with_values
+from ...core.tokenizer import Corpus
+from ...core.training import (FINE_TUNING as D, TrainingError, TrainingSettings, load_trained_model, predict,
+                              save_trained_model, sequence_model, train_sequence_model, validation_split)
+from ...core.training.splits import TEST_SIZE
+from ...core.vocab import mgm_vocabulary
+from .._util import report, resolve_device
 
 
 def labelled_samples(corpus: Corpus, column: qiime2.MetadataColumn, groups=None):
     """The corpus samples with a label (and group), in corpus order; the rest are counted and reported."""
-    labels = column.to_series().reindex(corpus.samples.index)
-    missing = labels.isna()
-    if groups is not None:
-        group_values = groups.to_series().reindex(corpus.samples.index)
-        missing |= group_values.isna()
-    if missing.all():
-        raise TrainingError(f"None of the corpus's {len(labels)} samples has a value in metadata column "
-                            f"{column.name!r}. Check that the metadata's sample IDs match the table's.")
-    if missing.any():
-        report(f"left out {int(missing.sum())} of {len(labels)} samples with no {column.name!r}"
-               + (f" or {groups.name!r}" if groups is not None else ""))
-    kept = labels.index[~missing]
-    return kept, labels[kept], (None if groups is None else group_values[kept].astype(str).to_numpy())
+    columns = [(column.name, column.to_series())] + ([] if groups is None else [(groups.name, groups.to_series())])
+    kept, values = samples_with_values(corpus.samples.index, columns, TrainingError, report)
+    return kept, values[0], (None if groups is None else values[1].astype(str).to_numpy())
 
 
 def _task(column):
@@ -38,15 +31,6 @@ def _check_task(column, task):
     if task == "regression" and not isinstance(column, qiime2.NumericMetadataColumn):
         raise TrainingError(f"task is 'regression' but {column.name!r} is categorical; regress a numeric column, "
                             "or use task 'classification'.")
-
-
-def _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting, freeze_layers,
-              random_state, device, forest_weight=0.0, forest_trees=500):
-    return TrainingSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
-                            validation_fraction=validation_fraction, patience=patience,
-                            class_weighting=class_weighting, freeze_layers=freeze_layers,
-                            random_state=random_state, device=resolve_device(device), forest_weight=forest_weight,
-                            forest_trees=forest_trees)
 
 
 def _fit(corpus, metadata, task, groups, backbone, vocabulary, config, settings, provenance):
@@ -65,28 +49,35 @@ def _fit(corpus, metadata, task, groups, backbone, vocabulary, config, settings,
 
 
 def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, model: MGMModelDirFmt = None,
-              groups: qiime2.CategoricalMetadataColumn = None, epochs: int = 20, learning_rate: float = 1e-4,
-              batch_size: int = 32, validation_fraction: float = 0.2, patience: int = 5,
-              class_weighting: bool = True, freeze_layers: int = 8, forest_weight: float = 0.7,
-              forest_trees: int = 500, random_state: int = 0,
-              device: str = "auto") -> (MGMSupervisedModelDirFmt, pd.DataFrame):
+              groups: qiime2.CategoricalMetadataColumn = None, epochs: int = D.epochs,
+              learning_rate: float = D.learning_rate, batch_size: int = D.batch_size,
+              validation_fraction: float = D.validation_fraction, patience: int = D.patience,
+              class_weighting: bool = D.class_weighting, freeze_layers: int = D.freeze_layers,
+              forest_weight: float = D.forest_weight, forest_trees: int = D.forest_trees,
+              random_state: int = D.random_state,
+              device: str = D.device) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
     if model is None:
         backbone, vocabulary, provenance = load_general_model()
     else:
         backbone, vocabulary, provenance = load_model(model.path)
-    settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting,
-                         freeze_layers, random_state, device, forest_weight, forest_trees)
+    settings = TrainingSettings(
+        epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
+        patience=patience, class_weighting=class_weighting, freeze_layers=freeze_layers, random_state=random_state,
+        device=resolve_device(device), forest_weight=forest_weight, forest_trees=forest_trees)
     return _fit(corpus, metadata, task, groups, backbone, vocabulary, None, settings,
                 {"base_model": provenance.get("source_sha256", "user model")})
 
 
 def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qiime2.CategoricalMetadataColumn = None,
-          epochs: int = 20, learning_rate: float = 1e-4, batch_size: int = 32, validation_fraction: float = 0.2,
-          patience: int = 5, class_weighting: bool = True, random_state: int = 0,
-          device: str = "auto") -> (MGMSupervisedModelDirFmt, pd.DataFrame):
+          epochs: int = D.epochs, learning_rate: float = D.learning_rate, batch_size: int = D.batch_size,
+          validation_fraction: float = D.validation_fraction, patience: int = D.patience,
+          class_weighting: bool = D.class_weighting, random_state: int = D.random_state,
+          device: str = D.device) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
     config, vocabulary = general_model_config(), mgm_vocabulary()  # the architecture and vocabulary only
-    settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, class_weighting, 0,
-                         random_state, device)
+    settings = TrainingSettings(  # every layer trained, the network alone: what pretraining buys is then visible
+        epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
+        patience=patience, class_weighting=class_weighting, freeze_layers=0, random_state=random_state,
+        device=resolve_device(device), forest_weight=0.0)
     return _fit(corpus, metadata, task, groups, None, vocabulary, config, settings,
                 {"base_model": "random initialisation"})
 
@@ -101,7 +92,7 @@ def _predict(corpus, model, device):
 
 
 def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt,
-                           device: str = "auto") -> (pd.Series, pd.DataFrame):
+                           device: str = D.device) -> (pd.Series, pd.DataFrame):
     trained, probabilities = _predict(corpus, model, device)
     index = pd.Index(corpus.samples.index, name="SampleID")
     probabilities = pd.DataFrame(probabilities.astype(np.float64), index=index, columns=trained.labels)
@@ -110,14 +101,14 @@ def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt,
     return predictions, probabilities
 
 
-def predict_regression(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: str = "auto") -> pd.Series:
+def predict_regression(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: str = D.device) -> pd.Series:
     _, values = _predict(corpus, model, device)
     return pd.Series(values.astype(np.float64), index=pd.Index(corpus.samples.index, name="SampleID"),
                      name="prediction")
 
 
 def split_corpus(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2.CategoricalMetadataColumn = None,
-                 test_size: float = 0.2, random_state: int = 0) -> (Corpus, Corpus):
+                 test_size: float = TEST_SIZE, random_state: int = D.random_state) -> (Corpus, Corpus):
     kept, labels, group_values = labelled_samples(corpus, metadata, groups)
     task = _task(metadata)
     targets = labels.astype(str).to_numpy() if task == "classification" else labels.to_numpy()

@@ -1,0 +1,25 @@
+"""What every area's registration shares, as q2-sample-classifier's plugin_setup gathers its shared parameter specs
+at the top: the citations, the device and seed parameters, and the descriptions of inputs that many actions take."""
+from qiime2.plugin import Choices, Citations, Int, Range, Str
+
+from ..core.inference import DEVICES as DEVICE_CHOICES
+
+citations = Citations.load("citations.bib", package="q2_mgm")
+MGM = [citations["zhang2026mgm"]]
+MGM_AND_TRANSFORMERS = [citations["zhang2026mgm"], citations["wolf2020transformers"]]
+
+DEVICES = Str % Choices(*DEVICE_CHOICES)
+DEVICE_DESCRIPTION = "Where to run the model: 'auto' picks a CUDA GPU when torch sees one, else the CPU."
+SEED = Int % Range(0, 2**32 - 1)
+# the RandomForests beside an evaluation (evaluate-classification, -regression, evaluate-generated)
+EVALUATION_PARAMETERS = {"n_estimators": Int % Range(1, 100_000), "random_state": SEED}
+
+CORPUS_DESCRIPTION = ("Samples as MGM sentences (<bos> genera by descending normalised abundance <eos>), with the "
+                      "per-sample and per-feature tokenization report.")
+MODEL_DESCRIPTION = "An MGM model. `qiime mgm general-model` gives the pretrained general model."
+TABLE_DESCRIPTION = "Feature table of counts or relative frequencies."
+TAXONOMY_DESCRIPTION = "Taxonomy of the table's features; leave out when feature IDs are taxonomy strings."
+GROUPS_DESCRIPTION = ("Optional grouping (e.g. subject or child ID): samples of one group never sit on both sides of "
+                      "a split, so repeated samples of a subject cannot leak into validation.")
+HARMONIZE_DESCRIPTION = "Recover bracketed, SILVA and GTDB genus names (see tokenize)."
+MAX_LENGTH_DESCRIPTION = "Longest sentence in tokens (see tokenize)."

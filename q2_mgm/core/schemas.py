@@ -1,0 +1,28 @@
+"""One definition of each file name, column list and JSON key that q2-mgm's artifacts hold. The core writes them,
+the directory formats validate against them, the tests read them."""
+
+SAMPLE_ID, FEATURE_ID = "sample-id", "feature-id"  # QIIME 2's ID headers
+
+# SampleData[MGMCorpus]: one TSV each for the samples, the features and the dropped samples (ID column first),
+# corpus.json with the tokenization parameters, and abundances.tsv (long format) where the corpus has amounts
+CORPUS_SAMPLES_FILE = "samples.tsv"
+CORPUS_FEATURES_FILE = "features.tsv"
+CORPUS_DROPPED_FILE = "dropped_samples.tsv"
+CORPUS_PARAMETERS_FILE = "corpus.json"
+CORPUS_ABUNDANCES_FILE = "abundances.tsv"
+CORPUS_SAMPLE_COLUMNS = ("sentence", "n_genera", "n_tokens", "length_before_truncation", "truncated",
+                         "below_zero_threshold", "vocabulary_coverage", "no_genus_share", "out_of_vocabulary_share")
+CORPUS_FEATURE_COLUMNS = ("taxonomy", "genus", "status", "n_samples", "mean_relative_abundance")
+CORPUS_DROPPED_COLUMNS = ("reason", "total")
+CORPUS_ABUNDANCE_COLUMNS = ("genus", "relative_abundance")
+CORPUS_PARAMETER_KEYS = ("max_length", "harmonize_names")
+
+# MGMModel[Classifier | Regressor]: the model files plus training.json
+TRAINING_RECORD_FILE = "training.json"
+TRAINING_RECORD_KEYS = ("task", "labels", "target_mean", "target_std", "n_training_samples")  # required
+# MGMModel[Pretrained | Generator]: pretraining.json, whose label_tokens a generator needs
+PRETRAINING_RECORD_FILE = "pretraining.json"
+
+# SampleData[MGMLabels]: the label each generated sample was prompted with
+LABELS_FILE = "labels.tsv"
+LABEL_COLUMN = "label"

@@ -1,0 +1,128 @@
+"""A trained supervised model: its network, labels and forest; its predictions; its files (the MGM model files plus
+training.json, and the forest's arrays)."""
+import dataclasses
+import json
+import pathlib
+from typing import Tuple
+
+import numpy as np
+import pandas as pd
+import torch
+import transformers
+
+from ..forest import Forest, load_forest, save_forest
+from ..inference import length_batches, padded_batch
+from ..models import ModelFormatError, load_model, save_model
+from ..schemas import TRAINING_RECORD_FILE, TRAINING_RECORD_KEYS
+from ..vocab import Vocabulary
+from .blend import forest_matrix
+from .settings import TrainingError, TrainingSettings
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    model: transformers.GPT2ForSequenceClassification
+    task: str
+    labels: list  # class names in logit order; empty for regression
+    target_mean: float
+    target_std: float
+    history: pd.DataFrame
+    n_training: int
+    n_validation: int
+    forest: Forest = None
+    forest_weight: float = 0.0
+    forest_genera: list = dataclasses.field(default_factory=list)  # the forest's feature columns, genus tokens
+    validation: dict = dataclasses.field(default_factory=dict)  # validation metrics: network, forest, blend
+
+    def training_record(self):
+        return {"task": self.task, "labels": self.labels, "target_mean": self.target_mean,
+                "target_std": self.target_std, "n_training_samples": self.n_training,
+                "n_validation_samples": self.n_validation, "validation": self.validation,
+                "forest": None if self.forest is None else {"weight": self.forest_weight,
+                                                             "genera": self.forest_genera}}
+
+
+def network_outputs(model, task, token_ids, device="cpu"):
+    """Class probabilities (n x classes) or standardised predictions (n,) of the network alone."""
+    model = model.to(device).eval()
+    lengths = np.array([len(ids) for ids in token_ids])
+    outputs = np.empty((len(token_ids), model.config.num_labels), dtype=np.float64)
+    with torch.inference_mode():
+        for batch in length_batches(lengths):
+            input_ids, mask = padded_batch([token_ids[i] for i in batch], device)
+            logits = model(input_ids=input_ids, attention_mask=mask, use_cache=False).logits.double()
+            outputs[batch] = (torch.softmax(logits, -1) if task == "classification" else logits).cpu().numpy()
+    return outputs[:, 0] if task == "regression" else outputs
+
+
+def predict(trained_model, token_ids, device="cpu", abundances: pd.DataFrame = None):
+    """Class probabilities (n x classes) or de-standardised predictions (n,); a model with a forest blends in its
+    predictions from `abundances` (samples x genus tokens, rows in token_ids' order)."""
+    outputs = network_outputs(trained_model.model, trained_model.task, token_ids, device)
+    if trained_model.forest is not None:
+        if abundances is None:
+            raise TrainingError("This model blends in a RandomForest on genus abundances, and the corpus holds "
+                                "none (it was generated, or made by an older q2-mgm). Tokenize the table again.")
+        forest = trained_model.forest.predict(forest_matrix(abundances, trained_model.forest_genera))
+        outputs = (1 - trained_model.forest_weight) * outputs + trained_model.forest_weight * forest
+    if trained_model.task == "regression":
+        return outputs * trained_model.target_std + trained_model.target_mean
+    return outputs
+
+
+def save_trained_model(trained: TrainedModel, vocabulary: Vocabulary, directory, settings: TrainingSettings = None,
+                       **provenance) -> None:
+    """The MGM model files, training.json (training_record, settings, history) and the forest's arrays."""
+    directory = pathlib.Path(directory)
+    save_model(trained.model, vocabulary, directory, **provenance)
+    record = {**trained.training_record(),
+              "settings": dataclasses.asdict(settings) if settings else None,
+              "history": trained.history.reset_index().to_dict(orient="list")}
+    (directory / TRAINING_RECORD_FILE).write_text(json.dumps(record, indent=2, default=float) + "\n")
+    if trained.forest is not None:
+        save_forest(trained.forest, directory)
+
+
+def read_training_record(directory) -> dict:
+    """training.json of a supervised model directory, checked against its config.json (every required key, one
+    output per class) and, where it names a forest, against the forest's files. ModelFormatError (or
+    ForestFormatError) names what does not fit."""
+    directory = pathlib.Path(directory)
+    record = json.loads((directory / TRAINING_RECORD_FILE).read_text())
+    for key in TRAINING_RECORD_KEYS:
+        if key not in record:
+            raise ModelFormatError(f"{TRAINING_RECORD_FILE} lacks {key!r}; re-create the model with q2-mgm.")
+    n_outputs = json.loads((directory / "config.json").read_text()).get("id2label", {})
+    if record["task"] == "classification" and len(n_outputs) != len(record["labels"]):
+        raise ModelFormatError(f"{TRAINING_RECORD_FILE} lists {len(record['labels'])} classes but the model has "
+                               f"{len(n_outputs)} outputs.")
+    if record.get("forest"):
+        load_blended_forest(directory, record)
+    return record
+
+
+def load_trained_model(directory) -> Tuple[TrainedModel, Vocabulary, dict]:
+    """(the trained model, its vocabulary, versions.json) from a directory save_trained_model wrote."""
+    directory = pathlib.Path(directory)
+    model, vocabulary, versions = load_model(directory)
+    record = json.loads((directory / TRAINING_RECORD_FILE).read_text())
+    history = pd.DataFrame(record.get("history") or {"epoch": []}).set_index("epoch")
+    trained = TrainedModel(model, record["task"], record["labels"], record["target_mean"], record["target_std"],
+                           history, record["n_training_samples"], record.get("n_validation_samples", 0),
+                           validation=record.get("validation") or {})
+    if record.get("forest"):
+        trained.forest, trained.forest_weight, trained.forest_genera = load_blended_forest(directory, record)
+    return trained, vocabulary, versions
+
+
+def load_blended_forest(directory, record: dict) -> Tuple[Forest, float, list]:
+    """(forest, weight, genera) of a model whose training.json `record` names a forest, checked against each
+    other; ForestFormatError or ModelFormatError where they do not fit."""
+    forest = load_forest(directory)
+    genera, weight = record["forest"].get("genera", []), record["forest"].get("weight", -1)
+    if len(genera) != forest.n_features:
+        raise ModelFormatError(f"training.json names {len(genera)} forest genera but the forest reads "
+                               f"{forest.n_features}; re-create the model with q2-mgm.")
+    if not 0 < weight <= 1:
+        raise ModelFormatError("training.json's forest weight must be in (0, 1]; re-create the model with q2-mgm.")
+    return forest, weight, genera
