@@ -2,7 +2,7 @@
 and tests that need it, so tests/core runs on plain Python."""
 import pytest
 
-from .helpers import read_genus_table, read_metadata
+from .helpers import frequency_table, read_genus_table, read_metadata
 
 
 @pytest.fixture(scope="session")
@@ -50,14 +50,12 @@ def ecam_counts():
 
 @pytest.fixture(scope="session")
 def twins_table_artifact(twins_counts):
-    import qiime2
-    return qiime2.Artifact.import_data("FeatureTable[Frequency]", twins_counts.astype(float))
+    return frequency_table(twins_counts)
 
 
 @pytest.fixture(scope="session")
 def twins_corpus_artifact(mgm_plugin, twins_table_artifact):
-    corpus, = mgm_plugin.actions.tokenize(table=twins_table_artifact)
-    return corpus
+    return mgm_plugin.actions.tokenize(table=twins_table_artifact).corpus
 
 
 @pytest.fixture(scope="session")
@@ -85,14 +83,12 @@ def ecam_subset_counts(ecam_counts):
 
 @pytest.fixture(scope="session")
 def ecam_subset_table_artifact(ecam_subset_counts):
-    import qiime2
-    return qiime2.Artifact.import_data("FeatureTable[Frequency]", ecam_subset_counts.astype(float))
+    return frequency_table(ecam_subset_counts)
 
 
 @pytest.fixture(scope="session")
 def ecam_subset_corpus_artifact(mgm_plugin, ecam_subset_table_artifact):
-    corpus, = mgm_plugin.actions.tokenize(table=ecam_subset_table_artifact)
-    return corpus
+    return mgm_plugin.actions.tokenize(table=ecam_subset_table_artifact).corpus
 
 
 @pytest.fixture(scope="session")

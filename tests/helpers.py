@@ -39,6 +39,12 @@ def read_metadata(dataset):
     return frame.rename_axis("sample-id")
 
 
+def frequency_table(counts):
+    """A FeatureTable[Frequency] artifact of a samples x features DataFrame."""
+    import qiime2
+    return qiime2.Artifact.import_data("FeatureTable[Frequency]", counts.astype(float))
+
+
 def subset_corpus(corpus_artifact, sample_ids):
     """A SampleData[MGMCorpus] artifact holding only sample_ids of corpus_artifact (their order kept)."""
     import qiime2
@@ -199,6 +205,19 @@ TAMPERINGS = {
                                    ["transformer.wpe.weight"]),
     "weights truncated": (_truncate_weights, ["safetensors"], ["safetensors"]),
 }
+
+
+def assert_refused(directory_format, semantic_type, directory, words):
+    """The directory fails `directory_format`'s validation with a message holding every word (case aside), and
+    cannot be imported as `semantic_type` either."""
+    import qiime2
+    from qiime2.plugin import ValidationError
+    with pytest.raises(ValidationError) as error:
+        directory_format(str(directory), mode="r").validate(level="min")
+    for word in words:
+        assert word.lower() in str(error.value).lower(), (word, str(error.value))
+    with pytest.raises(ValidationError):
+        qiime2.Artifact.import_data(semantic_type, str(directory))
 
 
 def copy_model_dir(source, destination):

@@ -12,6 +12,7 @@ import qiime2
 
 from q2_mgm.core.pretraining import PretrainingError
 from q2_mgm.core.reconstruction import ReconstructorFormatError
+from q2_mgm.core.schemas import PRETRAINING_RECORD_FILE
 from q2_mgm.core.tokenizer import Corpus
 
 from .helpers import REPO, plain_pickle_bytes, subset_corpus
@@ -35,7 +36,7 @@ def test_pretrain_from_scratch(small_model):
     curves = history.view(pd.DataFrame)
     assert list(curves.columns) == ["train_loss", "validation_loss", "validation_perplexity"]
     assert curves.validation_loss.iloc[-1] < curves.validation_loss.iloc[0]
-    record = json.loads((data_dir(model) / "pretraining.json").read_text())
+    record = json.loads((data_dir(model) / PRETRAINING_RECORD_FILE).read_text())
     assert record["start"] == "random weights" and record["n_sentences"] == 219
     assert record["settings"]["epochs"] == 3
     config = json.loads((data_dir(model) / "config.json").read_text())
@@ -54,7 +55,7 @@ def test_several_corpora_and_continuing_from_a_model(mgm_plugin, ecam_subset_cor
                                                       twins_corpus_artifact, small_model):
     model, history = mgm_plugin.actions.pretrain(corpora=[ecam_subset_corpus_artifact, twins_corpus_artifact],
                                                  model=small_model[0], epochs=1)
-    record = json.loads((data_dir(model) / "pretraining.json").read_text())
+    record = json.loads((data_dir(model) / PRETRAINING_RECORD_FILE).read_text())
     assert record["start"] == "the given model" and record["n_sentences"] == 219 + 278 and record["n_corpora"] == 2
 
 
@@ -74,7 +75,7 @@ def generator(mgm_plugin, ecam_subset_corpus_artifact, ecam_metadata):
 def test_generator(generator, general_model):
     model, history = generator
     assert str(model.type) == "MGMModel[Generator]"
-    record = json.loads((data_dir(model) / "pretraining.json").read_text())
+    record = json.loads((data_dir(model) / PRETRAINING_RECORD_FILE).read_text())
     assert record["label_tokens"] == ["<label:Cesarean>", "<label:Vaginal>"]
     assert sum(record["label_counts"].values()) == 60 and record["start"] == "the general model"
     vocabulary = (data_dir(model) / "vocab.txt").read_text().splitlines()

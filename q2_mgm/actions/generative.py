@@ -3,7 +3,6 @@
 (PRETRAINING, GENERAL_MODEL_SIZE, SAMPLING, NeuralSettings)."""
 import dataclasses
 import json
-import pathlib
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,6 @@
 """The conventional baseline beside every MGM evaluation: a RandomForest on relative abundance."""
+from typing import Sequence, Union
+
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
@@ -11,8 +13,9 @@ def relative_abundance(table: pd.DataFrame) -> pd.DataFrame:
     return table.div(totals, axis=0).fillna(0.0)
 
 
-def random_forest_baseline(abundance: pd.DataFrame, truth: pd.Series, test_ids, task, n_estimators=BASELINE_TREES,
-                           random_state=0, n_jobs=1):
+def random_forest_baseline(abundance: pd.DataFrame, truth: pd.Series, test_ids: Union[pd.Index, Sequence[str]],
+                           task: str, n_estimators: int = BASELINE_TREES, random_state: int = 0,
+                           n_jobs: int = 1) -> Union[pd.DataFrame, pd.Series]:
     """Fit on the labelled samples outside test_ids and predict test_ids: class probabilities (DataFrame,
     columns = classes) or values (Series)."""
     features = relative_abundance(abundance)

@@ -8,10 +8,13 @@ features cast to float32 (as sklearn does) and sums the trees in sklearn's order
 import dataclasses
 import json
 import pathlib
+from typing import List
 
 import numpy as np
 import safetensors.numpy
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+from .vocab import PathLike
 
 FORMAT = "q2-mgm-forest"
 FORMAT_VERSION = 1
@@ -30,7 +33,10 @@ class ForestFormatError(ValueError):
 @dataclasses.dataclass
 class Forest:
     """All trees' nodes concatenated; `left`/`right` are global node indices, -1 (and `feature` -1) at leaves.
-    `value` holds per-node class fractions (classification) or the mean target (regression, one column)."""
+    `value` holds per-node class fractions (classification) or the mean target (regression, one column).
+
+    feature, left, right: (n_nodes,) int32; threshold: (n_nodes,) float64; value: (n_nodes, n_classes or 1)
+    float64; roots: (n_trees,) int32, each tree's first node."""
     task: str
     feature: np.ndarray
     threshold: np.ndarray
@@ -38,16 +44,17 @@ class Forest:
     right: np.ndarray
     value: np.ndarray
     roots: np.ndarray
-    classes: list
+    classes: List[str]
     n_features: int
     max_depth: int
 
     @property
-    def n_trees(self):
+    def n_trees(self) -> int:
         return len(self.roots)
 
-    def predict(self, features):
-        """Class probabilities (n_samples, n_classes) or regression predictions (n_samples,)."""
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Class probabilities (n_samples, n_classes) or regression predictions (n_samples,), float64, of
+        (n_samples, n_features) features."""
         features = self._checked(features)
         out = np.zeros((len(features), self.value.shape[1]), dtype=np.float64)
         chunk = max(1, CHUNK_CELLS // self.n_trees)
@@ -80,9 +87,10 @@ class Forest:
         return node
 
 
-def fit_forest(features: np.ndarray, targets: np.ndarray, task: str, n_trees=500, random_state=0,
-               n_jobs=1) -> Forest:
-    """Fit sklearn's RandomForestClassifier or RandomForestRegressor (its other defaults) and flatten it."""
+def fit_forest(features: np.ndarray, targets: np.ndarray, task: str, n_trees: int = 500, random_state: int = 0,
+               n_jobs: int = 1) -> Forest:
+    """Fit sklearn's RandomForestClassifier or RandomForestRegressor (its other defaults) on (n_samples, n_features)
+    features and (n_samples,) targets, and flatten it."""
     if task not in ESTIMATORS:
         raise ValueError(f"task must be one of {', '.join(ESTIMATORS)}, not {task!r}.")
     targets = np.asarray(targets)
@@ -125,7 +133,7 @@ def _fractions(value):
 
 # --- storage: {stem}.safetensors (arrays) + {stem}.json (everything else) ---
 
-def save_forest(forest: Forest, directory, stem="forest"):
+def save_forest(forest: Forest, directory: PathLike, stem: str = "forest") -> None:
     directory = pathlib.Path(directory)
     safetensors.numpy.save_file({name: np.ascontiguousarray(getattr(forest, name)) for name in ARRAY_DTYPES},
                                 str(directory / f"{stem}.safetensors"))
@@ -134,7 +142,7 @@ def save_forest(forest: Forest, directory, stem="forest"):
     (directory / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def load_forest(directory, stem="forest") -> Forest:
+def load_forest(directory: PathLike, stem: str = "forest") -> Forest:
     """Read a saved forest, refusing (ForestFormatError) anything that could not have come from `save_forest`."""
     directory = pathlib.Path(directory)
     meta = _read_meta(directory / f"{stem}.json")

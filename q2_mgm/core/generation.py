@@ -2,12 +2,14 @@
 label token: `<bos> [<label>] g__... <eos>`. Unlike upstream, which only bans label tokens, the sampler also bans
 <pad>, <mask> and <bos>, every genus already in the sentence (a genus appears once in a real sentence; upstream's
 samples can repeat one) and <eos> before the first genus (a sample has at least one genus)."""
+from typing import Hashable, List, Optional, Sequence
+
 import numpy as np
 import torch
 import transformers
 
 from .pretraining import is_label_token, label_ids, label_token
-from .vocab import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIAL_TOKENS
+from .vocab import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIAL_TOKENS, Vocabulary
 
 SAMPLES_PER_BATCH = 64  # fixed, not device-dependent: the random draws, hence the samples, depend on it
 
@@ -59,11 +61,14 @@ def _check(model, vocabulary, n_samples, temperature, top_k, top_p, max_length, 
 SAMPLING = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}  # plain sampling from the model: generate's defaults
 
 
-def generate(model, vocabulary, n_samples, prompt_label=None, temperature=SAMPLING["temperature"],
-             top_k=SAMPLING["top_k"], top_p=SAMPLING["top_p"], max_length=None, random_state=0, device="cpu"):
-    """n_samples sentences as token-id arrays `<bos> [<label>] g__... <eos>` (no <eos> where a sentence reached
-    max_length tokens, as the tokenizer truncates). prompt_label: a label token (`<label:Vaginal>`) or the bare
-    label. The same random_state gives the same sentences on the same device; the global torch RNG is untouched."""
+def generate(model: transformers.GPT2LMHeadModel, vocabulary: Vocabulary, n_samples: int,
+             prompt_label: Optional[Hashable] = None, temperature: float = SAMPLING["temperature"],
+             top_k: int = SAMPLING["top_k"], top_p: float = SAMPLING["top_p"], max_length: Optional[int] = None,
+             random_state: int = 0, device: str = "cpu") -> List[np.ndarray]:
+    """n_samples sentences as (n_tokens,) int64 token-id arrays `<bos> [<label>] g__... <eos>` (no <eos> where a
+    sentence reached max_length tokens, as the tokenizer truncates). prompt_label: a label token (`<label:Vaginal>`)
+    or the bare label. The same random_state gives the same sentences on the same device; the global torch RNG is
+    untouched."""
     prompt = _prompt(vocabulary, prompt_label)
     max_length = max_length or model.config.n_positions
     _check(model, vocabulary, n_samples, temperature, top_k, top_p, max_length, len(prompt))
@@ -92,12 +97,12 @@ def _trim(row):
     return row[:ends[0] + 1] if len(ends) else row
 
 
-def decode(token_ids, vocabulary):
+def decode(token_ids: Sequence[np.ndarray], vocabulary: Vocabulary) -> List[str]:
     """Sentences as text, `<bos> g__A g__B <eos>`, as the tokenizer writes them."""
     return [" ".join(vocabulary.tokens[ids]) for ids in token_ids]
 
 
-def sentences_to_genera(token_ids, vocabulary):
+def sentences_to_genera(token_ids: Sequence[np.ndarray], vocabulary: Vocabulary) -> List[List[str]]:
     """The genera of each sentence, in rank order, without special and label tokens."""
     return [[token for token in vocabulary.tokens[ids] if token not in SPECIAL_TOKENS and not is_label_token(token)]
             for ids in token_ids]

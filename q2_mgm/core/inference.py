@@ -1,8 +1,13 @@
 """Batched forward passes packed by length: no padding to 512, no gradients."""
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple
+
 import numpy as np
 import torch
 
-from .vocab import PAD_ID
+from .vocab import PAD_ID, Vocabulary
+
+if TYPE_CHECKING:
+    from .models import MGMNetwork
 
 TOKENS_PER_BATCH = 16_384
 POOLINGS = ("mean", "last")
@@ -13,7 +18,7 @@ class VocabularyMismatch(ValueError):
     pass
 
 
-def resolve_device(device):
+def resolve_device(device: str) -> str:
     """cpu or cuda; auto picks cuda where torch sees one."""
     if device not in DEVICES:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}.")
@@ -24,8 +29,8 @@ def resolve_device(device):
     return device
 
 
-def encode(sentences, vocabulary):
-    """Token ids (one int64 array per sentence) through the model's vocabulary."""
+def encode(sentences: Iterable[str], vocabulary: Vocabulary) -> List[np.ndarray]:
+    """Token ids (one (n_tokens,) int64 array per sentence) through the model's vocabulary."""
     index = vocabulary.index
     encoded, unknown = [], set()
     for sentence in sentences:
@@ -42,8 +47,9 @@ def encode(sentences, vocabulary):
     return encoded
 
 
-def length_batches(lengths, tokens_per_batch=TOKENS_PER_BATCH):
-    """Index batches of samples sorted by length, each padded to at most tokens_per_batch tokens."""
+def length_batches(lengths: np.ndarray, tokens_per_batch: int = TOKENS_PER_BATCH) -> Iterator[List[int]]:
+    """Index batches of samples sorted by length ((n_samples,) ints), each padded to at most tokens_per_batch
+    tokens."""
     order = np.argsort(lengths, kind="stable")
     batch = []
     for i in order:
@@ -55,7 +61,8 @@ def length_batches(lengths, tokens_per_batch=TOKENS_PER_BATCH):
         yield batch
 
 
-def padded_batch(ids_list, device="cpu"):
+def padded_batch(ids_list: Sequence[np.ndarray], device: str = "cpu") -> Tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention mask): (batch, longest) long tensor padded with PAD_ID, and its bool non-pad mask."""
     width = max(len(ids) for ids in ids_list)
     input_ids = torch.full((len(ids_list), width), PAD_ID, dtype=torch.long)
     for row, ids in enumerate(ids_list):
@@ -63,8 +70,10 @@ def padded_batch(ids_list, device="cpu"):
     return input_ids.to(device), (input_ids != PAD_ID).to(device)
 
 
-def sample_embeddings(model, token_ids, pooling="mean", device="cpu", progress=None):
-    """(n_samples, hidden) final hidden states (after ln_f): mean over non-pad tokens, or at the last one."""
+def sample_embeddings(model: "MGMNetwork", token_ids: Sequence[np.ndarray], pooling: str = "mean",
+                      device: str = "cpu", progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """(n_samples, hidden) float32 final hidden states (after ln_f): mean over non-pad tokens, or at the last one.
+    progress, where given, is called with (samples done, n_samples) after each batch."""
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}.")
     limit = model.config.n_positions

@@ -2,31 +2,35 @@
 from an artifact; upstream's `.bin` weights are read once with torch's tensors-only loader."""
 import json
 import pathlib
+from typing import Any, Dict, Tuple, Union
 
 import safetensors
 import safetensors.torch
 import torch
 import transformers
 
-from .vocab import Vocabulary, mgm_vocabulary, sha256_of, upstream_resource, UPSTREAM_DIST, UPSTREAM_VERSION
+from .vocab import (PathLike, Vocabulary, mgm_vocabulary, sha256_of, upstream_resource, UPSTREAM_DIST,
+                    UPSTREAM_VERSION)
 
 MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt", "versions.json")
 ARCHITECTURES = {
     "GPT2LMHeadModel": transformers.GPT2LMHeadModel,
     "GPT2ForSequenceClassification": transformers.GPT2ForSequenceClassification,
 }
+# either architecture q2-mgm builds: the language model or the supervised (classifier, regressor) one
+MGMNetwork = Union[transformers.GPT2LMHeadModel, transformers.GPT2ForSequenceClassification]
 
 
 class ModelFormatError(ValueError):
     """A model directory that is incomplete, inconsistent or not safetensors; the message says which file."""
 
 
-def versions(**extra):
+def versions(**extra: Any) -> Dict[str, Any]:
     from .. import __version__
     return {"q2-mgm": __version__, "torch": torch.__version__, "transformers": transformers.__version__, **extra}
 
 
-def build_model(config):
+def build_model(config: transformers.GPT2Config) -> MGMNetwork:
     architecture = (config.architectures or ["GPT2LMHeadModel"])[0]
     if architecture not in ARCHITECTURES:
         raise ModelFormatError(f"config.json names architecture {architecture!r}; q2-mgm knows "
@@ -42,14 +46,14 @@ def build_model(config):
     return model
 
 
-def general_model_config():
+def general_model_config() -> transformers.GPT2Config:
     """The general model's architecture (GPT2LMHeadModel), without reading its weights."""
     config = transformers.GPT2Config.from_json_file(upstream_resource("general_model/config.json"))
     config.architectures = ["GPT2LMHeadModel"]
     return config
 
 
-def load_general_model():
+def load_general_model() -> Tuple[transformers.GPT2LMHeadModel, Vocabulary, Dict[str, str]]:
     """Upstream's pretrained general model, its vocabulary and the sha256 of its source weights."""
     source = upstream_resource("general_model/pytorch_model.bin")
     model = build_model(general_model_config())
@@ -62,7 +66,7 @@ def load_general_model():
                                      "source_sha256": sha256_of(source)}
 
 
-def save_model(model, vocabulary: Vocabulary, directory, **provenance):
+def save_model(model: MGMNetwork, vocabulary: Vocabulary, directory: PathLike, **provenance: Any) -> None:
     directory = pathlib.Path(directory)
     model.config.architectures = [type(model).__name__]
     model.config.to_json_file(directory / "config.json")
@@ -97,7 +101,7 @@ def _stored_shapes(path):
             "safetensors and never unpickles a file; re-create the model with q2-mgm.") from None
 
 
-def validate_model_dir(directory):
+def validate_model_dir(directory: PathLike) -> Tuple[transformers.GPT2Config, Vocabulary]:
     """Raise ModelFormatError unless the directory holds a complete, consistent MGM model."""
     directory = pathlib.Path(directory)
     missing = [name for name in MODEL_FILES if not (directory / name).is_file()]
@@ -126,7 +130,7 @@ def validate_model_dir(directory):
     return config, vocabulary
 
 
-def load_model(directory):
+def load_model(directory: PathLike) -> Tuple[MGMNetwork, Vocabulary, Dict[str, Any]]:
     """(model in eval mode, vocabulary, versions) from a validated model directory."""
     directory = pathlib.Path(directory)
     config, vocabulary = validate_model_dir(directory)

@@ -5,6 +5,7 @@ import dataclasses
 import math
 import os
 import tempfile
+from typing import Callable, Hashable, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ def new_model_config(vocab_size: int, n_layer: int = S["n_layer"], n_head: int =
         architectures=["GPT2LMHeadModel"])
 
 
-def new_model(config, random_state=0):
+def new_model(config: transformers.GPT2Config, random_state: int = 0) -> transformers.GPT2LMHeadModel:
     """A randomly initialised GPT2LMHeadModel, the same weights for the same random_state."""
     transformers.set_seed(random_state)
     return build_model(config)
@@ -68,7 +69,7 @@ def new_model(config, random_state=0):
 
 # --- label tokens ---
 
-def label_token(label):
+def label_token(label: Hashable) -> str:
     """`<label:Cesarean>` for the label Cesarean. Upstream adds the bare label as a token; the prefix keeps label
     tokens apart from genera and special tokens and recognisable from the vocabulary alone. Whitespace becomes `_`
     because sentences are space-separated."""
@@ -78,16 +79,16 @@ def label_token(label):
     return LABEL_PREFIX + "_".join(str(label).split()) + LABEL_SUFFIX
 
 
-def is_label_token(token):
+def is_label_token(token: str) -> bool:
     return token.startswith(LABEL_PREFIX) and token.endswith(LABEL_SUFFIX)
 
 
-def label_ids(vocabulary):
+def label_ids(vocabulary: Vocabulary) -> List[int]:
     """Ids of the vocabulary's label tokens."""
     return [i for i, token in enumerate(vocabulary.tokens) if is_label_token(token)]
 
 
-def label_vocabulary(vocabulary, labels):
+def label_vocabulary(vocabulary: Vocabulary, labels: Iterable[Hashable]) -> Vocabulary:
     """The vocabulary with a token for each distinct label appended (sorted); labels it already holds are reused,
     so that a labelled model can be pretrained further."""
     by_token = {}
@@ -101,9 +102,10 @@ def label_vocabulary(vocabulary, labels):
     return Vocabulary(list(vocabulary.tokens) + new)
 
 
-def prompt_ids(token_ids, labels, vocabulary, max_length=512):
-    """Each sentence as `<bos> <label> g__... [<eos>]`, cut to max_length tokens (as upstream, which drops the last
-    position to make room for the label)."""
+def prompt_ids(token_ids: Sequence[np.ndarray], labels: Iterable[Hashable], vocabulary: Vocabulary,
+               max_length: int = 512) -> List[np.ndarray]:
+    """Each sentence as `<bos> <label> g__... [<eos>]` ((n_tokens,) int64), cut to max_length tokens (as upstream,
+    which drops the last position to make room for the label)."""
     labels = list(labels)
     if len(labels) != len(token_ids):
         raise PretrainingError(f"There are {len(token_ids)} sentences but {len(labels)} labels; give one label per "
@@ -121,7 +123,8 @@ def prompt_ids(token_ids, labels, vocabulary, max_length=512):
     return prompted
 
 
-def add_label_tokens(model, vocabulary, labels):
+def add_label_tokens(model: transformers.GPT2LMHeadModel, vocabulary: Vocabulary,
+                     labels: Iterable[Hashable]) -> Tuple[transformers.GPT2LMHeadModel, Vocabulary]:
     """(model, vocabulary) grown by a token per new label, weights still tied. The new embedding rows start at the
     mean genus embedding: a neutral start inside the learned embedding cloud, the same for every label."""
     if model.get_input_embeddings().num_embeddings != len(vocabulary):
@@ -204,11 +207,12 @@ def _silent(message):
     pass
 
 
-def pretrain(model, token_ids, settings: PretrainingSettings, report=print):
-    """Train a GPT2LMHeadModel on sentences (lists of token ids) with the causal LM loss; stop when validation loss
-    has not improved for `patience` epochs and keep the best epoch's weights. Returns (model on the CPU in eval
-    mode, history with train_loss, validation_loss, validation_perplexity per epoch). Under torchrun every process
-    calls it with the same arguments and gets the same model."""
+def pretrain(model: transformers.GPT2LMHeadModel, token_ids: Sequence[np.ndarray], settings: PretrainingSettings,
+             report: Callable[[str], None] = print) -> Tuple[transformers.GPT2LMHeadModel, pd.DataFrame]:
+    """Train a GPT2LMHeadModel on sentences ((n_tokens,) int64 arrays of token ids) with the causal LM loss; stop
+    when validation loss has not improved for `patience` epochs and keep the best epoch's weights. Returns (model on
+    the CPU in eval mode, history with train_loss, validation_loss, validation_perplexity per epoch). Under torchrun
+    every process calls it with the same arguments and gets the same model."""
     _check_inputs(model, token_ids)
     _check_settings(settings)
     device = resolve_device(settings.device)

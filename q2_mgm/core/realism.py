@@ -13,7 +13,7 @@ by the same numbers:
 import dataclasses
 import math
 import warnings
-from typing import NamedTuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -48,24 +48,24 @@ class Pooled:
     notes: what was left out and why."""
     profiles: pd.DataFrame
     labels: pd.Series
-    notes: list
+    notes: List[str]
 
     @property
-    def groups(self):
+    def groups(self) -> List[str]:
         """Each shared label, then ALL_LABELS: the comparisons every analysis reports."""
         return [*sorted(self.labels.unique()), ALL_LABELS]
 
-    def rows(self, group, source=None):
-        """Boolean mask of the samples of a group (a label or ALL_LABELS), optionally of one source."""
+    def rows(self, group: str, source: Optional[str] = None) -> np.ndarray:
+        """(n_samples,) boolean mask of the samples of a group (a label or ALL_LABELS), optionally of one source."""
         mask = np.ones(len(self.labels), bool) if group == ALL_LABELS else (self.labels == group).to_numpy()
         if source is not None:
             mask &= self.profiles.index.get_level_values("source") == source
         return mask
 
 
-def check_abundances(source, table):
-    """The table's values as a float array; RealismError unless it is a non-empty DataFrame of finite, non-negative
-    numbers."""
+def check_abundances(source: str, table: pd.DataFrame) -> np.ndarray:
+    """The table's values as a (n_samples, n_features) float64 array; RealismError unless it is a non-empty
+    DataFrame of finite, non-negative numbers."""
     if not isinstance(table, pd.DataFrame) or table.empty:
         shape = f"{table.shape[0]} samples x {table.shape[1]} features" if isinstance(table, pd.DataFrame) else \
             type(table).__name__
@@ -84,7 +84,8 @@ def check_abundances(source, table):
     return values
 
 
-def _side(source, table, labels):
+def labelled_profiles(source: str, table: pd.DataFrame,
+                      labels: pd.Series) -> Tuple[pd.DataFrame, pd.Series, List[str]]:
     """One side's relative abundance and labels (text) over its labelled samples, validated, and a note on the
     samples left out for want of a label."""
     values = check_abundances(source, table)
@@ -108,9 +109,10 @@ def _side(source, table, labels):
     return frame.div(totals, axis=0), labels, notes
 
 
-def pool(real, real_labels, synthetic, synthetic_labels) -> Pooled:
+def pool(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame, synthetic_labels: pd.Series) -> Pooled:
     """Validate, normalise and align both sides; raises RealismError when they cannot be compared."""
-    sides = {REAL: _side(REAL, real, real_labels), SYNTHETIC: _side(SYNTHETIC, synthetic, synthetic_labels)}
+    sides = {REAL: labelled_profiles(REAL, real, real_labels),
+             SYNTHETIC: labelled_profiles(SYNTHETIC, synthetic, synthetic_labels)}
     seen = {source: set(labels) for source, (_, labels, _) in sides.items()}
     shared = seen[REAL] & seen[SYNTHETIC]
     if not shared:
@@ -173,7 +175,8 @@ class Profiles(NamedTuple):
     agreement: pd.DataFrame
 
 
-def genus_profiles(real, real_labels, synthetic, synthetic_labels) -> Profiles:
+def genus_profiles(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame,
+                   synthetic_labels: pd.Series) -> Profiles:
     """Prevalence and mean relative abundance of each genus, real beside synthetic, per label and over all."""
     pooled = pool(real, real_labels, synthetic, synthetic_labels)
     tables, agreement = [], {}
@@ -212,7 +215,8 @@ def _alpha(profiles):
                          "simpson": 1 - (p ** 2).sum(axis=1)}, index=profiles.index)
 
 
-def alpha_diversity(real, real_labels, synthetic, synthetic_labels) -> Alpha:
+def alpha_diversity(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame,
+                    synthetic_labels: pd.Series) -> Alpha:
     """Alpha diversity of every sample, and per label whether the real and synthetic distributions differ."""
     pooled = pool(real, real_labels, synthetic, synthetic_labels)
     metrics = _alpha(pooled.profiles)
@@ -256,8 +260,8 @@ def _permanova(distances, grouping, permutations, rng):
     return statistic, ((permuted >= statistic).sum() + 1) / (permutations + 1) if permutations else np.nan
 
 
-def bray_curtis_pcoa(real, real_labels, synthetic, synthetic_labels, max_samples=MAX_SAMPLES, permutations=99,
-                     random_state=0) -> Ordination:
+def bray_curtis_pcoa(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame, synthetic_labels: pd.Series,
+                     max_samples: int = MAX_SAMPLES, permutations: int = 99, random_state: int = 0) -> Ordination:
     """Bray-Curtis PCoA of real and synthetic samples together (at most about max_samples / 2 of each side, drawn
     per label) and a PERMANOVA of real vs synthetic per label: synthetic samples that look real mix with the real
     ones, and the pseudo-F stays small."""
@@ -305,8 +309,8 @@ class TwoSample(NamedTuple):
     scores: pd.DataFrame
 
 
-def two_sample_auc(real, real_labels, synthetic, synthetic_labels, n_estimators=200, max_samples=MAX_SAMPLES,
-                   random_state=0) -> TwoSample:
+def two_sample_auc(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame, synthetic_labels: pd.Series,
+                   n_estimators: int = 200, max_samples: int = MAX_SAMPLES, random_state: int = 0) -> TwoSample:
     """Classifier two-sample test per label and over all: real and synthetic samples, balanced by drawing as many
     from the larger side as the smaller holds (at most max_samples / 2 each), features = relative abundance."""
     _check_max_samples(max_samples)
@@ -335,8 +339,9 @@ def _label_aucs(truth, probabilities, classes):
     return pd.Series({**per_label, ALL_LABELS: overall})
 
 
-def train_synthetic_test_real(real, real_labels, synthetic, synthetic_labels, n_estimators=200,
-                              random_state=0) -> pd.DataFrame:
+def train_synthetic_test_real(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame,
+                              synthetic_labels: pd.Series, n_estimators: int = 200,
+                              random_state: int = 0) -> pd.DataFrame:
     """Do synthetic samples teach the labels? tstr_auc: a RandomForest trained on the synthetic samples and their
     labels, tested on the real samples; trtr_auc, the reference: trained and tested on real samples (stratified
     N_FOLDS-fold, out of fold). Per label one vs rest, and over all labels. Both are optimistic where the test
@@ -363,17 +368,17 @@ class RealismReport:
     agreement, PERMANOVA); headline: the all-labels row as a dict; the analyses' full results; notes on what was
     left out."""
     summary: pd.DataFrame
-    headline: dict
+    headline: Dict[str, Any]
     profiles: Profiles
     alpha: Alpha
     ordination: Ordination
     two_sample: TwoSample
     utility: pd.DataFrame
-    notes: list
+    notes: List[str]
 
 
-def realism_report(real, real_labels, synthetic, synthetic_labels, random_state=0, n_estimators=200,
-                   max_samples=MAX_SAMPLES) -> RealismReport:
+def realism_report(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame, synthetic_labels: pd.Series,
+                   random_state: int = 0, n_estimators: int = 200, max_samples: int = MAX_SAMPLES) -> RealismReport:
     """Every analysis above on the same inputs, with one random_state: the same inputs give the same numbers."""
     inputs = (real, real_labels, synthetic, synthetic_labels)
     pooled = pool(*inputs)
@@ -388,28 +393,3 @@ def realism_report(real, real_labels, synthetic, synthetic_labels, random_state=
                          ordination.permanova[["pseudo_f", "p_value"]].add_prefix("permanova_")], axis=1)
     return RealismReport(summary, {"n_labels": len(pooled.groups) - 1, **summary.loc[ALL_LABELS].to_dict()},
                          profiles, alpha_diversity(*inputs), ordination, two_sample, utility, pooled.notes)
-
-
-# --- a baseline generator ---
-
-def bootstrap_baseline(real, labels, n_per_label=None, concentration=100.0, random_state=0):
-    """Synthetic samples without a model: per label, real profiles drawn with replacement, each redrawn from a
-    Dirichlet centred on it (concentration x its relative abundances; larger concentration, less noise; genera
-    absent from the profile stay absent). n_per_label: samples per label (default: as many as the real label has).
-    Returns (relative abundance, samples x the real table's features; labels), IDs bootstrap-0, bootstrap-1, ..."""
-    if not concentration > 0:
-        raise RealismError(f"concentration must be positive (got {concentration}); around 100 adds moderate noise.")
-    if n_per_label is not None and n_per_label < 1:
-        raise RealismError(f"n_per_label must be at least 1 (got {n_per_label}), or None for as many as real.")
-    relative, labels, _ = _side(REAL, real, labels)
-    rng = np.random.default_rng(random_state)
-    drawn = np.concatenate([rng.choice(np.flatnonzero(labels == label),
-                                       (labels == label).sum() if n_per_label is None else n_per_label)
-                            for label in sorted(labels.unique())])
-    centres = relative.to_numpy()[drawn]
-    noisy = rng.gamma(concentration * centres)  # a Dirichlet draw, before normalising; shape 0 gives 0
-    totals = noisy.sum(axis=1, keepdims=True)
-    profiles = np.where(totals > 0, noisy / np.where(totals > 0, totals, 1), centres)  # all underflowed: keep centre
-    ids = pd.Index([f"bootstrap-{i}" for i in range(len(drawn))], name="sample_id")
-    return (pd.DataFrame(profiles, index=ids, columns=relative.columns),
-            pd.Series(labels.to_numpy()[drawn], index=ids, name=labels.name))

@@ -7,6 +7,7 @@ order; the sentence is `<bos> genera <eos>`, truncated to `max_length` tokens.
 """
 import dataclasses
 import re
+from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
@@ -43,16 +44,16 @@ class Corpus:
     harmonize_names: bool
     # samples x MGM genera (vocabulary order), CSR float32: each sentence genus's relative abundance among the
     # vocabulary genera, before truncation; the amounts the sentence leaves out. None for generated corpora.
-    abundances: sp.csr_matrix = None
+    abundances: Optional[sp.csr_matrix] = None
 
-    def subset(self, sample_ids):
+    def subset(self, sample_ids: Union[pd.Index, Sequence[str]]) -> "Corpus":
         """The corpus of these samples (in this order), with the same reports."""
         positions = self.samples.index.get_indexer(pd.Index(sample_ids))
         return dataclasses.replace(self, samples=self.samples.iloc[positions],
                                    abundances=None if self.abundances is None else self.abundances[positions])
 
-    def abundance_table(self, sample_ids=None):
-        """samples x genus tokens (the genera these samples hold), dense; None without abundances."""
+    def abundance_table(self, sample_ids: Optional[Union[pd.Index, Sequence[str]]] = None) -> Optional[pd.DataFrame]:
+        """samples x genus tokens (the genera these samples hold), dense float32; None without abundances."""
         if self.abundances is None:
             return None
         ids = self.samples.index if sample_ids is None else pd.Index(sample_ids)
@@ -68,7 +69,7 @@ def _strip_genus_decorations(name):
     return name
 
 
-def harmonized_genus(taxon, vocabulary_index):
+def harmonized_genus(taxon: str, vocabulary_index: Union[pd.Series, Mapping[str, int]]) -> Optional[str]:
     """A vocabulary genus for names upstream's regex misses: Greengenes brackets, SILVA `_sensu_stricto_1`,
     GTDB `_A` suffixes, spaces, bare genus names. None where nothing in the vocabulary fits."""
     field = re.search(r"g__([^;|]*)", taxon)
@@ -87,8 +88,9 @@ def harmonized_genus(taxon, vocabulary_index):
     return None
 
 
-def assign_genera(taxonomy: pd.Series, harmonize_names=False):
-    """Vocabulary column (0-based among genera, -1 for none), genus token and status for each feature."""
+def assign_genera(taxonomy: pd.Series, harmonize_names: bool = False) -> Tuple[np.ndarray, pd.Series, pd.Series]:
+    """Vocabulary column ((n_features,) int64, 0-based among genera, -1 for none), genus token (NaN for none) and
+    status for each feature."""
     genus_index = pd.Series(np.arange(len(genus_statistics())), index=genus_statistics().index)
     pattern = re.compile(GENUS_PATTERN)
     genus = pd.Series([match.group(1) if (match := pattern.search(taxon)) else np.nan
@@ -230,8 +232,10 @@ def _join_sentences(pieces, cols, counts, max_length):
     return ["".join(names[start:end]) for start, end in zip(starts.tolist(), ends.tolist())]
 
 
-def tokenize_matrix(matrix, sample_ids, feature_ids, taxonomy=None, max_length=MAX_LENGTH, harmonize_names=False):
-    """Tokenize a samples x features matrix (scipy sparse or dense) of counts or relative frequencies.
+def tokenize_matrix(matrix: Union[np.ndarray, sp.spmatrix], sample_ids: Union[pd.Index, Sequence[str]],
+                    feature_ids: Union[pd.Index, Sequence[str]], taxonomy: Optional[pd.Series] = None,
+                    max_length: int = MAX_LENGTH, harmonize_names: bool = False) -> Corpus:
+    """Tokenize a (n_samples, n_features) matrix (scipy sparse or dense) of counts or relative frequencies.
 
     taxonomy: pd.Series feature ID -> taxonomy string; None reads the feature IDs as taxonomy strings.
     """
@@ -377,7 +381,8 @@ def _feature_report(matrix, n_present, totals, taxonomy, genus, status):
     }, index=pd.Index(taxonomy.index.astype(str), name="feature-id"))
 
 
-def tokenize_dataframe(table: pd.DataFrame, taxonomy=None, max_length=MAX_LENGTH, harmonize_names=False):
+def tokenize_dataframe(table: pd.DataFrame, taxonomy: Optional[pd.Series] = None, max_length: int = MAX_LENGTH,
+                       harmonize_names: bool = False) -> Corpus:
     """Samples x features DataFrame (columns = feature IDs or taxonomy strings) -> Corpus."""
     return tokenize_matrix(table.to_numpy(dtype=np.float64), table.index, table.columns, taxonomy,
                            max_length, harmonize_names)

@@ -2,6 +2,7 @@
 time, and how far samples sit from their group's centroid as time goes on (the paper's delivery-mode-specific
 trajectories)."""
 import dataclasses
+from typing import Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -20,12 +21,14 @@ class Trajectories:
     samples: pd.DataFrame      # per sample: axis 1, axis 2, time, time point, group, subject, centroid distances
     group_paths: pd.DataFrame  # per group and time point: mean position, sample count
     separation: pd.DataFrame   # per time point: distance between each pair of group centroids
-    axis_labels: tuple
+    axis_labels: Tuple[str, str]
     dropped: pd.Series         # reason -> number of samples left out
 
 
-def align(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series, subject: pd.Series = None):
-    """The samples with an embedding and a time and group value; what is left out is counted by reason."""
+def align(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series,
+          subject: Optional[pd.Series] = None) -> Tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """The samples with an embedding and a time and group value: their embeddings, and their time, group and
+    subject (a frame); what is left out is counted by reason."""
     times = pd.to_numeric(time, errors="coerce")
     if times.notna().sum() == 0:
         raise TrajectoryError(f"The time column {time.name!r} holds no numbers; pass a numeric column (e.g. month).")
@@ -45,7 +48,7 @@ def align(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series, subject: 
     return embeddings[keep], frame[keep], dropped
 
 
-def time_points(times: pd.Series, max_points):
+def time_points(times: pd.Series, max_points: int) -> pd.Series:
     """Each distinct time when there are few; else the midpoints of max_points equal-width bins."""
     if times.nunique() <= max_points:
         return times.astype(float)
@@ -54,8 +57,8 @@ def time_points(times: pd.Series, max_points):
     return pd.Series((edges[bins] + edges[bins + 1]) / 2, index=times.index)
 
 
-def project(vectors: np.ndarray, method="pca", random_state=0):
-    """(n, 2) coordinates and the axis labels."""
+def project(vectors: np.ndarray, method: str = "pca", random_state: int = 0) -> Tuple[np.ndarray, Tuple[str, str]]:
+    """(n, 2) coordinates of (n, dimensions) vectors, and the axis labels."""
     if method == "pca":
         pca = PCA(n_components=2, random_state=random_state)
         points = pca.fit_transform(vectors)
@@ -85,8 +88,8 @@ def _centroid_distances(vectors, frame):
     return own, pd.DataFrame(rows, columns=["time", "groups", "distance"])
 
 
-def trajectories(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series, subject: pd.Series = None,
-                 projection="pca", max_time_points=25, random_state=0) -> Trajectories:
+def trajectories(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series, subject: Optional[pd.Series] = None,
+                 projection: str = "pca", max_time_points: int = 25, random_state: int = 0) -> Trajectories:
     """Samples (rows of embeddings) placed by their time, group and optional subject (series named by column)."""
     vectors_frame, frame, dropped = align(embeddings, time, group, subject)
     vectors = vectors_frame.to_numpy(dtype=np.float64)

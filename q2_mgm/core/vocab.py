@@ -2,7 +2,9 @@
 import functools
 import hashlib
 import importlib.metadata
+import os
 import pathlib
+from typing import Dict, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,8 @@ UPSTREAM_DIST = "microformer-mgm"
 UPSTREAM_VERSION = "0.5.8"
 SPECIAL_TOKENS = ("<pad>", "<mask>", "<bos>", "<eos>")
 PAD_ID, MASK_ID, BOS_ID, EOS_ID = range(4)
+
+PathLike = Union[str, os.PathLike]  # a file or directory, as text or a path object
 
 
 class MGMResourcesMissing(RuntimeError):
@@ -34,7 +38,7 @@ def upstream_resource(relative: str) -> pathlib.Path:
     return path
 
 
-def sha256_of(path) -> str:
+def sha256_of(path: PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -43,28 +47,30 @@ def sha256_of(path) -> str:
 
 
 class Vocabulary:
-    """Token <-> id mapping: the four special tokens, then genera in phylogeny.csv order."""
+    """Token <-> id mapping: the four special tokens, then genera in phylogeny.csv order.
 
-    def __init__(self, tokens):
-        self.tokens = np.asarray(tokens, dtype=object)
+    tokens: (n_tokens,) object array of token strings; index: token -> id."""
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.tokens: np.ndarray = np.asarray(tokens, dtype=object)
         if tuple(self.tokens[:4]) != SPECIAL_TOKENS:
             raise ValueError(f"A vocabulary must start with {', '.join(SPECIAL_TOKENS)}; "
                              f"this one starts with {', '.join(map(str, self.tokens[:4]))}.")
-        self.index = {tok: i for i, tok in enumerate(self.tokens)}
+        self.index: Dict[str, int] = {tok: i for i, tok in enumerate(self.tokens)}
         if len(self.index) != len(self.tokens):
             raise ValueError("The vocabulary lists a token twice; each token must appear once.")
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.tokens)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Vocabulary) and np.array_equal(self.tokens, other.tokens)
 
     @classmethod
-    def from_file(cls, path):
+    def from_file(cls, path: PathLike) -> "Vocabulary":
         return cls(pathlib.Path(path).read_text(encoding="utf-8").splitlines())
 
-    def to_file(self, path):
+    def to_file(self, path: PathLike) -> None:
         pathlib.Path(path).write_text("\n".join(self.tokens) + "\n", encoding="utf-8")
 
 

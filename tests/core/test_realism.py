@@ -11,7 +11,8 @@ from scipy.stats import entropy
 from skbio import DistanceMatrix
 from skbio.stats.distance import permanova
 
-from q2_mgm.core.realism import (ALL_LABELS, REAL, SYNTHETIC, RealismError, alpha_diversity, bootstrap_baseline,
+from q2_mgm.core.baseline_generator import bootstrap_baseline
+from q2_mgm.core.realism import (ALL_LABELS, REAL, SYNTHETIC, RealismError, alpha_diversity,
                                  bray_curtis_pcoa, genus_profiles, pool, realism_report, train_synthetic_test_real,
                                  two_sample_auc)
 from q2_mgm.core.reconstruction import genus_relative_abundance

@@ -13,6 +13,7 @@ import transformers
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
 from q2_mgm.core.inference import encode, sample_embeddings
+from q2_mgm.core.schemas import TRAINING_RECORD_FILE
 from q2_mgm.core.tokenizer import tokenize_dataframe
 from q2_mgm.core.training import (TrainingError, TrainingSettings, load_trained_model, predict, save_trained_model,
                                   sequence_model, train_sequence_model, validation_split)
@@ -224,7 +225,7 @@ class TestTrainClassifier:
     def test_save_and_load(self, tiny_classifier, twins, tmp_path):
         trained, settings, _ = tiny_classifier
         save_trained_model(trained, mgm_vocabulary(), tmp_path, settings, label_column="bmi_category")
-        record = json.loads((tmp_path / "training.json").read_text())
+        record = json.loads((tmp_path / TRAINING_RECORD_FILE).read_text())
         assert record["labels"] == ["Lean", "Obese"] and record["task"] == "classification"
         assert record["n_training_samples"] == trained.n_training
         assert record["settings"]["epochs"] == 3 and record["settings"]["random_state"] == 0
@@ -363,7 +364,7 @@ class TestFrozenEncoderAndForest:
         trained, settings, _ = blended
         save_trained_model(trained, mgm_vocabulary(), tmp_path, settings)
         assert {"forest.safetensors", "forest.json"} <= {p.name for p in tmp_path.iterdir()}
-        record = json.loads((tmp_path / "training.json").read_text())
+        record = json.loads((tmp_path / TRAINING_RECORD_FILE).read_text())
         assert record["forest"]["weight"] == 0.7 and record["forest"]["genera"] == trained.forest_genera
         loaded = load_trained_model(tmp_path)[0]
         np.testing.assert_allclose(predict(loaded, twins["ids"], abundances=twins_corpus[1]),

@@ -1,17 +1,28 @@
 """A RandomForest on the corpus's genus abundances, validated beside the network and blended into its predictions."""
+from typing import TYPE_CHECKING, Callable, Sequence
+
 import numpy as np
 import pandas as pd
 
 from ..forest import fit_forest
+from .settings import TrainingSettings
 from .targets import validation_scores
 
+if TYPE_CHECKING:
+    from .trained import TrainedModel
 
-def forest_matrix(abundances: pd.DataFrame, genera):
+
+def forest_matrix(abundances: pd.DataFrame, genera: Sequence[str]) -> np.ndarray:
+    """The forest's features: (n_samples, len(genera)) float64 abundances of these genera, 0 where absent."""
     return abundances.reindex(columns=genera, fill_value=0.0).to_numpy(dtype=np.float64)
 
 
-def add_forest(trained, abundances, encoded, train_idx, val_idx, network_validation, settings, report):
-    """Validate the forest and the blend on the held-out samples, then refit the forest on every sample."""
+def add_forest(trained: "TrainedModel", abundances: pd.DataFrame, encoded: np.ndarray, train_idx: np.ndarray,
+               val_idx: np.ndarray, network_validation: np.ndarray, settings: TrainingSettings,
+               report: Callable[[str], None]) -> None:
+    """Validate the forest and the blend on the held-out samples, then refit the forest on every sample (trained is
+    updated in place). abundances: samples x genus tokens, rows in encoded's order; encoded: (n_samples,) targets;
+    network_validation: the network's outputs on val_idx, (n_validation, n_classes) or (n_validation,)."""
     task, weight = trained.task, settings.forest_weight
     genera = list(abundances.columns[(abundances.to_numpy() > 0).any(axis=0)])
     matrix = forest_matrix(abundances, genera)

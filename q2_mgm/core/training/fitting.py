@@ -1,9 +1,11 @@
 """train_sequence_model: labels to a trained model, by the exact head on a frozen encoder or the Trainer, with a
 RandomForest blended in where asked."""
 import dataclasses
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import pandas as pd
+import transformers
 
 from ..inference import resolve_device
 from .blend import add_forest
@@ -16,12 +18,16 @@ from .trained import TrainedModel
 from .trainer import fit_with_trainer
 
 
-def train_sequence_model(model, token_ids, targets: pd.Series, task, settings: TrainingSettings, groups=None,
-                         report=print, abundances: pd.DataFrame = None) -> TrainedModel:
+def train_sequence_model(model: transformers.GPT2ForSequenceClassification, token_ids: Sequence[np.ndarray],
+                         targets: pd.Series, task: str, settings: TrainingSettings,
+                         groups: Optional[Union[np.ndarray, Sequence[str]]] = None,
+                         report: Callable[[str], None] = print,
+                         abundances: Optional[pd.DataFrame] = None) -> TrainedModel:
     """Train `model` (from sequence_model) on sentences and their labels. With the encoder frozen, fit its
     linear head exactly; otherwise train with the Trainer, stopping when validation stops improving and keeping the
-    best epoch's weights. With settings.forest_weight > 0, also fit a RandomForest on `abundances` (samples x genus
-    tokens, rows in token_ids' order) and blend it into the predictions."""
+    best epoch's weights. groups: one group (e.g. subject) per sample, none on both sides of the validation split.
+    With settings.forest_weight > 0, also fit a RandomForest on `abundances` (samples x genus tokens, rows in
+    token_ids' order) and blend it into the predictions."""
     settings = dataclasses.replace(settings, device=resolve_device(settings.device))
     encoded, labels, mean, std = encode_targets(targets, task)
     train_idx, val_idx = validation_split(encoded, None if groups is None else np.asarray(groups),

@@ -1,14 +1,18 @@
 """The linear head fit exactly on a frozen encoder's features: an L2 logistic regression (ridge for numbers) on the
 final hidden state at the last token, validated, refit on every sample and folded into the network's score layer."""
+from typing import Callable, List, Sequence, Tuple
+
 import numpy as np
 import pandas as pd
 import torch
+import transformers
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.metrics import log_loss, mean_squared_error
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ..inference import sample_embeddings
+from .settings import TrainingSettings
 from .targets import validation_scores
 
 # L2 strength of the exactly fit head on standardised last-token features, from a probe on the accuracy
@@ -17,7 +21,8 @@ HEAD_C = 0.01
 RIDGE_ALPHAS = np.logspace(-2, 5, 15)
 
 
-def linear_head(task, settings):
+def linear_head(task: str, settings: TrainingSettings) -> Pipeline:
+    """An unfitted StandardScaler + RidgeCV (regression) or L2 LogisticRegression (classification) pipeline."""
     if task == "regression":
         return make_pipeline(StandardScaler(), RidgeCV(alphas=RIDGE_ALPHAS))
     return make_pipeline(StandardScaler(), LogisticRegression(
@@ -28,9 +33,15 @@ def _head_outputs(head, task, features):
     return head.predict(features) if task == "regression" else head.predict_proba(features)
 
 
-def fit_frozen_head(model, token_ids, encoded, train_idx, val_idx, task, labels, std, settings, report):
+def fit_frozen_head(model: transformers.GPT2ForSequenceClassification, token_ids: Sequence[np.ndarray],
+                    encoded: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, task: str, labels: List[str],
+                    std: float, settings: TrainingSettings, report: Callable[[str], None]
+                    ) -> Tuple[transformers.GPT2ForSequenceClassification, pd.DataFrame, int, np.ndarray]:
     """The frozen encoder's features never change, so the head is a convex fit on them: compute them once and fit
-    it exactly, validate, then refit on every labelled sample. No epochs: one forward pass per sample."""
+    it exactly, validate, then refit on every labelled sample. No epochs: one forward pass per sample.
+
+    encoded: (n_samples,) targets (class indices or standardised values). Returns (model on the CPU, history,
+    samples trained on, validation outputs: (n_validation, n_classes) probabilities or (n_validation,) values)."""
     report(f"encoder frozen: features of {len(token_ids)} samples, then an exactly fit linear head "
            f"(validated on {len(val_idx)} held-out samples, then refit on all {len(token_ids)})")
     model.eval()  # no dropout: the features are the ones the head will read at prediction
@@ -49,7 +60,7 @@ def fit_frozen_head(model, token_ids, encoded, train_idx, val_idx, task, labels,
     return model.cpu(), history, len(token_ids), validation
 
 
-def set_linear_head(model, head, task):
+def set_linear_head(model: transformers.GPT2ForSequenceClassification, head: Pipeline, task: str) -> None:
     """Fold the scaler into the network's score layer (given a bias), so the artifact is one network."""
     scaler, linear = head[0], head[1]
     weight = np.atleast_2d(linear.coef_) / scaler.scale_

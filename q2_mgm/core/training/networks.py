@@ -1,6 +1,7 @@
 """The network a supervised model trains: upstream's GPT2ForSequenceClassification on a pretrained encoder (or
 randomly initialised), with the first layers frozen."""
 import copy
+from typing import Optional
 
 import transformers
 
@@ -8,7 +9,9 @@ from ..models import build_model
 from ..vocab import PAD_ID
 
 
-def sequence_model(task, n_labels, backbone=None, config=None, random_state=0):
+def sequence_model(task: str, n_labels: int, backbone: Optional[transformers.PreTrainedModel] = None,
+                   config: Optional[transformers.GPT2Config] = None,
+                   random_state: int = 0) -> transformers.GPT2ForSequenceClassification:
     """A GPT2ForSequenceClassification on the backbone's weights, or randomly initialised from config."""
     config = copy.deepcopy(backbone.config if backbone is not None else config)
     config.architectures = ["GPT2ForSequenceClassification"]
@@ -25,7 +28,7 @@ def sequence_model(task, n_labels, backbone=None, config=None, random_state=0):
     return model
 
 
-def freeze(model, n_layers):
+def freeze(model: transformers.GPT2ForSequenceClassification, n_layers: int) -> None:
     """Freeze the embeddings and the first n_layers blocks (all of them, and ln_f, freezes the encoder; a larger
     n_layers freezes all of it, so the default 8 suits a smaller pretrained model too)."""
     encoder = model.transformer

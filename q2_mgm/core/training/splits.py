@@ -1,5 +1,7 @@
 """Train/validation (and split-corpus's train/test) splits: stratified by class, and group-aware, so that no subject
 sits on both sides."""
+from typing import Optional, Tuple
+
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedGroupKFold, StratifiedShuffleSplit
 
@@ -22,8 +24,10 @@ def _split_groups_by_their_class(targets, groups, fraction, random_state):
     return np.flatnonzero(~validation), np.flatnonzero(validation)
 
 
-def validation_split(targets, groups, fraction, task, random_state):
-    """Train/validation indices; with groups, no group is on both sides; classification is stratified."""
+def validation_split(targets: np.ndarray, groups: Optional[np.ndarray], fraction: float, task: str,
+                     random_state: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Train/validation indices (int arrays) of (n_samples,) targets; with groups ((n_samples,) group names), no
+    group is on both sides; classification is stratified."""
     index = np.arange(len(targets))
     if groups is not None:
         if task == "classification":

@@ -1,4 +1,6 @@
 """Labels as training targets (integer classes or standardised numbers) and the validation scores of outputs."""
+from typing import Dict, List, Tuple
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score
@@ -6,8 +8,10 @@ from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score
 from .settings import TrainingError
 
 
-def encode_targets(values: pd.Series, task):
-    """Integer classes (sorted class names) or standardised floats; clear errors for unusable labels."""
+def encode_targets(values: pd.Series, task: str) -> Tuple[np.ndarray, List[str], float, float]:
+    """(n_samples,) integer classes (of the sorted class names) or standardised floats, the class names (empty for
+    regression), and the mean and std the floats were standardised with (0 and 1 for classes); clear errors for
+    unusable labels."""
     if task == "classification":
         counts = values.astype(str).value_counts()
         if len(counts) < 2:
@@ -24,8 +28,9 @@ def encode_targets(values: pd.Series, task):
     return (numbers - mean) / std, [], mean, std
 
 
-def validation_scores(task, outputs, truth, target_std):
-    """Validation metrics of class probabilities (n x classes) or standardised predictions (n,)."""
+def validation_scores(task: str, outputs: np.ndarray, truth: np.ndarray, target_std: float) -> Dict[str, float]:
+    """Validation metrics of class probabilities (n x classes) or standardised predictions (n,), against the (n,)
+    true classes or standardised values."""
     if task == "regression":
         return {"mae": mean_absolute_error(truth, outputs) * target_std, "r2": r2_score(truth, outputs)}
     accuracy = float((outputs.argmax(1) == truth).mean())

@@ -3,7 +3,7 @@ training.json, and the forest's arrays)."""
 import dataclasses
 import json
 import pathlib
-from typing import Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from ..forest import Forest, load_forest, save_forest
 from ..inference import length_batches, padded_batch
 from ..models import ModelFormatError, load_model, save_model
 from ..schemas import TRAINING_RECORD_FILE, TRAINING_RECORD_KEYS
-from ..vocab import Vocabulary
+from ..vocab import PathLike, Vocabulary
 from .blend import forest_matrix
 from .settings import TrainingError, TrainingSettings
 
@@ -23,18 +23,19 @@ from .settings import TrainingError, TrainingSettings
 class TrainedModel:
     model: transformers.GPT2ForSequenceClassification
     task: str
-    labels: list  # class names in logit order; empty for regression
+    labels: List[str]  # class names in logit order; empty for regression
     target_mean: float
     target_std: float
     history: pd.DataFrame
     n_training: int
     n_validation: int
-    forest: Forest = None
+    forest: Optional[Forest] = None
     forest_weight: float = 0.0
-    forest_genera: list = dataclasses.field(default_factory=list)  # the forest's feature columns, genus tokens
-    validation: dict = dataclasses.field(default_factory=dict)  # validation metrics: network, forest, blend
+    forest_genera: List[str] = dataclasses.field(default_factory=list)  # the forest's feature columns, genus tokens
+    # validation metrics of each part (network, forest, blend): metric name -> value
+    validation: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
 
-    def training_record(self):
+    def training_record(self) -> Dict[str, Any]:
         return {"task": self.task, "labels": self.labels, "target_mean": self.target_mean,
                 "target_std": self.target_std, "n_training_samples": self.n_training,
                 "n_validation_samples": self.n_validation, "validation": self.validation,
@@ -42,8 +43,9 @@ class TrainedModel:
                                                              "genera": self.forest_genera}}
 
 
-def network_outputs(model, task, token_ids, device="cpu"):
-    """Class probabilities (n x classes) or standardised predictions (n,) of the network alone."""
+def network_outputs(model: transformers.GPT2ForSequenceClassification, task: str, token_ids: Sequence[np.ndarray],
+                    device: str = "cpu") -> np.ndarray:
+    """Class probabilities (n x classes) or standardised predictions (n,) of the network alone, float64."""
     model = model.to(device).eval()
     lengths = np.array([len(ids) for ids in token_ids])
     outputs = np.empty((len(token_ids), model.config.num_labels), dtype=np.float64)
@@ -55,7 +57,8 @@ def network_outputs(model, task, token_ids, device="cpu"):
     return outputs[:, 0] if task == "regression" else outputs
 
 
-def predict(trained_model, token_ids, device="cpu", abundances: pd.DataFrame = None):
+def predict(trained_model: TrainedModel, token_ids: Sequence[np.ndarray], device: str = "cpu",
+            abundances: Optional[pd.DataFrame] = None) -> np.ndarray:
     """Class probabilities (n x classes) or de-standardised predictions (n,); a model with a forest blends in its
     predictions from `abundances` (samples x genus tokens, rows in token_ids' order)."""
     outputs = network_outputs(trained_model.model, trained_model.task, token_ids, device)
@@ -70,8 +73,8 @@ def predict(trained_model, token_ids, device="cpu", abundances: pd.DataFrame = N
     return outputs
 
 
-def save_trained_model(trained: TrainedModel, vocabulary: Vocabulary, directory, settings: TrainingSettings = None,
-                       **provenance) -> None:
+def save_trained_model(trained: TrainedModel, vocabulary: Vocabulary, directory: PathLike,
+                       settings: Optional[TrainingSettings] = None, **provenance: Any) -> None:
     """The MGM model files, training.json (training_record, settings, history) and the forest's arrays."""
     directory = pathlib.Path(directory)
     save_model(trained.model, vocabulary, directory, **provenance)
@@ -83,7 +86,7 @@ def save_trained_model(trained: TrainedModel, vocabulary: Vocabulary, directory,
         save_forest(trained.forest, directory)
 
 
-def read_training_record(directory) -> dict:
+def read_training_record(directory: PathLike) -> Dict[str, Any]:
     """training.json of a supervised model directory, checked against its config.json (every required key, one
     output per class) and, where it names a forest, against the forest's files. ModelFormatError (or
     ForestFormatError) names what does not fit."""
@@ -101,7 +104,7 @@ def read_training_record(directory) -> dict:
     return record
 
 
-def load_trained_model(directory) -> Tuple[TrainedModel, Vocabulary, dict]:
+def load_trained_model(directory: PathLike) -> Tuple[TrainedModel, Vocabulary, Dict[str, Any]]:
     """(the trained model, its vocabulary, versions.json) from a directory save_trained_model wrote."""
     directory = pathlib.Path(directory)
     model, vocabulary, versions = load_model(directory)
@@ -115,7 +118,7 @@ def load_trained_model(directory) -> Tuple[TrainedModel, Vocabulary, dict]:
     return trained, vocabulary, versions
 
 
-def load_blended_forest(directory, record: dict) -> Tuple[Forest, float, list]:
+def load_blended_forest(directory: PathLike, record: Dict[str, Any]) -> Tuple[Forest, float, List[str]]:
     """(forest, weight, genera) of a model whose training.json `record` names a forest, checked against each
     other; ForestFormatError or ModelFormatError where they do not fit."""
     forest = load_forest(directory)

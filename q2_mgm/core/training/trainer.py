@@ -1,6 +1,7 @@
 """Layers trained epoch by epoch with the transformers Trainer (upstream's fine-tuning): class-weighted loss,
 validation each epoch, early stopping, the best epoch kept; progress and per-epoch curves."""
 import tempfile
+from typing import Any, Callable, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -8,6 +9,7 @@ import torch
 import transformers
 
 from ..datasets import SentenceDataset, collate
+from .settings import TrainingSettings
 from .targets import validation_scores
 from .trained import network_outputs
 
@@ -39,7 +41,9 @@ def _metrics(task, target_std):
 
 
 class EpochProgress(transformers.TrainerCallback):
-    def __init__(self, report):
+    """Reports each epoch's train and validation losses and scores through `report`."""
+
+    def __init__(self, report: Callable[[str], None]) -> None:
         self.report = report
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
@@ -50,7 +54,8 @@ class EpochProgress(transformers.TrainerCallback):
                     f"{train[-1] if train else float('nan'):.4f}, validation {shown}")
 
 
-def epoch_history(log_history):
+def epoch_history(log_history: Iterable[Dict[str, Any]]) -> pd.DataFrame:
+    """Per epoch (index `epoch`, text), train_loss and the validation_* metrics, from Trainer's log_history."""
     rows = {}
     for entry in log_history:
         if "epoch" not in entry:
@@ -65,7 +70,12 @@ def epoch_history(log_history):
     return history
 
 
-def fit_with_trainer(model, token_ids, encoded, train_idx, val_idx, task, labels, std, settings, report):
+def fit_with_trainer(model: transformers.GPT2ForSequenceClassification, token_ids: Sequence[np.ndarray],
+                     encoded: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, task: str, labels: List[str],
+                     std: float, settings: TrainingSettings, report: Callable[[str], None]
+                     ) -> Tuple[transformers.GPT2ForSequenceClassification, pd.DataFrame, int, np.ndarray]:
+    """Train with the transformers Trainer, keeping the best epoch; as fit_frozen_head, returns (model on the CPU,
+    history, samples trained on, validation outputs: (n_validation, n_classes) probabilities or (n_validation,))."""
     class_weights = None
     if task == "classification" and settings.class_weighting:
         counts = np.bincount(encoded[train_idx], minlength=len(labels))

@@ -1,0 +1,22 @@
+"""Ranks -> abundances: give the genera of a (generated) sentence relative abundances summing to 1.
+
+A sentence ranks genera by MGnify z-score, not by abundance, so rank alone says little; the genus says more.
+A default that needs no data, MGnifyMeanReconstructor (each genus' MGnify mean, renormalised), and two
+reconstructors fitted on real profiles and their own sentences:
+- RankMedianReconstructor: the median relative abundance of each rank in the training corpus, renormalised.
+- NeuralReconstructor: upstream's Reconstructor idea (a sentence in, a masked softmax over its genera out, trained
+  on Bray-Curtis loss with Adam, early stopping and gradient clipping at 1.0), on a compact network: upstream's is
+  three dense layers over all 9,665 genera (about 470 million weights) and codes rank as 1 + sin(rank); here each
+  genus is an embedding plus its MGnify mean and std, ranks are learned embeddings, and a pooled sentence vector
+  gives context.
+Both save as JSON (+ safetensors weights for the neural one); nothing is pickled.
+"""
+from .base import (KINDS, MAX_RANK, RECORD, WEIGHTS, ReconstructionError, ReconstructorFormatError, bray_curtis,
+                   evaluate, genus_relative_abundance, load_reconstructor, per_sample_bray_curtis, sentence_genera)
+from .neural import NeuralReconstructor, NeuralSettings
+from .simple import MGnifyMeanReconstructor, RankMedianReconstructor
+
+__all__ = ["KINDS", "MAX_RANK", "RECORD", "WEIGHTS", "MGnifyMeanReconstructor", "NeuralReconstructor",
+           "NeuralSettings", "RankMedianReconstructor", "ReconstructionError", "ReconstructorFormatError",
+           "bray_curtis", "evaluate", "genus_relative_abundance", "load_reconstructor", "per_sample_bray_curtis",
+           "sentence_genera"]
