@@ -9,8 +9,9 @@ import q2templates
 import qiime2
 
 from .._formats import ModelFiles
-from ..actions.keystone import score_samples
+from ..actions._util import report
 from ..core.keystone import KeystoneError, aggregate, attention_map, class_differences
+from ..core.keystone_samples import score_samples
 from ..core.tokenizer import Corpus
 from ._plots import save_figure
 
@@ -27,8 +28,9 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     subjects: qiime2.CategoricalMetadataColumn = None, method: str = "attention",
                     min_samples: int = 10, top_genera: int = 15, n_bootstrap: int = 1000, confidence: float = 0.95,
                     sample_ids: list = None, random_state: int = 0, device: str = "auto") -> None:
-    scored = score_samples(corpus, model.path, metadata, method, device)
-    units, unit_groups = scored.units(subjects)
+    scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
+                           report)
+    units, unit_groups = scored.units(None if subjects is None else subjects.to_series(), report)
     summary = aggregate(units, unit_groups, min_samples, n_bootstrap, confidence, random_state)
     classes = list(summary.importance.columns)
     differences = (class_differences(units, unit_groups, min_samples).sort_values("p_value")
@@ -144,7 +146,7 @@ def _attention_maps(scored, sample_ids, output_dir):
     maps = []
     for number, sample in enumerate(_chosen_samples(scored, sample_ids), start=1):
         ids = scored.token_ids[scored.groups.index.get_loc(sample)]
-        frame = attention_map(scored.network, ids, scored.vocabulary)
+        frame = attention_map(scored.model.network, ids, scored.model.vocabulary)
         frame.to_csv(f"{output_dir}/attention_map_{number}.tsv", sep="\t")
         labels = [_short(t) for t in frame.index]
         size = min(0.3 * len(labels) + 2.5, 16)
