@@ -1,9 +1,10 @@
 """What every visualizer shares: its page, HTML tables, TSV downloads and figures.
 
 A visualizer's page is assets/<name>/index.html; it extends assets/base/page.html (title, heading, introduction,
-sections, downloads), which extends q2templates' base.html. q2templates.render finds templates only in its own
-folder, so the page is rendered here with one jinja2 environment over both folders, the same way otherwise: the
-page goes to index.html and q2templates' style assets beside it."""
+sections, downloads; each section through the macro of assets/base/sections.html), which extends q2templates'
+base.html. q2templates.render looks templates up in its own folder only, so it cannot find base/page.html:
+render_page does what it does (render, write index.html, copy q2templates' style assets beside it) with one jinja2
+environment over both folders."""
 import importlib.resources
 import os
 
