@@ -1,26 +1,16 @@
 """evaluate-classification and evaluate-regression: held-out accuracy of an MGM model beside a RandomForest
 trained and tested on exactly the same samples."""
-import importlib.resources
-
 import biom
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
-import q2templates
 import qiime2
 from sklearn.metrics import (auc, classification_report, confusion_matrix, mean_absolute_error,
                              precision_recall_curve, r2_score, roc_auc_score, roc_curve)
 
 from ..core.baselines import random_forest_baseline
-from ._plots import save_figure
-
-TABLE_CLASSES = "table table-striped table-hover"
-
-
-def _render(output_dir, context):
-    template = importlib.resources.files(__package__) / "assets" / "evaluate" / "index.html"
-    q2templates.render(str(template), output_dir, context=context)
+from ._render import html_table, render_page, save_figure, write_tsvs
 
 
 def _truth_for(column, sample_ids):
@@ -38,13 +28,15 @@ def _forest(table, truth, kind, test_ids, task, n_estimators, random_state):
                                   random_state)
 
 
-def _write_tables(output_dir, history, **tables):
-    """Each table as NAME.tsv (and the training history, if any); returns the file names to offer."""
+def _evaluation_page(output_dir, title, n_estimators, summary, history, tables, **plots):
+    """The page and its downloads: each table as NAME.tsv, and the training history, if any."""
     if history is not None:
         tables["training_history"] = history
-    for name, frame in tables.items():
-        frame.to_csv(f"{output_dir}/{name}.tsv", sep="\t")
-    return [f"{name}.tsv" for name in tables]
+    downloads = write_tsvs(output_dir, **tables)
+    render_page(output_dir, "evaluate", {
+        "title": title, "n_estimators": n_estimators, "summary": html_table(summary, "{:.3f}"),
+        **plots, "history_plot": _history_plot(history, output_dir), "downloads": downloads,
+    })
 
 
 def _history_plot(history, output_dir):
@@ -137,17 +129,11 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
                                    "test samples": len(labels)} for name, probs in methods.items()}).T.astype({"test samples": int})
     confusion = pd.DataFrame(confusion_matrix(labels, predictions["MGM_prediction"], labels=classes),
                              index=classes, columns=classes)
-    downloads = _write_tables(output_dir, history, summary=summary, predictions=predictions,
-                              per_class_metrics=per_class, confusion_matrix=confusion)
-    _render(output_dir, {
-        "title": "MGM classifier evaluation", "n_estimators": n_estimators,
-        "summary": summary.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
-        "curves_plot": _roc_pr_plots(labels, methods, classes, output_dir),
-        "confusion_plot": _confusion_plot(confusion, output_dir),
-        "per_class": per_class.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
-        "history_plot": _history_plot(history, output_dir),
-        "downloads": downloads,
-    })
+    _evaluation_page(output_dir, "MGM classifier evaluation", n_estimators, summary, history,
+                     {"summary": summary, "predictions": predictions, "per_class_metrics": per_class,
+                      "confusion_matrix": confusion},
+                     curves_plot=_roc_pr_plots(labels, methods, classes, output_dir),
+                     confusion_plot=_confusion_plot(confusion, output_dir), per_class=html_table(per_class, "{:.3f}"))
 
 
 def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.NumericMetadataColumn,
@@ -168,12 +154,6 @@ def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.N
     low, high = float(values.min()), float(values.max())
     ax.plot([low, high], [low, high], color="grey", linestyle=":")
     ax.set_xlabel(f"true {truth.name}"), ax.set_ylabel(f"predicted {truth.name}"), ax.legend()
-    scatter = save_figure(figure, output_dir, "scatter")
-    downloads = _write_tables(output_dir, history, summary=summary, predictions=table_out)
-    _render(output_dir, {
-        "title": "MGM regressor evaluation", "n_estimators": n_estimators,
-        "summary": summary.to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
-        "curves_plot": scatter, "confusion_plot": None, "per_class": None,
-        "history_plot": _history_plot(history, output_dir),
-        "downloads": downloads,
-    })
+    _evaluation_page(output_dir, "MGM regressor evaluation", n_estimators, summary, history,
+                     {"summary": summary, "predictions": table_out},
+                     curves_plot=save_figure(figure, output_dir, "scatter"), confusion_plot=None, per_class=None)

@@ -1,7 +1,6 @@
 """evaluate-generated: real and synthetic samples side by side, per label: genus prevalence and mean abundance,
 alpha diversity, a Bray-Curtis PCoA of both together, a classifier two-sample test and train-on-synthetic,
 test-on-real. The numbers come from core.realism, which a benchmark can call on any generator."""
-import importlib.resources
 import math
 
 import matplotlib.pyplot as plt
@@ -9,15 +8,13 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 import numpy as np
 import pandas as pd
-import q2templates
 import qiime2
 from sklearn.metrics import roc_curve
 
 from ..core.realism import ALPHA_METRICS, REAL, SYNTHETIC, check_abundances, realism_report
 from ..core.reconstruction import genus_relative_abundance
-from ._plots import save_figure
+from ._render import html_table, render_page, save_figure, write_tsvs
 
-TABLE_CLASSES = "table table-striped table-hover"
 COLOURS = {REAL: "#3b75af", SYNTHETIC: "#ef8636"}
 PANELS_PER_ROW = 4
 
@@ -32,26 +29,23 @@ def evaluate_generated(output_dir: str, real_table: pd.DataFrame, synthetic_tabl
                                         "tokens (g__Name), as MGM generates them")
     report = realism_report(real, real_labels.to_series(), synthetic, synthetic_labels.to_series(), random_state,
                             n_estimators)
-    downloads = _write_tables(output_dir, realism_summary=report.summary,
-                              genus_profiles=report.profiles.table, genus_agreement=report.profiles.agreement,
-                              alpha_diversity=report.alpha.samples, alpha_tests=report.alpha.tests,
-                              pcoa=report.ordination.coordinates, two_sample_scores=report.two_sample.scores)
-    q2templates.render(
-        str(importlib.resources.files(__package__) / "assets" / "evaluate_generated" / "index.html"), output_dir,
-        context={
-            "title": "MGM generated samples: realism", "n_estimators": n_estimators, "headline": report.headline,
-            "real_column": real_labels.name, "synthetic_column": synthetic_labels.name,
-            "summary": report.summary.rename_axis(None).to_html(classes=TABLE_CLASSES, float_format="{:.3f}".format),
-            "notes": [note for note in (real_note, synthetic_note) if note] + report.notes,
-            "roc_plot": _roc_plot(report.two_sample, output_dir),
-            "prevalence_plot": _profile_plot(report.profiles, "prevalence", 1e-2, output_dir),
-            "abundance_plot": _profile_plot(report.profiles, "mean_abundance", 1e-5, output_dir),
-            "alpha_plot": _alpha_plot(report.alpha.samples, output_dir),
-            "alpha_tests": report.alpha.tests.to_html(classes=TABLE_CLASSES, float_format="{:.3g}".format,
-                                                      index=False),
-            "pcoa_plot": _pcoa_plot(report.ordination, output_dir),
-            "downloads": downloads,
-        })
+    downloads = write_tsvs(output_dir, realism_summary=report.summary,
+                           genus_profiles=report.profiles.table, genus_agreement=report.profiles.agreement,
+                           alpha_diversity=report.alpha.samples, alpha_tests=report.alpha.tests,
+                           pcoa=report.ordination.coordinates, two_sample_scores=report.two_sample.scores)
+    render_page(output_dir, "evaluate_generated", {
+        "title": "MGM generated samples: realism", "n_estimators": n_estimators, "headline": report.headline,
+        "real_column": real_labels.name, "synthetic_column": synthetic_labels.name,
+        "summary": html_table(report.summary.rename_axis(None), "{:.3f}"),
+        "notes": [note for note in (real_note, synthetic_note) if note] + report.notes,
+        "roc_plot": _roc_plot(report.two_sample, output_dir),
+        "prevalence_plot": _profile_plot(report.profiles, "prevalence", 1e-2, output_dir),
+        "abundance_plot": _profile_plot(report.profiles, "mean_abundance", 1e-5, output_dir),
+        "alpha_plot": _alpha_plot(report.alpha.samples, output_dir),
+        "alpha_tests": html_table(report.alpha.tests, "{:.3g}", index=False),
+        "pcoa_plot": _pcoa_plot(report.ordination, output_dir),
+        "downloads": downloads,
+    })
 
 
 def _genera(source, table, taxonomy, fix):
@@ -64,13 +58,6 @@ def _genera(source, table, taxonomy, fix):
     dropped = len(table) - len(relative)
     return relative, (f"{dropped} {source} samples hold no genus of MGM's vocabulary and are left out."
                       if dropped else None)
-
-
-def _write_tables(output_dir, **tables):
-    """Each table as NAME.tsv (tidy tables without their row numbers); returns the file names to offer."""
-    for name, frame in tables.items():
-        frame.to_csv(f"{output_dir}/{name}.tsv", sep="\t", index=not isinstance(frame.index, pd.RangeIndex))
-    return [f"{name}.tsv" for name in tables]
 
 
 def _panels(n):

@@ -1,20 +1,17 @@
 """keystone-report: the top genera of each class with bootstrap confidence intervals, a genus x class heatmap,
 differences between classes with their significance, and attention maps of samples the user picks."""
-import importlib.resources
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import q2templates
 import qiime2
 
 from .._formats import ModelFiles
-from ..actions.keystone import score_samples
+from ..actions._util import report
 from ..core.keystone import KeystoneError, aggregate, attention_map, class_differences
+from ..core.keystone_samples import score_samples
 from ..core.tokenizer import Corpus
-from ._plots import save_figure
+from ._render import html_table, overview_table, render_page, save_figure, write_tsv
 
-TABLE_CLASSES = "table table-striped table-hover"
 UNITS = {"attention": "attention relative to an even share (1 = even)",
          "rollout": "rolled-out attention relative to an even share (1 = even)",
          "gradient": "integrated gradients of the logit of each sample's own class, in logit units; so each "
@@ -27,41 +24,40 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     subjects: qiime2.CategoricalMetadataColumn = None, method: str = "attention",
                     min_samples: int = 10, top_genera: int = 15, n_bootstrap: int = 1000, confidence: float = 0.95,
                     sample_ids: list = None, random_state: int = 0, device: str = "auto") -> None:
-    scored = score_samples(corpus, model.path, metadata, method, device)
-    units, unit_groups = scored.units(subjects)
+    scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
+                           report)
+    units, unit_groups = scored.units(None if subjects is None else subjects.to_series(), report)
     summary = aggregate(units, unit_groups, min_samples, n_bootstrap, confidence, random_state)
     classes = list(summary.importance.columns)
     differences = (class_differences(units, unit_groups, min_samples).sort_values("p_value")
                    if len(classes) > 1 else None)
     maps = _attention_maps(scored, sample_ids, output_dir)
-    scored.scores.to_csv(f"{output_dir}/genus_scores.tsv", sep="\t")
+    write_tsv(output_dir, "genus_scores", scored.scores)
     if subjects is not None:
-        units.to_csv(f"{output_dir}/subject_scores.tsv", sep="\t", index_label="subject (group)")
-    summary.genera.to_csv(f"{output_dir}/keystone_genera.tsv", sep="\t", index=False)
-    summary.importance.to_csv(f"{output_dir}/importance.tsv", sep="\t", index_label="feature-id")
+        write_tsv(output_dir, "subject_scores", units, index_label="subject (group)")
+    write_tsv(output_dir, "keystone_genera", summary.genera, index=False)
+    write_tsv(output_dir, "importance", summary.importance, index_label="feature-id")
     if differences is not None:
-        differences.to_csv(f"{output_dir}/class_differences.tsv", sep="\t")
+        write_tsv(output_dir, "class_differences", differences)
     top = summary.genera[summary.genera["rank"] <= top_genera]
-    context = {
+    render_page(output_dir, "keystone", {
         "title": "MGM keystone genera", "method": method, "units": UNITS[method], "confidence": f"{confidence:.0%}",
         "min_samples": min_samples, "unit": "samples" if subjects is None else "subjects",
-        "overview": _overview(scored, summary, method, len(units)).to_html(classes=TABLE_CLASSES, header=False),
+        "overview": overview_table(_overview(scored, summary, method, len(units))),
         "top_plot": _top_plot(top, classes, method, confidence, output_dir),
         "top_tables": {group: _top_table(rows, confidence) for group, rows in top.groupby("group", sort=False)},
         "heatmap": _heatmap(summary.genera, top, classes, method, output_dir),
         "differences_plot": None if differences is None else _volcano(differences, classes, output_dir),
-        "differences": None if differences is None else differences.dropna(subset=["p_value"]).head(20).to_html(
-            classes=TABLE_CLASSES, float_format="{:.3g}".format),
+        "differences": None if differences is None else html_table(
+            differences.dropna(subset=["p_value"]).head(20), "{:.3g}"),
         "maps": maps,
         "has_differences": differences is not None,
-    }
-    template = importlib.resources.files(__package__) / "assets" / "keystone" / "index.html"
-    q2templates.render(str(template), output_dir, context=context)
+    })
 
 
 def _overview(scored, summary, method, n_units):
     counts = scored.groups.value_counts().sort_index()
-    rows = {"samples scored": len(scored.groups),
+    return {"samples scored": len(scored.groups),
             "units summarised (samples, or subjects where a subject column is given)": n_units,
             "grouped by": scored.grouping,
             "groups": ", ".join(f"{g} ({n})" for g, n in counts.items()),
@@ -70,7 +66,6 @@ def _overview(scored, summary, method, n_units):
             **{f"{group}: genera ranked / seen in fewer than {summary.min_samples} samples (not ranked)":
                f"{int((summary.genera.group == group).sum() - n)} / {int(n)}"
                for group, n in summary.n_excluded.items()}}
-    return pd.Series(rows, dtype=object).to_frame()
 
 
 def _top_table(rows, confidence):
@@ -79,7 +74,7 @@ def _top_table(rows, confidence):
                           f"{confidence:.0%} CI": [f"{low:.3f} to {high:.3f}" for low, high in
                                                    zip(rows.ci_low, rows.ci_high)],
                           "samples": rows.n_samples, "prevalence": rows.prevalence.map("{:.0%}".format)})
-    return shown.to_html(classes=TABLE_CLASSES, index=False)
+    return html_table(shown, index=False)
 
 
 def _short(genus):
@@ -144,8 +139,8 @@ def _attention_maps(scored, sample_ids, output_dir):
     maps = []
     for number, sample in enumerate(_chosen_samples(scored, sample_ids), start=1):
         ids = scored.token_ids[scored.groups.index.get_loc(sample)]
-        frame = attention_map(scored.network, ids, scored.vocabulary)
-        frame.to_csv(f"{output_dir}/attention_map_{number}.tsv", sep="\t")
+        frame = attention_map(scored.model.network, ids, scored.model.vocabulary)
+        tsv = write_tsv(output_dir, f"attention_map_{number}", frame)
         labels = [_short(t) for t in frame.index]
         size = min(0.3 * len(labels) + 2.5, 16)
         figure, ax = plt.subplots(figsize=(size + 1.5, size))
@@ -157,5 +152,5 @@ def _attention_maps(scored, sample_ids, output_dir):
         figure.colorbar(image, ax=ax, label="last-layer attention, mean over heads")
         maps.append({"sample": sample, "group": scored.groups[sample],
                      "plot": save_figure(figure, output_dir, f"attention_map_{number}"),
-                     "tsv": f"attention_map_{number}.tsv"})
+                     "tsv": tsv})
     return maps

@@ -1,43 +1,35 @@
 """How well the MGM vocabulary covers a table: coverage, dropped genera and samples, sentence lengths."""
-import importlib.resources
-
 import matplotlib.pyplot as plt
-import pandas as pd
-import q2templates
 
 from ..core.tokenizer import Corpus, FEATURE_STATUS
-from ._plots import save_figure
+from ._render import html_table, overview_table, render_page, save_figure, write_tsv
 
 TOP_DROPPED = 25
 
 
 def summarize_corpus(output_dir: str, corpus: Corpus) -> None:
     samples, features = corpus.samples, corpus.features
-    samples.to_csv(f"{output_dir}/samples.tsv", sep="\t", index_label="sample-id")
-    features.to_csv(f"{output_dir}/features.tsv", sep="\t", index_label="feature-id")
-    corpus.dropped_samples.to_csv(f"{output_dir}/dropped_samples.tsv", sep="\t", index_label="sample-id")
+    write_tsv(output_dir, "samples", samples, index_label="sample-id")
+    write_tsv(output_dir, "features", features, index_label="feature-id")
+    write_tsv(output_dir, "dropped_samples", corpus.dropped_samples, index_label="sample-id")
     dropped_genera = _dropped_genera(features)
-    dropped_genera.to_csv(f"{output_dir}/dropped_genera.tsv", sep="\t")
-    context = {
+    write_tsv(output_dir, "dropped_genera", dropped_genera)
+    render_page(output_dir, "summarize_corpus", {
         "title": "MGM corpus summary",
-        "overview": _overview(corpus).to_html(classes="table table-striped table-hover", header=False),
+        "overview": overview_table(_overview(corpus)),
         "coverage_plot": _coverage_plot(samples, output_dir),
         "length_plot": _length_plot(samples, corpus.max_length, output_dir),
         "dropped_plot": _dropped_plot(dropped_genera, output_dir) if len(dropped_genera) else None,
-        "dropped_genera": dropped_genera.head(TOP_DROPPED).reset_index().to_html(
-            classes="table table-striped table-hover", float_format="{:.4f}".format, index=False),
-        "dropped_samples": corpus.dropped_samples.to_html(classes="table table-striped table-hover")
-        if len(corpus.dropped_samples) else None,
+        "dropped_genera": html_table(dropped_genera.head(TOP_DROPPED).reset_index(), "{:.4f}", index=False),
+        "dropped_samples": html_table(corpus.dropped_samples) if len(corpus.dropped_samples) else None,
         "low_coverage": bool(samples.vocabulary_coverage.median() < 0.5),
-    }
-    template = importlib.resources.files(__package__) / "assets" / "summarize_corpus" / "index.html"
-    q2templates.render(str(template), output_dir, context=context)
+    })
 
 
 def _overview(corpus):
     samples, features = corpus.samples, corpus.features
     counts = features.status.value_counts().reindex(FEATURE_STATUS, fill_value=0)
-    rows = {
+    return {
         "samples tokenized": len(samples),
         "samples dropped": len(corpus.dropped_samples),
         "median vocabulary coverage (share of a sample's abundance the model sees)":
@@ -49,7 +41,6 @@ def _overview(corpus):
         "harmonize_names": "on" if corpus.harmonize_names else "off (upstream parity)",
         **{f"features: {status}": int(n) for status, n in counts.items()},
     }
-    return pd.Series(rows, dtype=object).to_frame()
 
 
 def _dropped_genera(features):

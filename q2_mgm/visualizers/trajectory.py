@@ -1,19 +1,15 @@
 """trajectory: samples in a 2-D projection of the embedding space, each group's mean path over time, any subject's
 path on demand, and the distance to the group centroid over time."""
-import importlib.resources
 import json
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
-import q2templates
 import qiime2
 import skbio
 
 from ..core.trajectories import trajectories
-from ._plots import save_figure
+from ._render import overview_table, render_page, save_figure, write_tsv
 
-TABLE_CLASSES = "table table-striped table-hover"
 COLOURS = plt.get_cmap("tab10").colors
 
 
@@ -26,30 +22,27 @@ def trajectory(output_dir: str, embeddings: skbio.OrdinationResults, time: qiime
     colours = {g: "#%02x%02x%02x" % tuple(int(255 * c) for c in COLOURS[i % len(COLOURS)])
                for i, g in enumerate(sorted(result.samples.group.unique()))}
     samples = result.samples.rename(columns={"axis1": "axis_1", "axis2": "axis_2"})
-    samples.to_csv(f"{output_dir}/samples.tsv", sep="\t", index_label="sample-id")
-    result.group_paths.to_csv(f"{output_dir}/group_paths.tsv", sep="\t", index=False)
-    result.separation.to_csv(f"{output_dir}/group_separation.tsv", sep="\t", index=False)
-    context = {
+    write_tsv(output_dir, "samples", samples, index_label="sample-id")
+    write_tsv(output_dir, "group_paths", result.group_paths, index=False)
+    write_tsv(output_dir, "group_separation", result.separation, index=False)
+    render_page(output_dir, "trajectory", {
         "title": "MGM trajectories",
         "time": time_column, "group": group_column, "subject": subject is not None,
-        "overview": _overview(result, embeddings, time_column).to_html(classes=TABLE_CLASSES, header=False),
+        "overview": overview_table(_overview(result, embeddings, time_column)),
         "paths_plot": _paths_plot(result, colours, time_column, output_dir),
         "distance_plot": _distance_plot(result, colours, time_column, output_dir),
         "plot_data": json.dumps(_plot_data(result, colours)).replace("</", "<\\/"),  # inline in <script>
-    }
-    template = importlib.resources.files(__package__) / "assets" / "trajectory" / "index.html"
-    q2templates.render(str(template), output_dir, context=context)
+    })
 
 
 def _overview(result, embeddings, time_column):
     samples = result.samples
-    rows = {"samples placed": len(samples),
+    return {"samples placed": len(samples),
             **{f"samples left out: {reason}": n for reason, n in result.dropped.items()},
             "groups": ", ".join(f"{g} ({n})" for g, n in samples.group.value_counts().sort_index().items()),
             "subjects": samples.subject.nunique() if samples.subject.notna().any() else "no subject column",
             f"time points ({time_column})": samples.point.nunique(),
             "embedding dimensions": embeddings.samples.shape[1]}
-    return pd.Series(rows, dtype=object).to_frame()
 
 
 def _paths_plot(result, colours, time_column, output_dir):

@@ -1,0 +1,107 @@
+"""The samples that keystone-genera and keystone-report score: the model they are scored with, each sample's group
+and each sample's genus scores. Both the method and the visualizer start here; core.keystone then summarises the
+scores. Plain pandas in and out (no QIIME 2 metadata): the thin actions convert their columns with `.to_series()`,
+and progress goes to the `report` callable they pass."""
+import dataclasses
+import os
+import pathlib
+from typing import Callable, List, Optional, Tuple, Union
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .inference import encode, resolve_device
+from .keystone import KeystoneError, genus_scores, per_subject, token_scores
+from .models import load_model
+from .samples import samples_with_values
+from .tokenizer import Corpus
+from .training import TrainedModel, load_trained_model, predict
+from .vocab import Vocabulary
+
+Report = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class KeystoneModel:
+    """The network whose attention (or attribution) scores the genera, its vocabulary, and, for a fine-tuned
+    classifier, the TrainedModel it belongs to (it knows the class names and can predict them); None for a
+    pretrained model."""
+    network: torch.nn.Module
+    vocabulary: Vocabulary
+    classifier: Optional[TrainedModel] = None
+
+
+def load_keystone_model(model_dir: Union[str, os.PathLike]) -> KeystoneModel:
+    """The model stored in `model_dir`: a classifier where the directory holds training.json, else a pretrained
+    network. Raises KeystoneError for a regressor, which has no classes to score genera by."""
+    if (pathlib.Path(model_dir) / "training.json").is_file():
+        classifier, vocabulary, _ = load_trained_model(model_dir)
+        if classifier.task != "classification":
+            raise KeystoneError("keystone-genera scores genera per class; this model is a regressor. Use a "
+                                "classifier, or the pretrained model with a categorical metadata column.")
+        return KeystoneModel(classifier.model, vocabulary, classifier)
+    network, vocabulary, _ = load_model(model_dir)
+    return KeystoneModel(network, vocabulary)
+
+
+@dataclasses.dataclass
+class ScoredSamples:
+    """What the method and the visualizer share: per-sample genus scores and each sample's group."""
+    model: KeystoneModel
+    token_ids: List[np.ndarray]  # each scored sample's sentence, in `groups`' order
+    scores: pd.DataFrame  # samples x genera (NaN: genus absent)
+    groups: pd.Series  # sample ID -> group
+    grouping: str  # where the groups came from, for the report
+
+    def units(self, subjects: Optional[pd.Series], report: Report) -> Tuple[pd.DataFrame, pd.Series]:
+        """(scores, groups) to summarise: per sample, or per subject where `subjects` (sample ID -> subject) is
+        given (see core.keystone.per_subject)."""
+        if subjects is None:
+            return self.scores, self.groups
+        units, groups = per_subject(self.scores, self.groups, subjects)
+        report(f"averaged {len(self.scores)} samples' scores within {len(units)} subjects: confidence intervals "
+               "and tests count subjects, not samples")
+        return units, groups
+
+
+def sample_groups(corpus: Corpus, column: Optional[pd.Series], model: KeystoneModel, token_ids: List[np.ndarray],
+                  device: str, report: Report) -> Tuple[pd.Series, str]:
+    """(each sample's group as text, indexed by sample ID; where the groups came from).
+
+    The groups are `column`'s values (sample ID -> value, named by its `name`), samples without a value left out
+    and reported; without a column, the classes the classifier predicts for every sample. Raises KeystoneError
+    when no sample has a value, or when there is no column and the model is pretrained."""
+    if column is not None:
+        _, (values,) = samples_with_values(corpus.samples.index, [(column.name, column)], KeystoneError, report)
+        return values.astype(str), f"metadata column {column.name!r}"
+    if model.classifier is None:
+        raise KeystoneError("With a pretrained model, keystone-genera needs a categorical metadata column to group "
+                            "the samples by (e.g. delivery mode); pass `metadata`.")
+    classifier = model.classifier
+    abundances = corpus.abundance_table() if classifier.forest is not None else None
+    predicted = predict(classifier, token_ids, device, abundances).argmax(1)
+    return (pd.Series(np.asarray(classifier.labels)[predicted], index=corpus.samples.index),
+            "the classes the model predicts")
+
+
+def score_samples(corpus: Corpus, model_dir: Union[str, os.PathLike], column: Optional[pd.Series], method: str,
+                  device: str, report: Report) -> ScoredSamples:
+    """Every grouped sample's genus scores by `method` (see core.keystone.token_scores), with the model of
+    `model_dir` on `device` (cpu, cuda or auto) and the groups of `sample_groups`.
+
+    Raises KeystoneError (a regressor, no groups) and ValueError (an unknown device)."""
+    model = load_keystone_model(model_dir)
+    device = resolve_device(device)
+    token_ids = encode(corpus.samples.sentence, model.vocabulary)
+    groups, grouping = sample_groups(corpus, column, model, token_ids, device, report)
+    kept = corpus.samples.index.get_indexer(groups.index)
+    token_ids = [token_ids[i] for i in kept]
+    target = None  # gradients of each sample's own class, where the classifier knows every group as a class
+    if method == "gradient" and model.classifier is not None and set(groups) <= set(model.classifier.labels):
+        target = groups.map({label: i for i, label in enumerate(model.classifier.labels)}).to_numpy(np.int64)
+    report(f"scoring the genera of {len(token_ids)} samples by {method}, grouped by {grouping}")
+    scores = token_scores(model.network, token_ids, method, target=target, device=device,
+                          progress=lambda done, total: report(f"scored {done}/{total} samples"))
+    matrix = genus_scores(token_ids, scores, model.vocabulary, sample_ids=groups.index)
+    return ScoredSamples(model, token_ids, matrix, groups, grouping)
