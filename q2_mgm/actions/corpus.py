@@ -13,13 +13,13 @@ from qiime2.plugin import Bool, Choices, Int, Range, Str
 
 from .. import _examples
 from .._formats import MGMModelDirFmt, ModelFiles
+from .._progress import report
 from .._types import Generator, MGMCorpus, MGMModel, Pretrained
-from ..core.inference import POOLINGS, encode, sample_embeddings
+from ..core.inference import POOLINGS, encode, resolve_device, sample_embeddings
 from ..core.models import load_general_model, load_model, save_model
 from ..core.tokenizer import MAX_LENGTH, Corpus, tokenize_matrix
 from ..visualizers.summarize_corpus import summarize_corpus
 from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, MODEL_DESCRIPTION, citations
-from ._util import report, resolve_device
 
 
 def tokenize(table: biom.Table, taxonomy: pd.Series = None, max_length: int = MAX_LENGTH,

@@ -14,9 +14,10 @@ from qiime2.plugin import Bool, Categorical, Choices, Float, Int, List, Metadata
 
 from .. import _examples
 from .._formats import MGMGeneratorDirFmt, MGMModelDirFmt, MGMReconstructorDirFmt, ModelFiles
+from .._progress import report
 from .._types import Generator, MGMCorpus, MGMLabels, MGMModel, MGMReconstructor, MGMTrainingHistory, Pretrained
 from ..core.generation import SAMPLING, generate as sample_sentences, sentences_to_genera
-from ..core.inference import encode
+from ..core.inference import encode, resolve_device
 from ..core.models import load_general_model, load_model, save_model
 from ..core.pretraining import (GENERAL_MODEL_SIZE as S, LABEL_PREFIX, LABEL_SUFFIX, PRETRAINING as P,
                                 PretrainingError, PretrainingSettings, add_label_tokens, is_label_token, label_ids,
@@ -29,7 +30,6 @@ from ..core.tokenizer import MAX_LENGTH, Corpus, tokenize_matrix
 from ..core.vocab import EOS_ID, mgm_vocabulary
 from ..visualizers.evaluate_generated import evaluate_generated
 from ._parameters import DEVICE_DESCRIPTION, DEVICES, EVALUATION_PARAMETERS, SEED, citations
-from ._util import report, resolve_device
 
 RECONSTRUCTORS = ("neural", "rank-median")
 N = NeuralSettings()

@@ -9,13 +9,13 @@ from qiime2.plugin import Categorical, Choices, Float, Int, List, MetadataColumn
 
 from .. import _examples
 from .._formats import ModelFiles
+from .._progress import report
 from .._types import MGMCorpus, MGMModel, Pretrained
 from ..core.keystone import METHODS, aggregate
 from ..core.keystone_samples import score_samples
 from ..core.tokenizer import Corpus
 from ..visualizers.keystone import keystone_report
 from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, SEED, citations
-from ._util import report
 
 
 def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.CategoricalMetadataColumn = None,

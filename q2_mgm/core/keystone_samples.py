@@ -15,6 +15,7 @@ from .inference import encode, resolve_device
 from .keystone import KeystoneError, genus_scores, per_subject, token_scores
 from .models import load_model
 from .samples import samples_with_values
+from .schemas import TRAINING_RECORD_FILE
 from .tokenizer import Corpus
 from .training import TrainedModel, load_trained_model, predict
 from .vocab import Vocabulary
@@ -35,7 +36,7 @@ class KeystoneModel:
 def load_keystone_model(model_dir: Union[str, os.PathLike]) -> KeystoneModel:
     """The model stored in `model_dir`: a classifier where the directory holds training.json, else a pretrained
     network. Raises KeystoneError for a regressor, which has no classes to score genera by."""
-    if (pathlib.Path(model_dir) / "training.json").is_file():
+    if (pathlib.Path(model_dir) / TRAINING_RECORD_FILE).is_file():
         classifier, vocabulary, _ = load_trained_model(model_dir)
         if classifier.task != "classification":
             raise KeystoneError("keystone-genera scores genera per class; this model is a regressor. Use a "

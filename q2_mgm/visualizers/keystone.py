@@ -6,7 +6,7 @@ import pandas as pd
 import qiime2
 
 from .._formats import ModelFiles
-from ..actions._util import report
+from .._progress import report
 from ..core.keystone import KeystoneError, aggregate, attention_map, class_differences
 from ..core.keystone_samples import score_samples
 from ..core.tokenizer import Corpus

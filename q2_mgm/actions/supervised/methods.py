@@ -5,7 +5,8 @@ import pandas as pd
 import qiime2
 
 from ..._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
-from ...core.inference import encode
+from ..._progress import report
+from ...core.inference import encode, resolve_device
 from ...core.models import general_model_config, load_general_model, load_model
 from ...core.samples import samples_with_values
 from ...core.tokenizer import Corpus
@@ -13,7 +14,6 @@ from ...core.training import (FINE_TUNING as D, TrainingError, TrainingSettings,
                               save_trained_model, sequence_model, train_sequence_model, validation_split)
 from ...core.training.splits import TEST_SIZE
 from ...core.vocab import mgm_vocabulary
-from .._util import report, resolve_device
 
 
 def labelled_samples(corpus: Corpus, column: qiime2.MetadataColumn, groups=None):
