@@ -40,10 +40,10 @@ def say(message):
 
 # ---------------------------------------------------------------- the command line
 
-def parser(doc, name, *, quick=False, max_wait=None, out_default=None, show_elapsed_since=None):
+def parser(doc, name, *, quick=False, max_wait=None, show_elapsed_since=None):
     """The arguments every benchmark shares; the script adds its own to the parser this returns.
 
-    --out: the results folder (out_default, or none: benchmarks/results/, benchmarks/work/quick/ with --quick);
+    --out: the results folder (default: benchmarks/results/, or benchmarks/work/quick/ with --quick; see out_dir);
     --from-json [NAME_JSON]: measure nothing, re-render NAME.md from an earlier run's NAME.json (without a path:
     the one in --out or benchmarks/results/); --quick (small sizes) and --max-wait (seconds to wait for idle CPUs
     before each measured phase) where the script has them. Also names the script's progress lines."""
@@ -52,9 +52,8 @@ def parser(doc, name, *, quick=False, max_wait=None, out_default=None, show_elap
     if quick:
         p.add_argument("--quick", action="store_true", help="small sizes for a smoke run (results go to "
                        "benchmarks/work/quick unless --out is given)")
-    p.add_argument("--out", type=pathlib.Path, default=out_default,
-                   help=f"directory for {name}.md and {name}.json (default: {_shown(out_default or RESULTS)}"
-                   + (", or benchmarks/work/quick with --quick)" if quick else ")"))
+    p.add_argument("--out", type=pathlib.Path, help=f"directory for {name}.md and {name}.json (default: "
+                   "benchmarks/results" + (", or benchmarks/work/quick with --quick)" if quick else ")"))
     if max_wait is not None:
         p.add_argument("--max-wait", type=float, default=max_wait, help="seconds to wait, before each measured "
                        f"phase, for other processes to leave the CPUs idle (default {max_wait:g}); then it measures "
@@ -63,13 +62,6 @@ def parser(doc, name, *, quick=False, max_wait=None, out_default=None, show_elap
                    metavar=f"{name.upper()}_JSON", help=f"measure nothing: rewrite {name}.md (next to the JSON, or "
                    f"in --out) from an earlier run's {name}.json (default: the one in --out)")
     return p
-
-
-def _shown(path):
-    try:
-        return str(path.relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def out_dir(args):
