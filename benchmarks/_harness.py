@@ -77,6 +77,31 @@ def earlier_results(args, name):
     return json.loads(path.read_text()), args.out or path.parent
 
 
+def measuring(args, name, report, needs, why):
+    """The start of a measuring script's run: with --from-json, re-render through report(results, folder); without
+    `needs` (under ../shared), say why nothing is measured. Either way False. Else re-run in the project's venv where
+    q2_mgm is not importable here, end the measuring child on SIGTERM, and True."""
+    earlier = earlier_results(args, name)
+    if earlier:
+        report(*earlier)
+        return False
+    if not needs.exists():
+        print(f"SKIP: {needs} is absent. {why}; nothing was measured.")
+        return False
+    run_in_the_venv(sys.argv[0])
+    end_children_on_sigterm(f"{name}.py")
+    return True
+
+
+def finish(results, started, watch, report, args):
+    """The end of a measuring script's run: the total time (from time.perf_counter() `started`) and each phase's CPU
+    contention recorded, then report(results, folder); 0, the exit status."""
+    results["total_s"] = time.perf_counter() - started
+    results["contention"] = watch.phases
+    report(results, out_dir(args))
+    return 0
+
+
 # ---------------------------------------------------------------- results files
 
 def write_json(path, results, indent=2, default=str):

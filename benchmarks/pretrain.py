@@ -13,7 +13,7 @@ genus_counts.tsv; a seeded random subset), for two model sizes: small (2 layers 
             q2_mgm.core.pretraining.pretrain(new_model(new_model_config(...)), token_ids, PretrainingSettings(...))
             in its own process (benchmarks/_pretrain_worker.py): batches padded to their longest sentence, grouped
             by length; validation after every epoch (timed apart).
-  upstream  its own recipe in its own venv (benchmarks/.upstream-venv, built by benchmarks/speed.py's function;
+  upstream  its own recipe in its own venv (benchmarks/.upstream-venv, built by benchmarks/_upstream_venv.py;
             accelerate, which upstream requires for its Trainer, is added here): MicroCorpus on the same samples
             (every sentence padded to 512), then main_pretrain.py's Trainer arguments with epochs fixed and no
             evaluation or checkpoints during the run (benchmarks/_pretrain_upstream.py). Upstream's steps at the
@@ -39,10 +39,9 @@ import sys
 import tempfile
 import time
 
-from _harness import (BENCH, ROOT, SHARED, CpuWatch, child_failed, clean_env, earlier_results, end_children_on_sigterm,
-                      fmt_s, machine_info, mem_available_mb, out_dir, parser, q2_versions, run_in_the_venv, say,
-                      write_json, write_markdown)
 import _harness
+from _harness import (BENCH, ROOT, SHARED, CpuWatch, child_failed, clean_env, finish, fmt_s, machine_info,
+                      measuring, mem_available_mb, parser, q2_versions, say, write_json, write_markdown)
 from _upstream_venv import UPSTREAM_PYTHON, ensure_upstream_accelerate, ensure_upstream_venv, upstream_sees_cuda
 
 ECAM_TABLE = SHARED / "data" / "ecam" / "genus_counts.tsv"
@@ -441,19 +440,12 @@ def main():
                    "(default 2; 0 for whole epochs, minutes per configuration on 2 CPU cores)")
     args = p.parse_args()
     WATCH.max_wait_s = args.max_wait
-    earlier = earlier_results(args, "pretrain")
-    if earlier:
-        report(*earlier)
+    if not measuring(args, "pretrain", report, ECAM_TABLE, "The pretraining benchmark needs the real ECAM table in "
+                     "../shared next to the project"):
         return 0
-    if not ECAM_TABLE.exists():
-        print(f"SKIP: {ECAM_TABLE} is absent. The pretraining benchmark needs the real ECAM table in ../shared next "
-              "to the project; nothing was measured.")
-        return 0
-    run_in_the_venv(__file__)
     import accelerate
     import torch
 
-    end_children_on_sigterm("pretrain.py")
     sizes = json.loads(json.dumps(SIZES["quick" if args.quick else "full"]))
     if args.samples:
         sizes["n_samples"] = args.samples
@@ -481,10 +473,7 @@ def main():
                               for row in rows.values() if row.get("versions_upstream")), None)
     results["versions"] = {"q2": q2_versions(), "q2_accelerate": accelerate.__version__,
                            "upstream": upstream_versions, "upstream_venv": stamp, "upstream_accelerate": acc}
-    results["total_s"] = time.perf_counter() - started
-    results["contention"] = WATCH.phases
-    report(results, out_dir(args))
-    return 0
+    return finish(results, started, WATCH, report, args)
 
 
 if __name__ == "__main__":

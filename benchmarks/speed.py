@@ -30,10 +30,9 @@ import sys
 import tempfile
 import time
 
-from _harness import (BENCH, SHARED, CpuWatch, child_failed, clean_env, end_children_on_sigterm,
-                      earlier_results, machine_info, out_dir, parser, q2_versions, run_in_the_venv, save_table, say,
-                      table_from_npz, taxonomy_string)
 import _harness
+from _harness import (BENCH, SHARED, CpuWatch, child_failed, clean_env, finish, machine_info, measuring, parser,
+                      q2_versions, save_table, say, table_from_npz, taxonomy_string)
 from _speed_report import TARGETS
 from _upstream_venv import UPSTREAM_PYTHON, ensure_upstream_venv
 
@@ -149,16 +148,21 @@ def time_q2_tokenize(df, repeats):
 
 # ---------------------------------------------------------------- measurements
 
+def upstream_tokenize(table, name, sizes, workdir):
+    """Upstream's MicroCorpus on a table save_table wrote, in its venv (sizes' repeats; the median is reported):
+    (its timings.json, its output folder, the child's wall seconds and peak RSS)."""
+    out = workdir / name
+    wall, rss = run_child(UPSTREAM_PYTHON, BENCH / "_upstream_driver.py",
+                          {"task": "tokenize", "table": str(table), "out": str(out), "repeats": sizes["repeats"]},
+                          workdir, name)
+    return json.loads((out / "timings.json").read_text()), out, wall, rss
+
+
 def bench_tokenize(sizes, vocab, workdir):
     say(f"tokenize: synthetic {sizes['synthetic_samples']} samples x {sizes['synthetic_genera']} genera")
     df = synthetic_table(sizes["synthetic_samples"], sizes["synthetic_genera"], vocab)
     save_table(workdir / "synthetic.npz", df.to_numpy(), df.index, df.columns)
-    out = workdir / "upstream_tokenize"
-    wall, rss = run_child(UPSTREAM_PYTHON, BENCH / "_upstream_driver.py",
-                          {"task": "tokenize", "table": str(workdir / "synthetic.npz"), "out": str(out),
-                           "repeats": sizes["repeats"]},
-                          workdir, "upstream_tokenize")
-    up = json.loads((out / "timings.json").read_text())
+    up, out, wall, rss = upstream_tokenize(workdir / "synthetic.npz", "upstream_tokenize", sizes, workdir)
     with WATCH.phase("q2_tokenize"):
         corpus, q2_s, q2_times = time_q2_tokenize(df, sizes["repeats"])
     agreement = compare_sentences(dict(zip(corpus.samples.index, corpus.samples.sentence)),
@@ -278,12 +282,7 @@ def bench_scale(sizes, workdir):
 
     m = sizes["upstream_slice"]
     say(f"scale: upstream MicroCorpus on the first {m} samples of that table, for an estimate")
-    up_out = workdir / "upstream_slice"
-    up_wall, up_rss = run_child(UPSTREAM_PYTHON, BENCH / "_upstream_driver.py",
-                                {"task": "tokenize", "table": str(out / "slice.npz"), "out": str(up_out),
-                                 "repeats": sizes["repeats"]},
-                                workdir, "upstream_slice")
-    up = json.loads((up_out / "timings.json").read_text())
+    up, up_out, _, up_rss = upstream_tokenize(out / "slice.npz", "upstream_slice", sizes, workdir)
     vocab = read_vocab()
     agreement = compare_sentences(json.loads((out / "slice_sentences.json").read_text()),
                                   upstream_sentences(up_out, vocab), table_from_npz(out / "slice.npz"))
@@ -315,19 +314,10 @@ def main():
     args = parser(__doc__, "speed", quick=True, max_wait=600).parse_args()
     WATCH.max_wait_s = args.max_wait
     from _speed_report import report
-    earlier = earlier_results(args, "speed")
-    if earlier:
-        report(*earlier)
+    if not measuring(args, "speed", report, PARITY, "The speed benchmark needs the shared parity fixtures (ECAM "
+                     "table, MGM vocabulary, upstream reference outputs) at ../shared next to the project"):
         return 0
-    if not PARITY.is_dir():
-        print(f"SKIP: {PARITY} is absent. The speed benchmark needs the shared parity fixtures (ECAM table, MGM "
-              "vocabulary, upstream reference outputs) at ../shared next to the project; nothing was measured.")
-        return 0
-    run_in_the_venv(__file__)
-
-    end_children_on_sigterm("speed.py")
-    mode = "quick" if args.quick else "full"
-    sizes = SIZES[mode]
+    sizes = SIZES["quick" if args.quick else "full"]
     started = time.perf_counter()
     stamp = ensure_upstream_venv()
     vocab = read_vocab()
@@ -340,10 +330,7 @@ def main():
         results["scale"] = bench_scale(sizes, workdir)
     results["versions"] = {"q2": q2_versions(), "upstream": results["embed"]["upstream"]["versions"],
                            "upstream_venv": stamp}
-    results["total_s"] = time.perf_counter() - started
-    results["contention"] = WATCH.phases
-    report(results, out_dir(args))
-    return 0
+    return finish(results, started, WATCH, report, args)
 
 
 if __name__ == "__main__":
