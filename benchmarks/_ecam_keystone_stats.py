@@ -6,6 +6,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
+import _harness  # noqa: F401  (first: it puts the repository, hence q2_mgm, on sys.path)
 from q2_mgm.core.keystone import _bootstrap_means
 
 GENERA = ("g__Bacteroides", "g__Bifidobacterium", "g__Haemophilus")
