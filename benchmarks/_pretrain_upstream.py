@@ -24,7 +24,6 @@ import json
 import pathlib
 import platform
 import resource
-import sys
 import tempfile
 import time
 import warnings
@@ -41,16 +40,14 @@ from transformers import (DataCollatorForLanguageModeling, GPT2Config, GPT2LMHea
 from mgm.CLI.CLI_utils import find_pkg_resource, get_CFG_reader  # noqa: E402
 from mgm.src.MicroCorpus import MicroCorpus  # noqa: E402
 from mgm.src.utils import CustomUnpickler  # noqa: E402
-from _memory import memory_mb, reset_peak  # noqa: E402  (a sibling: the script's folder is on sys.path)
+from _harness import memory_mb, reset_peak, worker_config  # noqa: E402  (a sibling)
 
 torch.set_float32_matmul_precision("medium")  # as main_pretrain.py does at import
 
 
 def main():
-    cfg = json.loads(pathlib.Path(sys.argv[1]).read_text())
+    cfg = worker_config()
     out = pathlib.Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg["threads"])
     device = cfg.get("device", "cpu")
     ini = get_CFG_reader()  # upstream's default config.ini, as its CLI reads it without --config
 

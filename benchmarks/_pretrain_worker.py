@@ -15,7 +15,6 @@ import json
 import pathlib
 import platform
 import resource
-import sys
 import time
 
 import numpy as np
@@ -23,14 +22,12 @@ import torch
 import transformers
 
 from q2_mgm.core import pretraining
-from _memory import memory_mb, reset_peak  # noqa: E402  (a sibling: the script's folder is on sys.path)
+from _harness import memory_mb, reset_peak, worker_config  # noqa: E402  (a sibling)
 
 
 def main():
-    cfg = json.loads(pathlib.Path(sys.argv[1]).read_text())
+    cfg = worker_config()
     out = pathlib.Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg["threads"])
     device = cfg.get("device", "cpu")
     z = np.load(cfg["tokens"])
     token_ids = [a.astype(np.int64) for a in np.split(z["ids"], z["offsets"][1:-1])]

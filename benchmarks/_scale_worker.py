@@ -14,7 +14,6 @@ between building the input and tokenizing (`echo 5 > /proc/self/clear_refs`) so 
 import gc
 import json
 import pathlib
-import sys
 import time
 
 import numpy as np
@@ -24,15 +23,11 @@ from scipy.special import erfinv
 
 from q2_mgm.core.tokenizer import tokenize_matrix
 from q2_mgm.core.vocab import genus_statistics
-from _memory import memory_mb, reset_peak  # noqa: E402  (a sibling: the script's folder is on sys.path)
+from _harness import memory_mb, reset_peak, save_table, taxonomy_string, worker_config  # noqa: E402  (a sibling)
 
 ZIPF_EXPONENT = 1.0
 RICHNESS_SD = 0.5
 CHUNK = 20_000
-
-
-def taxonomy_string(genus):
-    return f"k__Bacteria;p__;c__;o__;f__;{genus};s__"
 
 
 def draws_for(p, target, richness):
@@ -76,7 +71,7 @@ def mgnify_like(n_samples, n_nonzero, seed, n_genera):
 
 
 def main():
-    cfg = json.loads(pathlib.Path(sys.argv[1]).read_text())
+    cfg = worker_config(threads=False)
     out = pathlib.Path(cfg["out"])
     result = {"config": cfg, "memory_mb": {"after_imports": memory_mb()}}
 
@@ -109,9 +104,7 @@ def main():
 
     n = min(cfg["n_slice"], matrix.shape[0])
     head = matrix[:n]
-    np.savez(out / "slice.npz", data=head.data, indices=head.indices, indptr=head.indptr,
-             shape=np.array(head.shape), sample_ids=sample_ids[:n].to_numpy(dtype=str),
-             feature_ids=feature_ids.to_numpy(dtype=str))
+    save_table(out / "slice.npz", head, sample_ids[:n], feature_ids)
     kept = samples.loc[samples.index.isin(sample_ids[:n])]
     (out / "slice_sentences.json").write_text(json.dumps(dict(zip(kept.index, kept["sentence"]))))
     (out / "scale.json").write_text(json.dumps(result, indent=2))

@@ -14,7 +14,6 @@ import json
 import pathlib
 import platform
 import resource
-import sys
 import time
 import warnings
 
@@ -28,6 +27,7 @@ import transformers  # noqa: E402
 from mgm.CLI.CLI_utils import find_pkg_resource  # noqa: E402
 from mgm.src.MicroCorpus import MicroCorpus  # noqa: E402
 from mgm.src.utils import CustomUnpickler  # noqa: E402
+from _harness import table_from_npz, worker_config  # noqa: E402  (a sibling)
 
 
 def load_tokenizer():
@@ -45,14 +45,6 @@ def build_corpus(abu):
 
 def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def table_from_npz(path):
-    import scipy.sparse as sp
-    z = np.load(path, allow_pickle=False)
-    matrix = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-    return pd.DataFrame(matrix.toarray(), index=pd.Index(z["sample_ids"].astype(str)),
-                        columns=pd.Index(z["feature_ids"].astype(str)))
 
 
 def save_corpus(corpus, out):
@@ -104,9 +96,8 @@ def embed(cfg, out):
 
 
 def main():
-    cfg = json.loads(pathlib.Path(sys.argv[1]).read_text())
+    cfg = worker_config(threads=False)
     out = pathlib.Path(cfg["out"])
-    out.mkdir(parents=True, exist_ok=True)
     result = {"tokenize": tokenize, "embed": embed}[cfg["task"]](cfg, out)
     import importlib.metadata as md
     result["versions"] = {"python": platform.python_version(), "microformer-mgm": md.version("microformer-mgm"),

@@ -7,12 +7,11 @@ grouped by child) and twins lean vs obese (grouped by subject). Writes benchmark
 A method's figures are carried over from an earlier run with the same folds, epoch cap and recipe for that method
 (the splits are seeded, so they are the same samples), and the results say so; --fresh reruns everything.
 
-usage: accuracy.py [--datasets NAME ...] [--epochs N] [--folds K] [--methods ...] [--fresh]
+usage: accuracy.py [--datasets NAME ...] [--epochs N] [--folds K] [--methods ...] [--fresh] [--out DIR]
+       accuracy.py --from-json [ACCURACY_JSON]     # re-render accuracy.md from accuracy.json, measuring nothing
 """
-import argparse
 import dataclasses
 import json
-import pathlib
 import platform
 import sys
 import time
@@ -23,16 +22,13 @@ import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _harness import SHARED, earlier_results, out_dir, parser, say, write_json, write_markdown
 from q2_mgm.core.baselines import random_forest_baseline  # noqa: E402
 from q2_mgm.core.inference import encode  # noqa: E402
 from q2_mgm.core.models import load_general_model  # noqa: E402
 from q2_mgm.core.tokenizer import tokenize_dataframe  # noqa: E402
 from q2_mgm.core.training import TrainingSettings, predict, sequence_model, train_sequence_model  # noqa: E402
 
-SHARED = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results"
 METHODS = ("q2-mgm", "q2-mgm-no-forest", "upstream", "randomforest")
 
 
@@ -50,18 +46,19 @@ def recipes(epochs):
 
 def load_datasets(names=None):
     """name -> (relative abundance samples x genera, labels, groups or None)."""
+    from tests.helpers import read_genus_table, read_metadata
     datasets = {}
-    for folder in sorted((SHARED / "disease-benchmark").iterdir()):
-        table = pd.read_csv(folder / "genus_relative.tsv", sep="\t", index_col=0)
-        metadata = pd.read_csv(folder / "metadata.tsv", sep="\t", index_col=0)
+    for folder in sorted(p for p in (SHARED / "data" / "disease-benchmark").iterdir() if p.is_dir()):  # not its .tsv
+        table = read_genus_table(f"disease-benchmark/{folder.name}", "genus_relative.tsv")
+        metadata = read_metadata(f"disease-benchmark/{folder.name}")
         datasets[folder.name] = (table, metadata.loc[table.index, "Group"].astype(str), None)
-    ecam = pd.read_csv(SHARED / "ecam" / "genus_relative.tsv", sep="\t", index_col=0)
-    ecam_meta = pd.read_csv(SHARED / "ecam" / "metadata.tsv", sep="\t", index_col=0).loc[ecam.index]
+    ecam = read_genus_table("ecam", "genus_relative.tsv")
+    ecam_meta = read_metadata("ecam").loc[ecam.index]
     infants = ecam_meta.index[ecam_meta["month"] <= 12]
     datasets["ECAM_delivery_0-12m"] = (ecam.loc[infants], ecam_meta.loc[infants, "delivery"].astype(str),
                                        ecam_meta.loc[infants, "studyid"].astype(str))
-    twins = pd.read_csv(SHARED / "twins" / "genus_counts.tsv", sep="\t", index_col=0)
-    twins_meta = pd.read_csv(SHARED / "twins" / "metadata.tsv", sep="\t", index_col=0).loc[twins.index]
+    twins = read_genus_table("twins")
+    twins_meta = read_metadata("twins").loc[twins.index]
     lean_obese = twins_meta.index[twins_meta["bmi_category"].isin(["Lean", "Obese"])]
     datasets["Twins_lean_vs_obese"] = (twins.loc[lean_obese], twins_meta.loc[lean_obese, "bmi_category"],
                                        twins_meta.loc[lean_obese, "subject"].astype(str))
@@ -103,7 +100,7 @@ def run_dataset(name, table, labels, groups, general, vocabulary, settings, meth
                                         abundances=corpus.abundance_table(kept[test]) if forest else None)
                 scores[method].iloc[test] = probabilities[:, trained.labels.index(positive)]
             seconds[method] += time.time() - start
-        print(f"  {name} fold {fold + 1}/{n_folds} done", flush=True)
+        say(f"  {name} fold {fold + 1}/{n_folds} done")
     truth = (labels == positive).astype(int)
     auc = {m: float(roc_auc_score(truth, scores[m])) for m in to_run}
     seconds = {m: round(seconds[m], 1) for m in to_run}
@@ -125,19 +122,27 @@ def summarise(results, methods):
     return auc, summary
 
 
-def write(results, settings, methods, n_folds, epochs, dates, all_datasets=()):
-    auc, summary = summarise(results, methods)
+def write(results, settings, methods, n_folds, epochs, dates, out, all_datasets=()):
+    _, summary = summarise(results, methods)
     machine = {"cpu": platform.processor() or platform.machine(), "cores": torch.get_num_threads(),
                "python": platform.python_version(), "torch": torch.__version__}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "accuracy.json").write_text(json.dumps({
-        "date": time.strftime("%Y-%m-%d"), "machine": machine, "folds": n_folds, "epoch_cap": epochs,
-        "method_recipes": {m: _recipe(settings, m) for m in methods}, "method_dates": dates, "datasets": results,
-        "summary": summary, "methods": list(methods)}, indent=2) + "\n")
+    record = {"date": time.strftime("%Y-%m-%d"), "machine": machine, "folds": n_folds, "epoch_cap": epochs,
+              "method_recipes": {m: _recipe(settings, m) for m in methods}, "method_dates": dates, "datasets": results,
+              "summary": summary, "methods": list(methods)}
+    write_json(out / "accuracy.json", record)
+    render(record, out, all_datasets)
+
+
+def render(record, out, all_datasets=()):
+    """accuracy.md from accuracy.json's record (datasets in all_datasets but not in the record are listed as not run
+    yet; the JSON does not name them, so a re-rendering from it alone lists none)."""
+    results, methods, n_folds, dates = record["datasets"], record["methods"], record["folds"], record["method_dates"]
+    auc, summary = summarise(results, methods)
     lines = [f"# Accuracy: ROC-AUC, {n_folds}-fold, the same splits for every method",
-             "", f"Run on {time.strftime('%Y-%m-%d')}, {machine['cores']} CPU threads, torch {machine['torch']}. "
-             f"Fine-tuning capped at {epochs} epochs (early stopping may end sooner); RandomForest: 500 trees on "
-             "relative abundance. Grouped datasets keep each subject/child in one fold.", "",
+             "", f"Run on {record['date']}, {record['machine']['cores']} CPU threads, torch "
+             f"{record['machine']['torch']}. "
+             f"Fine-tuning capped at {record['epoch_cap']} epochs (early stopping may end sooner); RandomForest: 500 "
+             "trees on relative abundance. Grouped datasets keep each subject/child in one fold.", "",
              "| dataset | n | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
     for name, row in auc.iterrows():
         lines.append(f"| {name} | {results[name]['n_samples']} | " + " | ".join(f"{row[m]:.3f}" for m in methods)
@@ -156,7 +161,7 @@ def write(results, settings, methods, n_folds, epochs, dates, all_datasets=()):
     if carried:
         lines.append(f"Carried over from an earlier run with the same recipe, folds and epoch cap (seeded, so the "
                      f"same samples in every fold): {', '.join(carried)}. `--fresh` reruns every method.")
-    (RESULTS / "accuracy.md").write_text("\n".join(lines) + "\n")
+    write_markdown(out / "accuracy.md", lines)
     print("\n".join(lines))
 
 
@@ -174,10 +179,10 @@ def _same_recipe(old, new):
     return old.keys() <= new.keys() and all(old.get(k, defaults[k]) == v for k, v in new.items())
 
 
-def previous_results(settings, args):
+def previous_results(settings, args, out):
     """(dataset -> earlier entry, dataset -> {method: (auc, seconds)}, method -> date) from an earlier run with
     the same folds and epoch cap, for the methods whose recipe is unchanged: only what changed is rerun."""
-    path = RESULTS / "accuracy.json"
+    path = out / "accuracy.json"
     if args.fresh or not path.exists():
         return {}, {}, {}
     previous = json.loads(path.read_text())
@@ -193,37 +198,43 @@ def previous_results(settings, args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="*", help="dataset names (default: all)")
-    parser.add_argument("--epochs", type=int, default=10, help="epoch cap for both fine-tuning recipes")
-    parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--fresh", action="store_true", help="ignore results of an earlier run with these settings")
-    parser.add_argument("--report-only", action="store_true", help="rewrite accuracy.md from accuracy.json")
-    args = parser.parse_args()
-    if not SHARED.is_dir():
-        sys.exit(f"skipped: {SHARED} is absent (the benchmark reads the shared real datasets)")
+    p = parser(__doc__, "accuracy")
+    p.add_argument("--datasets", nargs="*", help="dataset names (default: all)")
+    p.add_argument("--epochs", type=int, default=10, help="epoch cap for both fine-tuning recipes")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    p.add_argument("--fresh", action="store_true", help="ignore results of an earlier run with these settings")
+    p.add_argument("--report-only", action="store_true", help="rewrite accuracy.md from accuracy.json, for the "
+                   "datasets and methods asked for (those not run yet listed as such)")
+    args = p.parse_args()
+    earlier = earlier_results(args, "accuracy")
+    if earlier:
+        render(*earlier)
+        return
+    if not (SHARED / "data").is_dir():
+        sys.exit(f"skipped: {SHARED / 'data'} is absent (the benchmark reads the shared real datasets)")
+    out = out_dir(args)
     general, vocabulary, _ = load_general_model()
     settings = recipes(args.epochs)
-    previous, carried, dates = previous_results(settings, args)
+    previous, carried, dates = previous_results(settings, args, out)
     dates = {m: dates.get(m, time.strftime("%Y-%m-%d")) for m in args.methods}
     datasets = load_datasets(args.datasets)
     if args.report_only:
         write({n: previous[n] for n in datasets if n in previous}, settings, args.methods, args.folds, args.epochs,
-              dates, list(datasets))
+              dates, out, list(datasets))
         return
     results = {}
     for name, (table, labels, groups) in datasets.items():
         carry = carried.get(name, {})
         if set(carry) == set(args.methods):
-            print(f"{name}: every method kept from the previous run with the same settings", flush=True)
+            say(f"{name}: every method kept from the previous run with the same settings")
             results[name] = previous[name]
             continue
-        print(f"{name}: {len(table)} samples" + (f"; carried over: {', '.join(carry)}" if carry else ""), flush=True)
+        say(f"{name}: {len(table)} samples" + (f"; carried over: {', '.join(carry)}" if carry else ""))
         results[name] = run_dataset(name, table, labels, groups, general, vocabulary, settings, args.methods,
                                     args.folds, carry)
-        print(f"  AUC {results[name]['auc']}  seconds {results[name]['seconds']}", flush=True)
-        write(results, settings, args.methods, args.folds, args.epochs, dates, list(datasets))  # partial survive
+        say(f"  AUC {results[name]['auc']}  seconds {results[name]['seconds']}")
+        write(results, settings, args.methods, args.folds, args.epochs, dates, out, list(datasets))  # partial survive
 
 
 if __name__ == "__main__":

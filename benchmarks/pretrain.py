@@ -13,7 +13,7 @@ genus_counts.tsv; a seeded random subset), for two model sizes: small (2 layers 
             q2_mgm.core.pretraining.pretrain(new_model(new_model_config(...)), token_ids, PretrainingSettings(...))
             in its own process (benchmarks/_pretrain_worker.py): batches padded to their longest sentence, grouped
             by length; validation after every epoch (timed apart).
-  upstream  its own recipe in its own venv (benchmarks/.upstream-venv, built by benchmarks/speed.py's function;
+  upstream  its own recipe in its own venv (benchmarks/.upstream-venv, built by benchmarks/_upstream_venv.py;
             accelerate, which upstream requires for its Trainer, is added here): MicroCorpus on the same samples
             (every sentence padded to 512), then main_pretrain.py's Trainer arguments with epochs fixed and no
             evaluation or checkpoints during the run (benchmarks/_pretrain_upstream.py). Upstream's steps at the
@@ -30,28 +30,21 @@ the share of CPU they took during it is recorded. Runs with more than one torch 
 is still busy after that wait. On a GPU (torch.cuda.is_available()) the q2-mgm rows are repeated on cuda, and the
 upstream rows where the upstream venv's torch sees the GPU too. Needs ../shared; skips without it.
 """
-import argparse
 import datetime
 import json
 import os
 import pathlib
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BENCH = ROOT / "benchmarks"
-sys.path.insert(0, str(BENCH))
-import speed  # noqa: E402  (the upstream venv, machine description, CPU watch)
+import _harness
+from _harness import (BENCH, ROOT, SHARED, CpuWatch, child_failed, clean_env, finish, fmt_s, machine_info,
+                      measuring, mem_available_mb, parser, q2_versions, say, write_json, write_markdown)
+from _upstream_venv import UPSTREAM_PYTHON, ensure_upstream_accelerate, ensure_upstream_venv, upstream_sees_cuda
 
-SHARED = speed.SHARED
 ECAM_TABLE = SHARED / "data" / "ecam" / "genus_counts.tsv"
-UPSTREAM_PYTHON = speed.UPSTREAM_PYTHON
-# upstream (microformer-mgm 0.5.8) requires accelerate >= 0.20.1 for transformers' Trainer; speed.py's venv does not
-# need it. Versions of upstream's time (transformers 4.33 passes Accelerator arguments that accelerate 1.0 removed).
-ACCELERATE = ["accelerate==0.23.0", "accelerate==0.22.0", "accelerate==0.21.0", "accelerate==0.20.3"]
 
 MODEL_SIZES = {
     "small": {"n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 512},
@@ -62,82 +55,15 @@ SIZES = {
     "quick": {"n_samples": 48, "epochs": 1, "batch_size": 16, "upstream_steps": {"small": 0, "upstream-sized": 1}},
 }
 SEED = 20240607
-WATCH = speed.CpuWatch(max_wait_s=60)
-
-
-def say(message):
-    print(f"[pretrain {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-# ---------------------------------------------------------------- upstream venv
-
-def ensure_upstream_accelerate():
-    """Add accelerate (and psutil) to the upstream venv unless it imports; {'version': ..., 'note': ...}."""
-    check = ("import tempfile, accelerate, transformers; "
-             "transformers.TrainingArguments(output_dir=tempfile.mkdtemp(), no_cuda=True); "
-             "print(accelerate.__version__)")
-    ok, out = speed._upstream_check(check)
-    if ok:
-        return {"version": out, "installed_now": False}
-    say("adding accelerate (upstream's Trainer needs it) to the upstream venv")
-    rc, log = speed._pip("psutil")
-    if rc != 0:
-        raise SystemExit(f"pip install psutil into {speed.UPSTREAM_VENV} failed:\n{log}")
-    for candidate in ACCELERATE:  # --no-deps: its other requirements are there, and torch must stay as it is
-        rc, log = speed._pip("--no-deps", candidate)
-        if rc == 0:
-            ok, out = speed._upstream_check(check)
-            if ok:
-                return {"version": out, "installed_now": True, "requested": ACCELERATE[0]}
-        say(f"  {candidate} failed: {(log or out).strip().splitlines()[-1] if (log or out).strip() else rc}")
-    raise SystemExit(f"Could not install any of {ACCELERATE} into {speed.UPSTREAM_VENV}.")
-
-
-def upstream_sees_cuda():
-    ok, out = speed._upstream_check("import torch; print(torch.cuda.is_available())")
-    return ok and out.strip() == "True"
+WATCH = CpuWatch(max_wait_s=60)
 
 
 # ---------------------------------------------------------------- child processes
 
-CHILDREN = set()
-
-
-def _terminated(*_):
-    for pid in CHILDREN:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    sys.exit("pretrain.py: terminated")
-
-
-def mem_available_mb():
-    for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def wait_idle(name):
-    """Wait (up to WATCH.max_wait_s) until other processes take < 10% of the CPUs; (seconds waited, last share)."""
-    start = time.monotonic()
-    while True:
-        a = WATCH.snapshot()
-        time.sleep(2)
-        share = WATCH.other_share(a, WATCH.snapshot())
-        waited = time.monotonic() - start
-        if share < WATCH.IDLE_SHARE or waited > WATCH.max_wait_s:
-            return waited, share
-        if waited < 3:
-            say(f"  other processes take {share:.0%} of the CPUs; waiting up to {WATCH.max_wait_s:.0f} s for the "
-                f"machine to be idle before {name}")
-
-
 def run_child(python, script, config, workdir, name, threads):
     """Run `python script config.json` alone. Returns the child's result.json plus wall, peak RSS (wait4) and the
     CPU share other processes took; or None when a multi-threaded run is skipped because the machine is busy."""
-    waited, share = wait_idle(name)
+    waited, share = WATCH.wait_idle(name)
     if share >= WATCH.IDLE_SHARE:
         if threads > 1:
             say(f"  skipping {name}: other processes still take {share:.0%} of the CPUs after {waited:.0f} s, and "
@@ -147,37 +73,19 @@ def run_child(python, script, config, workdir, name, threads):
         say(f"  warning: other processes still take {share:.0%} of the CPUs after {waited:.0f} s; measuring {name} "
             "anyway (its timings will be pessimistic)")
     out = workdir / name
-    config = {**config, "out": str(out)}
-    cfg_path = workdir / f"{name}.config.json"
-    cfg_path.write_text(json.dumps(config))
-    log_path = workdir / f"{name}.log"
-    upstream = python == UPSTREAM_PYTHON
-    env = speed._clean_env() if upstream else {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = clean_env() if python == UPSTREAM_PYTHON else {**os.environ, "PYTHONPATH": str(ROOT)}
     available = mem_available_mb()
-    a = WATCH.snapshot()
-    with open(log_path, "w") as log:
-        start = time.perf_counter()
-        proc = subprocess.Popen([str(python), str(script), str(cfg_path)], stdout=log, stderr=subprocess.STDOUT,
-                                cwd=workdir, env=env)
-        CHILDREN.add(proc.pid)
-        _, status, usage = os.wait4(proc.pid, 0)
-        CHILDREN.discard(proc.pid)
-        wall = time.perf_counter() - start
-    other = WATCH.other_share(a, WATCH.snapshot())
-    WATCH.phases[name] = {"other_cpu_share": round(other, 3), "waited_for_idle_s": round(waited, 1)}
-    code = os.waitstatus_to_exitcode(status)
+    with WATCH.phase(name, waited):
+        code, wall, usage = _harness.run_child(python, script, {**config, "out": str(out)}, workdir, name, env)
     if code == -signal.SIGKILL:  # the kernel's OOM killer, most likely: record it, go on with the other runs
         say(f"  {name} was killed (SIGKILL) after {wall:.0f} s; {available / 1024:.1f} GB were available at its start")
         return {"skipped": f"killed by SIGKILL after {wall:.0f} s, most likely out of memory "
                            f"({available / 1024:.1f} GB available at its start)", "waited_for_idle_s": round(waited, 1)}
     if code != 0:
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-30:])
-        raise SystemExit(f"{name} failed (exit {code}); last lines of {log_path}:\n{tail}")
+        child_failed(name, code, workdir)
     result = json.loads((out / "result.json").read_text())
     result.update({"child_wall_s": wall, "child_peak_rss_mb": usage.ru_maxrss / 1024,
-                   "other_cpu_share": round(other, 3), "waited_for_idle_s": round(waited, 1)})
-    if other >= WATCH.IDLE_SHARE:
-        say(f"  note: other processes took {other:.0%} of the CPUs during {name}")
+                   **WATCH.phases[name]})
     return result
 
 
@@ -186,12 +94,13 @@ def run_child(python, script, config, workdir, name, threads):
 def prepare_inputs(n_samples, workdir):
     """The same N ECAM samples for both: q2-mgm's token ids (.npz) and upstream's table (.csv, genera x samples)."""
     import numpy as np
-    import pandas as pd
     from q2_mgm.core.inference import encode
     from q2_mgm.core.models import load_general_model
     from q2_mgm.core.tokenizer import tokenize_dataframe
 
-    table = pd.read_csv(ECAM_TABLE, sep="\t", index_col=0, dtype={"sample_id": str})  # as tests/helpers.py
+    from tests.helpers import read_genus_table
+
+    table = read_genus_table("ecam")
     corpus = tokenize_dataframe(table)
     kept = corpus.samples.index
     rng = np.random.default_rng(SEED)
@@ -333,7 +242,7 @@ def table_rows(row):
         ("padded tokens/s (all tokens run)", lambda r: fmt_rate(r["padded_tokens_per_s"]), "padded_tokens_per_s",
          "x"),
         ("padding share of the tokens run", lambda r: f"{r['padding_share']:.0%}", None, None),
-        ("training wall time", lambda r: f"{speed.fmt_s(r['train_s'])} ({r['sentences']} sentences, "
+        ("training wall time", lambda r: f"{fmt_s(r['train_s'])} ({r['sentences']} sentences, "
                                          f"{r['steps']} step{'s' if r['steps'] != 1 else ''})", None, None),
         ("peak RSS while training", lambda r: fmt_mb(r["train_peak_rss_mb"]), "train_peak_rss", "frac"),
         ("peak RSS, whole process", lambda r: fmt_mb(r["process_peak_rss_mb"]), "process_peak_rss", "frac"),
@@ -350,14 +259,14 @@ def table_rows(row):
     return out
 
 
-def write_markdown(path, r):
+def write_pretrain_markdown(path, r):
     m, sz, inp = r["machine"], r["sizes"], r["inputs"]
     q2v, upv = r["versions"]["q2"], r["versions"]["upstream"] or {}
     contention = ", ".join(f"{k} {v['other_cpu_share']:.0%}" for k, v in r["contention"].items())
     lines = [
         "# q2-mgm pretraining throughput and memory vs upstream MGM", "",
         f"Run {r['date']} ({'QUICK smoke run, small sizes: not the reference figures' if r['quick'] else 'full run'}),"
-        f" {speed.fmt_s(r['total_s'])} in all, by `benchmarks/pretrain.py{' --quick' if r['quick'] else ''}`.",
+        f" {fmt_s(r['total_s'])} in all, by `benchmarks/pretrain.py{' --quick' if r['quick'] else ''}`.",
         f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['ram_gb']} GB RAM, {m['os']}, Linux {m['kernel']}. "
         + ("GPU: " + r["gpu"]["name"] + "." if r["gpu"]["available"] else
            "**No GPU was lent to this run: the GPU rows are absent** (CPU only)."),
@@ -410,8 +319,8 @@ def write_markdown(path, r):
                       *[f"| {' | '.join(t)} |" for t in table_rows(row)], ""]
             qd = row.get("q2_detail") or {}
             if qd.get("pretrain_call_s") is not None:
-                lines += [f"q2-mgm's whole `pretrain()` call took {speed.fmt_s(qd['pretrain_call_s'])}: training "
-                          f"{speed.fmt_s(row['q2']['train_s'])}, validation {speed.fmt_s(qd['eval_s'])} "
+                lines += [f"q2-mgm's whole `pretrain()` call took {fmt_s(qd['pretrain_call_s'])}: training "
+                          f"{fmt_s(row['q2']['train_s'])}, validation {fmt_s(qd['eval_s'])} "
                           f"({qd['n_evaluations']} pass{'es' if qd['n_evaluations'] != 1 else ''} over "
                           f"{qd['n_validation']} sentences), the rest setting up the Trainer and keeping the best "
                           "weights.", ""]
@@ -421,7 +330,7 @@ def write_markdown(path, r):
     lines += ["## How the figures were made", "", *[f"- {n}" for n in r["method"]]]
     if r["notes"]:
         lines += ["", "## Notes", "", *[f"- {n}" for n in r["notes"]]]
-    path.write_text("\n".join(lines) + "\n")
+    write_markdown(path, lines)
 
 
 def method_notes(r):
@@ -507,9 +416,8 @@ def make_notes(r):
 def report(results, out_dir):
     results["method"] = method_notes(results)
     results["notes"] = make_notes(results)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_markdown(out_dir / "pretrain.md", results)
-    (out_dir / "pretrain.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    write_pretrain_markdown(out_dir / "pretrain.md", results)
+    write_json(out_dir / "pretrain.json", results)
     print()
     for size_name, rows in results["runs"].items():
         for key, row in rows.items():
@@ -520,46 +428,32 @@ def report(results, out_dir):
                       f"{ratio['padded_tokens_per_s']:5.2f}x, training peak RSS {ratio['train_peak_rss']:.2f}")
             else:
                 print(f"{size_name:15} {key:18} no ratio (a side was skipped)")
-    print(f"\ntotal {speed.fmt_s(results['total_s'])}; wrote {out_dir / 'pretrain.md'} and pretrain.json")
+    print(f"\ntotal {fmt_s(results['total_s'])}; wrote {out_dir / 'pretrain.md'} and pretrain.json")
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run (results go to "
-                        "benchmarks/work/quick unless --out is given)")
-    parser.add_argument("--out", type=pathlib.Path, help="directory for pretrain.md and pretrain.json")
-    parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts for the CPU runs "
-                        "(default 1,2; counts above 1 are skipped while other processes keep the CPUs busy)")
-    parser.add_argument("--samples", type=int, help="ECAM samples to pretrain on (default 320)")
-    parser.add_argument("--upstream-steps", type=int, help="optimizer steps upstream runs at the upstream size "
-                        "(default 2; 0 for whole epochs, minutes per configuration on 2 CPU cores)")
-    parser.add_argument("--max-wait", type=float, default=60, help="seconds to wait, before each run, for other "
-                        "processes to leave the CPUs idle (default 60)")
-    parser.add_argument("--from-json", type=pathlib.Path, metavar="PRETRAIN_JSON", help="measure nothing: rewrite "
-                        "pretrain.md (next to PRETRAIN_JSON, or in --out) from an earlier run's pretrain.json")
-    args = parser.parse_args()
+    p = parser(__doc__, "pretrain", quick=True, max_wait=60)
+    p.add_argument("--threads", default="1,2", help="comma-separated torch thread counts for the CPU runs "
+                   "(default 1,2; counts above 1 are skipped while other processes keep the CPUs busy)")
+    p.add_argument("--samples", type=int, help="ECAM samples to pretrain on (default 320)")
+    p.add_argument("--upstream-steps", type=int, help="optimizer steps upstream runs at the upstream size "
+                   "(default 2; 0 for whole epochs, minutes per configuration on 2 CPU cores)")
+    args = p.parse_args()
     WATCH.max_wait_s = args.max_wait
-    if args.from_json:
-        report(json.loads(args.from_json.read_text()), args.out or args.from_json.parent)
+    if not measuring(args, "pretrain", report, ECAM_TABLE, "The pretraining benchmark needs the real ECAM table in "
+                     "../shared next to the project"):
         return 0
-    if not ECAM_TABLE.exists():
-        print(f"SKIP: {ECAM_TABLE} is absent. The pretraining benchmark needs the real ECAM table in ../shared next "
-              "to the project; nothing was measured.")
-        return 0
-    speed.run_in_the_venv(__file__)
     import accelerate
     import torch
 
-    signal.signal(signal.SIGTERM, _terminated)
     sizes = json.loads(json.dumps(SIZES["quick" if args.quick else "full"]))
     if args.samples:
         sizes["n_samples"] = args.samples
     if args.upstream_steps is not None:
         sizes["upstream_steps"]["upstream-sized"] = args.upstream_steps
     threads_list = [int(t) for t in args.threads.split(",") if t.strip()]
-    out_dir = args.out or (BENCH / "work" / "quick" if args.quick else BENCH / "results")
     started = time.perf_counter()
-    stamp = speed.ensure_upstream_venv()
+    stamp = ensure_upstream_venv()
     acc = ensure_upstream_accelerate()
     gpu = {"available": torch.cuda.is_available()}
     if gpu["available"]:
@@ -568,7 +462,7 @@ def main():
     upstream_devices = ["cpu"] + (["cuda"] if gpu.get("upstream_sees_cuda") else [])
     results = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                "quick": args.quick, "sizes": sizes, "model_sizes": MODEL_SIZES, "threads": threads_list,
-               "machine": speed.machine_info(), "gpu": gpu}
+               "machine": machine_info(), "gpu": gpu}
     with tempfile.TemporaryDirectory(prefix="q2-mgm-pretrain-") as tmp:
         workdir = pathlib.Path(tmp)
         say(f"inputs: {sizes['n_samples']} ECAM samples")
@@ -577,12 +471,9 @@ def main():
         results["runs"] = bench(sizes, threads_list, devices, upstream_devices, inputs, workdir)
     upstream_versions = next((row.get("versions_upstream") for rows in results["runs"].values()
                               for row in rows.values() if row.get("versions_upstream")), None)
-    results["versions"] = {"q2": speed.q2_versions(), "q2_accelerate": accelerate.__version__,
+    results["versions"] = {"q2": q2_versions(), "q2_accelerate": accelerate.__version__,
                            "upstream": upstream_versions, "upstream_venv": stamp, "upstream_accelerate": acc}
-    results["total_s"] = time.perf_counter() - started
-    results["contention"] = WATCH.phases
-    report(results, out_dir)
-    return 0
+    return finish(results, started, WATCH, report, args)
 
 
 if __name__ == "__main__":
