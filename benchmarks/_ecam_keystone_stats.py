@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 import _harness  # noqa: F401  (first: it puts the repository, hence q2_mgm, on sys.path)
-from q2_mgm.core.keystone import _bootstrap_means
+from q2_mgm.core.keystone import bootstrap_means
 
 GENERA = ("g__Bacteroides", "g__Bifidobacterium", "g__Haemophilus")
 PAPER = {"g__Bacteroides": "Vaginal", "g__Bifidobacterium": "Vaginal", "g__Haemophilus": "Cesarean"}
@@ -44,13 +44,13 @@ def bootstrap_extras(run, delivery, children, args, rng):
         point = np.where(present, values, 0).sum(0) / present.sum(0)
         reproduced = _ranks(point[None])[0]
         # sample bootstrap: the plugin's own resampling of the group's samples (q2_mgm.core.keystone)
-        sample_ranks = _ranks(_bootstrap_means(values, present, args.n_bootstrap, rng))
+        sample_ranks = _ranks(bootstrap_means(values, present, args.n_bootstrap, rng))
         # child bootstrap: the same resampling over the group's children, each drawn child bringing all its samples
         # (its scores summed and its samples holding the genus counted, over its samples)
         kids = children.loc[ids].to_numpy()
         unique = np.unique(kids)
         member = (kids[None, :] == unique[:, None]).astype(float)  # children x samples
-        child_means = _bootstrap_means(member @ np.where(present, values, 0.0), member @ present, args.n_bootstrap,
+        child_means = bootstrap_means(member @ np.where(present, values, 0.0), member @ present, args.n_bootstrap,
                                        rng)
         child_ranks = _ranks(child_means)
         for genus in GENERA:

@@ -37,7 +37,7 @@ def main():
     timing = {"train_call_s": 0.0, "eval_s": 0.0, "n_evaluations": 0}
     memory = {}
 
-    collate = pretraining._collate
+    collate = pretraining.collate
 
     def counting_collate(items):
         batch = collate(items)
@@ -48,7 +48,7 @@ def main():
         c["padded_tokens"] += batch["input_ids"].numel()
         return batch
 
-    pretraining._collate = counting_collate  # pretrain() looks the name up when it builds its Trainer
+    pretraining.collate = counting_collate  # pretrain() looks the name up when it builds its Trainer
     train, evaluate = transformers.Trainer.train, transformers.Trainer.evaluate
 
     def sync():

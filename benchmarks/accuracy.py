@@ -30,6 +30,8 @@ from q2_mgm.core.tokenizer import tokenize_dataframe  # noqa: E402
 from q2_mgm.core.training import TrainingSettings, predict, sequence_model, train_sequence_model  # noqa: E402
 
 METHODS = ("q2-mgm", "q2-mgm-no-forest", "upstream", "randomforest")
+# what a run recorded before these settings existed used: every layer trained, no forest
+RECIPE_BEFORE_FOREST = {"freeze_layers": 0, "forest_weight": 0.0}
 
 
 def recipes(epochs):
@@ -39,7 +41,8 @@ def recipes(epochs):
     stopping patience 10, no class weights), capped at `epochs` so the benchmark fits a 2-core machine."""
     ours = TrainingSettings(epochs=epochs, freeze_layers=8, forest_weight=0.7, forest_trees=500)
     upstream = TrainingSettings(epochs=epochs, learning_rate=1e-3, batch_size=64, weight_decay=0.001,
-                                validation_fraction=0.1, patience=10, class_weighting=False)
+                                validation_fraction=0.1, patience=10, class_weighting=False, freeze_layers=0,
+                                forest_weight=0.0)
     network_alone = dataclasses.replace(ours, forest_weight=0.0)  # what the frozen MGM head adds on its own
     return {"q2-mgm": ours, "q2-mgm-no-forest": network_alone, "upstream": upstream}
 
@@ -175,7 +178,7 @@ def _same_recipe(old, new):
     """Settings added since the old run count as their defaults, which is how that run behaved."""
     if isinstance(new, str) or isinstance(old, str):
         return old == new
-    defaults = vars(TrainingSettings())
+    defaults = {**vars(TrainingSettings()), **RECIPE_BEFORE_FOREST}
     return old.keys() <= new.keys() and all(old.get(k, defaults[k]) == v for k, v in new.items())
 
 

@@ -99,7 +99,8 @@ def keystone_run(mgm, corpus, model, delivery, method, args, work, name, run_gen
 def validation_children(corpus_artifact, delivery, children, seed, fraction):
     """The children and samples fine-tune validates on, from the same split function and inputs (a report only)."""
     from q2_mgm.core.tokenizer import Corpus
-    from q2_mgm.core.training import encode_targets, validation_split
+    from q2_mgm.core.training import validation_split
+    from q2_mgm.core.training.targets import encode_targets
     kept = corpus_artifact.view(Corpus).samples.index
     encoded, _, _, _ = encode_targets(delivery.loc[kept], "classification")
     _, val_idx = validation_split(encoded, children.loc[kept].to_numpy(), fraction, "classification", seed)

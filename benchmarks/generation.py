@@ -20,7 +20,7 @@ The pipeline runs through the QIIME 2 Artifact API (`from qiime2.plugins import 
   counts; max_length = the longest train sentence + 1 for the label token).
 Compared with the same numbers (q2_mgm.core.realism.realism_report against the real TEST samples):
   MGM generator               generate's table (sentences from the fine-tuned generator, neural abundances)
-  bootstrap baseline          realism.bootstrap_baseline on the TRAIN samples: per label, train profiles drawn with
+  bootstrap baseline          baseline_generator.bootstrap_baseline on the TRAIN samples: per label, train profiles drawn with
                               replacement, each redrawn from a Dirichlet (concentration 100); matched counts
   MGM + MGnify means          the same generated sentences, abundances from the no-training default reconstructor
   general model, unprompted   the general model (no fine-tuning, no labels) through generate + the neural
@@ -138,7 +138,7 @@ def run_generate(mgm, model, reconstructor, counts, max_length, seed, labels=Tru
 
 def matched_bootstrap(relative_train, labels_train, counts, seed):
     """bootstrap_baseline per label with that label's test count (its n_per_label is one number for all labels)."""
-    from q2_mgm.core.realism import bootstrap_baseline
+    from q2_mgm.core.baseline_generator import bootstrap_baseline
     tables, tags = [], []
     for offset, (label, n) in enumerate(counts.items()):
         rows = labels_train.index[labels_train == label]

@@ -277,7 +277,8 @@ def per_subject(per_sample_matrix, groups, subjects):
     return units, unit_groups
 
 
-def _bootstrap_means(values, present, n_bootstrap, rng):
+def bootstrap_means(values: np.ndarray, present: np.ndarray, n_bootstrap: int,
+                    rng: np.random.Generator) -> np.ndarray:
     """(n_bootstrap, genera) mean over the samples holding each genus, in resamples of the rows, as two matrix
     products (resample multiplicities x scores, x presence); NaN where a resample misses the genus."""
     n = len(values)
@@ -326,7 +327,7 @@ def aggregate(per_sample_matrix, groups, min_samples=MIN_SAMPLES, n_bootstrap=10
         totals = np.where(present, values, 0.0).sum(0)
         with warnings.catch_warnings():  # a genus in one or two samples can miss every resample: its CI is NaN
             warnings.simplefilter("ignore", RuntimeWarning)
-            low, high = np.nanpercentile(_bootstrap_means(values, present, n_bootstrap, rng), [tail, 100 - tail],
+            low, high = np.nanpercentile(bootstrap_means(values, present, n_bootstrap, rng), [tail, 100 - tail],
                                          axis=0)
         table = pd.DataFrame({"group": group, "genus": per_sample_matrix.columns,
                               "mean_score": totals / np.maximum(n_samples, 1), "ci_low": low, "ci_high": high,
