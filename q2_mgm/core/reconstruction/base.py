@@ -104,6 +104,16 @@ def check_predictable(genera: Sequence[Sequence[str]]) -> None:
         raise ReconstructionError(f"{empty} sentences hold no genus; a sentence needs at least one to reconstruct.")
 
 
+def genera_to_predict(genera: Sentences, fitted: bool = True) -> List[List[str]]:
+    """Each sentence's genera, checked for what predict needs: a fitted reconstructor (ReconstructionError
+    otherwise) and at least one genus per sentence."""
+    if not fitted:
+        raise ReconstructionError("The reconstructor is not fitted; call fit first.")
+    genera = sentence_genera(genera)
+    check_predictable(genera)
+    return genera
+
+
 # --- evaluation ---
 
 def per_sample_bray_curtis(reconstructor: Reconstructor, relative: pd.DataFrame, sentences: pd.Series) -> pd.Series:

@@ -16,7 +16,8 @@ from torch import nn
 from ..settings import LoopSettings
 from ..vocab import PathLike, genus_statistics
 from .base import (MAX_RANK, PREDICT_BATCH, RECORD, WEIGHTS, ReconstructionError, ReconstructorFormatError, Sentences,
-                   aligned_profiles, check_predictable, load_kind, reconstructor_kind, sentence_genera, write_record)
+                   aligned_profiles, check_predictable, genera_to_predict, load_kind, reconstructor_kind,
+                   write_record)
 
 
 # --- neural ---
@@ -162,10 +163,7 @@ class NeuralReconstructor:
 
     def predict(self, genera: Sentences) -> List[np.ndarray]:
         """One array per sentence (genus lists or sentence text): relative abundances along its genera."""
-        if self.net is None:
-            raise ReconstructionError("The reconstructor is not fitted; call fit first.")
-        genera = sentence_genera(genera)
-        check_predictable(genera)
+        genera = genera_to_predict(genera, fitted=self.net is not None)
         out = []
         with torch.no_grad():
             for start in range(0, len(genera), PREDICT_BATCH):

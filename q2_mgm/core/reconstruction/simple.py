@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..vocab import PathLike, genus_statistics
 from .base import (RECORD, ReconstructionError, ReconstructorFormatError, Sentences, aligned_profiles,
-                   check_predictable, load_kind, reconstructor_kind, sentence_genera, write_record)
+                   genera_to_predict, load_kind, reconstructor_kind, write_record)
 
 
 # --- MGnify means: no training ---
@@ -26,8 +26,7 @@ class MGnifyMeanReconstructor:
 
     def predict(self, genera: Sentences) -> List[np.ndarray]:
         """One array per sentence (genus lists or sentence text): relative abundances along its genera."""
-        genera = sentence_genera(genera)
-        check_predictable(genera)
+        genera = genera_to_predict(genera)
         means = genus_statistics()["mean"]
         unknown = {g for names in genera for g in names} - set(means.index)
         if unknown:
@@ -68,10 +67,7 @@ class RankMedianReconstructor:
 
     def predict(self, genera: Sentences) -> List[np.ndarray]:
         """One array per sentence (genus lists or sentence text): relative abundances along its genera."""
-        if self.medians is None:
-            raise ReconstructionError("The reconstructor is not fitted; call fit first.")
-        genera = sentence_genera(genera)
-        check_predictable(genera)
+        genera = genera_to_predict(genera, fitted=self.medians is not None)
         out = []
         for names in genera:
             values = self.medians[np.minimum(np.arange(len(names)), len(self.medians) - 1)]
