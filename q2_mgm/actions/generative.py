@@ -354,8 +354,8 @@ def register(plugin):
                     "diversity, a Bray-Curtis PCoA of both together (with PERMANOVA), a RandomForest two-sample test "
                     "(ROC AUC of telling real from synthetic; 0.5 is perfect realism), and whether a classifier "
                     "trained on synthetic samples predicts the real labels (train-on-synthetic, test-on-real AUC, "
-                    "beside train-on-real). Compare generators at matched sample counts: near-copies of real samples also "
-                    "raise the two-sample AUC.",
+                    "beside train-on-real). Compare generators at matched sample counts: near-copies of real samples "
+                    "also raise the two-sample AUC.",
         citations=[citations["zhang2026mgm"]],
         examples={"evaluate_generated_profiles": _examples.evaluate_generated_example},
     )

@@ -11,7 +11,7 @@ from .. import _examples
 from .._formats import ModelFiles
 from .._progress import report
 from .._types import MGMCorpus, MGMModel, Pretrained
-from ..core.keystone import METHODS, aggregate
+from ..core.keystone import METHODS, REPORT, aggregate
 from ..core.keystone_samples import score_samples
 from ..core.tokenizer import Corpus
 from ..visualizers.keystone import keystone_report
@@ -19,8 +19,8 @@ from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, SEED, 
 
 
 def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.CategoricalMetadataColumn = None,
-                    subjects: qiime2.CategoricalMetadataColumn = None, method: str = "attention",
-                    min_samples: int = 10, device: str = "auto") -> pd.DataFrame:
+                    subjects: qiime2.CategoricalMetadataColumn = None, method: str = REPORT["method"],
+                    min_samples: int = REPORT["min_samples"], device: str = "auto") -> pd.DataFrame:
     scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
                            report)
     summary = aggregate(*scored.units(None if subjects is None else subjects.to_series(), report),

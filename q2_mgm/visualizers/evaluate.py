@@ -9,7 +9,7 @@ import qiime2
 from sklearn.metrics import (auc, classification_report, confusion_matrix, mean_absolute_error,
                              precision_recall_curve, r2_score, roc_auc_score, roc_curve)
 
-from ..core.baselines import random_forest_baseline
+from ..core.baselines import BASELINE_TREES, random_forest_baseline
 from ._render import html_table, render_page, save_figure, write_tsvs
 
 
@@ -99,7 +99,7 @@ def _roc_auc(truth, probabilities, classes):
 
 
 def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth: qiime2.CategoricalMetadataColumn,
-                            history: pd.DataFrame = None, table: biom.Table = None, n_estimators: int = 500,
+                            history: pd.DataFrame = None, table: biom.Table = None, n_estimators: int = BASELINE_TREES,
                             random_state: int = 0) -> None:
     classes = [str(c) for c in probabilities.columns]
     probabilities.columns = classes
@@ -126,7 +126,8 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
     per_class = pd.concat(metrics).rename_axis("class")
     summary = pd.DataFrame({name: {"ROC AUC": _roc_auc(labels, probs, classes),
                                    "accuracy": float((predictions[f"{name}_prediction"] == labels).mean()),
-                                   "test samples": len(labels)} for name, probs in methods.items()}).T.astype({"test samples": int})
+                                   "test samples": len(labels)} for name, probs in methods.items()}).T
+    summary = summary.astype({"test samples": int})
     confusion = pd.DataFrame(confusion_matrix(labels, predictions["MGM_prediction"], labels=classes),
                              index=classes, columns=classes)
     _evaluation_page(output_dir, "MGM classifier evaluation", n_estimators, summary, history,
@@ -137,7 +138,7 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
 
 
 def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.NumericMetadataColumn,
-                        history: pd.DataFrame = None, table: biom.Table = None, n_estimators: int = 500,
+                        history: pd.DataFrame = None, table: biom.Table = None, n_estimators: int = BASELINE_TREES,
                         random_state: int = 0) -> None:
     values = _truth_for(truth, predictions.index).astype(float)
     methods = {"MGM": predictions.astype(float)}
@@ -145,7 +146,8 @@ def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.N
         methods["RandomForest"] = _forest(table, truth, float, predictions.index, "regression", n_estimators,
                                           random_state)
     summary = pd.DataFrame({name: {"MAE": mean_absolute_error(values, p), "R2": r2_score(values, p),
-                                   "test samples": len(values)} for name, p in methods.items()}).T.astype({"test samples": int})
+                                   "test samples": len(values)} for name, p in methods.items()}).T
+    summary = summary.astype({"test samples": int})
     table_out = pd.DataFrame({"truth": values, **{f"{n}_prediction": p for n, p in methods.items()}})
     figure, ax = plt.subplots(figsize=(6, 6))
     for name, p in methods.items():

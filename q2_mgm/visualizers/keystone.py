@@ -7,7 +7,7 @@ import qiime2
 
 from .._formats import ModelFiles
 from .._progress import report
-from ..core.keystone import KeystoneError, aggregate, attention_map, class_differences
+from ..core.keystone import REPORT, KeystoneError, aggregate, attention_map, class_differences
 from ..core.keystone_samples import score_samples
 from ..core.tokenizer import Corpus
 from ._render import html_table, overview_table, render_page, save_figure, write_tsv
@@ -21,8 +21,9 @@ DEFAULT_MAPS = 2  # attention maps shown when the user picks no samples: the fir
 
 def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     metadata: qiime2.CategoricalMetadataColumn = None,
-                    subjects: qiime2.CategoricalMetadataColumn = None, method: str = "attention",
-                    min_samples: int = 10, top_genera: int = 15, n_bootstrap: int = 1000, confidence: float = 0.95,
+                    subjects: qiime2.CategoricalMetadataColumn = None, method: str = REPORT["method"],
+                    min_samples: int = REPORT["min_samples"], top_genera: int = REPORT["top_genera"],
+                    n_bootstrap: int = REPORT["n_bootstrap"], confidence: float = REPORT["confidence"],
                     sample_ids: list = None, random_state: int = 0, device: str = "auto") -> None:
     scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
                            report)
