@@ -181,19 +181,21 @@ def nested_rows(lineages: Sequence[str], matrix: Union[np.ndarray, sp.spmatrix])
     separate features.
 
     A table nests when its lineages are distinct, some lineage is another's ancestor (a proper prefix at a rank
-    boundary: `k__Bacteria|p__Firmicutes` of `k__Bacteria|p__Firmicutes|c__Clostridia`), and every such row holds
-    at least its nearest ancestor row's abundance in no sample (within NESTING_TOLERANCE of the sample's total):
-    separate features (ASVs classified to different depths) nest by name but not by amount."""
+    boundary: `k__Bacteria|p__Firmicutes` of `k__Bacteria|p__Firmicutes|c__Clostridia`), every row with an
+    ancestor row has a row for each of its ancestors (every rank up to the first), and no row holds more than its
+    parent row in any sample (within NESTING_TOLERANCE of the sample's total). Separate features (ASVs classified
+    to different depths) may nest by name, but not with every rank present and not by amount."""
     fields = [lineage_fields(str(lineage)) for lineage in lineages]
     position = {key: i for i, key in enumerate(fields)}
     if len(position) < len(fields):
         return None
     parent = np.full(len(fields), -1)
     for i, key in enumerate(fields):
-        for depth in range(len(key) - 1, 0, -1):
-            if (found := position.get(key[:depth])) is not None:
-                parent[i] = found
-                break
+        ancestors = [position.get(key[:depth]) for depth in range(len(key) - 1, 0, -1)]
+        if any(found is not None for found in ancestors):
+            if any(found is None for found in ancestors):
+                return None  # a merged table has a row for every rank above each of its rows
+            parent[i] = ancestors[0]
     children = np.flatnonzero(parent >= 0)
     if not len(children):
         return None
