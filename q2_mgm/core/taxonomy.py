@@ -220,3 +220,14 @@ def written_genera(taxonomy: pd.Series) -> pd.Series:
     vocabulary_index = genus_statistics().index
     return pd.Series([read_genus(str(taxon), vocabulary_index)[2] for taxon in taxonomy], index=taxonomy.index,
                      dtype=object)
+
+
+def features_with_written_genera(features: pd.DataFrame) -> pd.DataFrame:
+    """A features report (Corpus.features) with genus_as_written, filled from the taxonomy column (written_genera)
+    where a corpus written before q2-mgm reported it lacks the column; reports that have it are returned as they are."""
+    if "genus_as_written" in features:
+        return features
+    features = features.copy()
+    features.insert(int(features.columns.get_loc("taxonomy")) + 1, "genus_as_written",
+                    written_genera(features["taxonomy"]))
+    return features

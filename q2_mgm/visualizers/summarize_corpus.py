@@ -1,7 +1,7 @@
 """How well the MGM vocabulary covers a table: coverage, dropped genera and samples, sentence lengths."""
 import matplotlib.pyplot as plt
 
-from ..core.taxonomy import NESTED_ABOVE, NESTED_BELOW, NOT_READ, REPORT_STATUS, written_genera
+from ..core.taxonomy import NESTED_ABOVE, NESTED_BELOW, NOT_READ, REPORT_STATUS, features_with_written_genera
 from ..core.tokenizer import Corpus, FEATURE_STATUS
 from ._render import html_table, overview_table, render_page, save_figure, write_tsv
 
@@ -47,10 +47,9 @@ def _overview(corpus):
 
 def _dropped_genera(features):
     # nested rows lose nothing: a genus row or the sample's total holds their abundance
-    dropped = features[~features.status.isin(FEATURE_STATUS[:2] + (NESTED_BELOW, NESTED_ABOVE))].copy()
+    dropped = features_with_written_genera(
+        features[~features.status.isin(FEATURE_STATUS[:2] + (NESTED_BELOW, NESTED_ABOVE))]).copy()
     dropped["name"] = dropped.genus.where(dropped.genus != "", "(no genus) " + dropped.taxonomy)
-    if "genus_as_written" not in dropped:  # a corpus written before q2-mgm reported it
-        dropped["genus_as_written"] = written_genera(dropped.taxonomy)
     return (dropped.groupby(["name", "status"])
             .agg(genus_as_written=("genus_as_written", lambda names: ", ".join(sorted(set(names) - {""}))),
                  n_features=("taxonomy", "size"), n_samples=("n_samples", "max"),

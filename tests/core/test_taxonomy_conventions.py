@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from q2_mgm.core.taxonomy import (FEATURE_STATUS, NESTED_ABOVE, NESTED_BELOW, NOT_READ, REPORT_STATUS, nested_rows,
-                                  read_genus, written_genera)
+from q2_mgm.core.taxonomy import (FEATURE_STATUS, NESTED_ABOVE, NESTED_BELOW, NOT_READ, REPORT_STATUS,
+                                  features_with_written_genera, nested_rows, read_genus, written_genera)
 from q2_mgm.core.tokenizer import TokenizationError, tokenize_dataframe, tokenize_matrix
 from q2_mgm.core.vocab import genus_statistics
 
@@ -158,6 +158,10 @@ def test_read_genus(taxon, default, harmonized):
 def test_written_genera_fill_old_reports():
     taxonomy = pd.Series(["k__B; g__Escherichia-Shigella; s__", "D_5__Prevotella 9", "Unassigned"], index=list("abc"))
     assert written_genera(taxonomy).tolist() == ["g__Escherichia-Shigella", "D_5__Prevotella 9", ""]
+    corpus = tokenize_dataframe(pd.DataFrame({"k__B; g__Escherichia-Shigella; s__": [1.0], "Unassigned": [2.0]}))
+    old = corpus.features.drop(columns="genus_as_written")  # a features report written before the column
+    pd.testing.assert_frame_equal(features_with_written_genera(old), corpus.features)
+    assert features_with_written_genera(corpus.features) is corpus.features
 
 
 # --- tables with one row per rank ---
