@@ -36,7 +36,7 @@ _CONFIDENCE = re.compile(r"\s*\(\d+(?:\.\d*)?\)$")  # mothur's `Blautia(98)`
 
 
 def _strip_genus_decorations(name):
-    name = name.strip().strip("[]'\"").strip().replace(" ", "_")
+    name = re.sub(r"[\[\]'\"]", "", name).strip().replace(" ", "_")  # SILVA's `[Eubacterium] hallii group` too
     name = re.sub(r"_sensu_stricto(_\d+)?$", "", name)
     return name
 
