@@ -150,6 +150,10 @@ def test_nothing_read_names_the_convention_even_beside_ordinary_names():
      ("g__Eubacterium", HARMONIZED, "g__[Eubacterium]_hallii_group")),
     ("k__Bacteria|p__Firmicutes|g__Blautia|s__Blautia_obeum", ("g__Blautia", KEPT, "g__Blautia"),
      ("g__Blautia", KEPT, "g__Blautia")),
+    ("k__Bacteria|p__Firmicutes|c__Clostridia|o__Clostridiales|f__Lachnospiraceae|g__Blautia|"
+     "s__Blautia obeum [ref_mOTU_v3_02563]", ("g__Blautia", KEPT, "g__Blautia"), ("g__Blautia", KEPT, "g__Blautia")),
+    ("d__Bacteria;p__Bacteroidota;c__Bacteroidia;o__Bacteroidales;f__Bacteroidaceae;g__Prevotella;s__Prevotella copri",
+     ("g__Prevotella", KEPT, "g__Prevotella"), ("g__Prevotella", KEPT, "g__Prevotella")),
     ("k__Bacteria; g__[Ruminococcus]; s__", (None, NOT_IN_VOCAB, "g__[Ruminococcus]"),
      ("g__Ruminococcus", HARMONIZED, "g__[Ruminococcus]")),
     ("Unassigned", (None, NO_GENUS, ""), (None, NO_GENUS, "")),
