@@ -30,6 +30,7 @@ GENUS_FIELDS = {"g__": "Greengenes, SILVA 138, GTDB, MetaPhlAn or mOTUs `g__Genu
 NESTING_TOLERANCE = 1e-6  # a deeper row may exceed its parent by this share of the sample (rounded percentages)
 
 _UPSTREAM = re.compile(GENUS_PATTERN)
+_UPSTREAM_WRITTEN = re.compile(GENUS_PATTERN + r"[^;|]*")  # the field it is found in, to the next rank
 _G_FIELD = re.compile(r"g__([^;|]*)")
 _SILVA_FIELD = re.compile(r"(?:^|[;|])\s*D_5__([^;|]*)")
 _CONFIDENCE = re.compile(r"\s*\(\d+(?:\.\d*)?\)$")  # mothur's `Blautia(98)`
@@ -129,9 +130,18 @@ def read_genera(taxonomy: pd.Series, vocabulary_index: Union[pd.Series, Mapping[
     """read_genus for each feature: a frame indexed as taxonomy with columns genus (token, NaN for none), status
     and genus_as_written ("" for none). Each distinct taxonomy string is read once."""
     strings = taxonomy.astype(str)
-    unique = pd.unique(strings.to_numpy())
-    read = pd.DataFrame([read_genus(taxon, vocabulary_index, harmonize_names) for taxon in unique],
-                        index=unique, columns=["genus", "status", "genus_as_written"])
+    unique = pd.Series(pd.unique(strings.to_numpy()), dtype=object)
+    # the common case first, for all at once: upstream's regex finds a vocabulary genus
+    matches = [_UPSTREAM_WRITTEN.search(taxon) for taxon in unique]
+    genus = pd.Series([match.group(1) if match else None for match in matches], dtype=object)
+    tokens = vocabulary_index.index if isinstance(vocabulary_index, pd.Series) else list(vocabulary_index)
+    kept = genus.isin(tokens).to_numpy()
+    read = pd.DataFrame({"genus": genus.where(kept), "status": KEPT,
+                         "genus_as_written": [match.group(0).strip() if match else "" for match in matches]})
+    if not kept.all():
+        read.loc[~kept] = pd.DataFrame([read_genus(taxon, vocabulary_index, harmonize_names)
+                                        for taxon in unique[~kept]], index=read.index[~kept], columns=read.columns)
+    read.index = unique.to_numpy()
     result = read.reindex(strings.to_numpy())
     result.index = taxonomy.index
     result["genus"] = result["genus"].astype(object).where(result["genus"].notna(), np.nan)
@@ -189,16 +199,15 @@ def nested_rows(lineages: Sequence[str], matrix: Union[np.ndarray, sp.spmatrix])
     position = {key: i for i, key in enumerate(fields)}
     if len(position) < len(fields):
         return None
-    parent = np.full(len(fields), -1)
-    for i, key in enumerate(fields):
-        ancestors = [position.get(key[:depth]) for depth in range(len(key) - 1, 0, -1)]
-        if any(found is not None for found in ancestors):
-            if any(found is None for found in ancestors):
-                return None  # a merged table has a row for every rank above each of its rows
-            parent[i] = ancestors[0]
+    # a merged table has a row for every rank above each of its rows: a row with an ancestor row has its parent
+    parent = np.array([position.get(key[:-1], -1) if len(key) > 1 else -1 for key in fields])
     children = np.flatnonzero(parent >= 0)
     if not len(children):
         return None
+    for i, key in enumerate(fields):
+        ancestors = [position.get(key[:depth]) for depth in range(len(key) - 1, 0, -1)]
+        if any(found is None for found in ancestors) and any(found is not None for found in ancestors):
+            return None
     roots = parent < 0
     columns = sp.csc_matrix(matrix) if sp.issparse(matrix) else np.asarray(matrix)
     totals = np.asarray(columns[:, np.flatnonzero(roots)].sum(axis=1)).ravel()
