@@ -12,7 +12,9 @@ CORPUS_PARAMETERS_FILE = "corpus.json"
 CORPUS_ABUNDANCES_FILE = "abundances.tsv"
 CORPUS_SAMPLE_COLUMNS = ("sentence", "n_genera", "n_tokens", "length_before_truncation", "truncated",
                          "below_zero_threshold", "vocabulary_coverage", "no_genus_share", "out_of_vocabulary_share")
-CORPUS_FEATURE_COLUMNS = ("taxonomy", "genus", "status", "n_samples", "mean_relative_abundance")
+CORPUS_FEATURE_COLUMNS = ("taxonomy", "genus_as_written", "genus", "status", "n_samples", "mean_relative_abundance")
+# features.tsv of corpora written before genus_as_written: still read (taxonomy.written_genera fills the column)
+CORPUS_FEATURE_COLUMNS_WITHOUT_WRITTEN_GENUS = ("taxonomy", "genus", "status", "n_samples", "mean_relative_abundance")
 CORPUS_DROPPED_COLUMNS = ("reason", "total")
 CORPUS_ABUNDANCE_COLUMNS = ("genus", "relative_abundance")
 CORPUS_PARAMETER_KEYS = ("max_length", "harmonize_names")

@@ -6,18 +6,17 @@ enters the sentence when its z exceeds the z of zero; genera are ordered by desc
 order; the sentence is `<bos> genera <eos>`, truncated to `max_length` tokens.
 """
 import dataclasses
-import re
-from typing import Mapping, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from .memory import check_tokenize_fits
+from .taxonomy import (FEATURE_STATUS, GENUS_PATTERN, NESTED_ABOVE, NESTED_BELOW, NOT_READ, REPORT_STATUS,  # noqa: F401
+                       conventions_not_read, harmonized_genus, nested_rows, read_genera)
 from .vocab import SPECIAL_TOKENS, genus_statistics
 
-GENUS_PATTERN = r"(g__[A-Za-z0-9_]+)"
-FEATURE_STATUS = ("kept", "harmonized", "no genus rank", "genus not in MGM vocabulary")
 MAX_LENGTH = 512  # the general model's positions: tokenize's default longest sentence, <bos> and <eos> included
 SAMPLES_PER_CHUNK = 20_000
 DENSE_CELLS_PER_CHUNK = 250_000  # small enough for a chunk's arrays to stay in cache: 2 M cells ran 1.6x slower
@@ -32,9 +31,10 @@ class Corpus:
     """Tokenized samples plus what was dropped and why.
 
     samples: one row per kept sample (index = sample ID): sentence, n_genera, n_tokens, length_before_truncation,
-        truncated, vocabulary_coverage, no_genus_share, out_of_vocabulary_share, below_zero_threshold.
-    features: one row per input feature: taxonomy, genus, status (one of FEATURE_STATUS), n_samples,
-        mean_relative_abundance.
+        truncated, vocabulary_coverage, no_genus_share (abundance from which no genus was read: no genus rank, or a
+        convention read only with harmonize_names), out_of_vocabulary_share, below_zero_threshold.
+    features: one row per input feature: taxonomy, genus_as_written (the genus field as the input wrote it, "" for
+        none), genus (the token it was read as), status (one of REPORT_STATUS), n_samples, mean_relative_abundance.
     dropped_samples: one row per dropped sample: reason, total.
     """
     samples: pd.DataFrame
@@ -63,50 +63,18 @@ class Corpus:
                             columns=genus_statistics().index[present])
 
 
-def _strip_genus_decorations(name):
-    name = name.strip().strip("[]'\"").strip().replace(" ", "_")
-    name = re.sub(r"_sensu_stricto(_\d+)?$", "", name)
-    return name
-
-
-def harmonized_genus(taxon: str, vocabulary_index: Union[pd.Series, Mapping[str, int]]) -> Optional[str]:
-    """A vocabulary genus for names upstream's regex misses: Greengenes brackets, SILVA `_sensu_stricto_1`,
-    GTDB `_A` suffixes, spaces, bare genus names. None where nothing in the vocabulary fits."""
-    field = re.search(r"g__([^;|]*)", taxon)
-    if field is not None:
-        raw = field.group(1)
-    elif "__" not in taxon:
-        raw = re.split(r"[;|]", taxon)[-1]  # a bare genus name or an unprefixed lineage
-    else:
-        return None
-    name = _strip_genus_decorations(raw)
-    candidates = [name, re.sub(r"_[A-Z]+$", "", name), name.split("_")[0], re.split(r"[-/]", name)[0]]
-    for candidate in candidates:
-        token = f"g__{candidate}"
-        if candidate and token in vocabulary_index:
-            return token
-    return None
-
-
 def assign_genera(taxonomy: pd.Series, harmonize_names: bool = False) -> Tuple[np.ndarray, pd.Series, pd.Series]:
     """Vocabulary column ((n_features,) int64, 0-based among genera, -1 for none), genus token (NaN for none) and
-    status for each feature."""
+    status for each feature (see taxonomy.read_genus)."""
+    column, read = _read_genera(taxonomy, harmonize_names)
+    return column, read["genus"], read["status"]
+
+
+def _read_genera(taxonomy, harmonize_names):
     genus_index = pd.Series(np.arange(len(genus_statistics())), index=genus_statistics().index)
-    pattern = re.compile(GENUS_PATTERN)
-    genus = pd.Series([match.group(1) if (match := pattern.search(taxon)) else np.nan
-                       for taxon in taxonomy.astype(str)], index=taxonomy.index, dtype=object)
-    column = genus.map(genus_index)
-    status = pd.Series(np.where(genus.isna(), FEATURE_STATUS[2],
-                                np.where(column.isna(), FEATURE_STATUS[3], FEATURE_STATUS[0])),
-                       index=taxonomy.index, dtype=object)
-    if harmonize_names:
-        missing = column.isna()
-        recovered = taxonomy[missing].map(lambda t: harmonized_genus(str(t), genus_index))
-        recovered = recovered.dropna()
-        genus.loc[recovered.index] = recovered
-        column.loc[recovered.index] = recovered.map(genus_index)
-        status.loc[recovered.index] = FEATURE_STATUS[1]
-    return column.fillna(-1).astype(np.int64).to_numpy(), genus, status
+    read = read_genera(taxonomy, genus_index, harmonize_names)
+    column = read["genus"].map(genus_index).where(read["status"].isin(FEATURE_STATUS[:2]))
+    return column.fillna(-1).astype(np.int64).to_numpy(), read
 
 
 def _validate_values(matrix):
@@ -238,6 +206,9 @@ def tokenize_matrix(matrix: Union[np.ndarray, sp.spmatrix], sample_ids: Union[pd
     """Tokenize a (n_samples, n_features) matrix (scipy sparse or dense) of counts or relative frequencies.
 
     taxonomy: pd.Series feature ID -> taxonomy string; None reads the feature IDs as taxonomy strings.
+    A table with one row per rank (taxonomy.nested_rows: MetaPhlAn's merged abundance table) keeps its genus-level
+    rows only, and its samples' totals are their root rows'; every other table is read as upstream reads it.
+    Raises TokenizationError (naming the problem and the fix) for input that cannot be tokenized.
     """
     if max_length < 2:
         raise TokenizationError("max_length must be at least 2 (<bos> and one genus).")
@@ -263,20 +234,25 @@ def tokenize_matrix(matrix: Union[np.ndarray, sp.spmatrix], sample_ids: Union[pd
     else:
         _check_taxonomy_covers(feature_ids, taxonomy)
         taxonomy = taxonomy.reindex(feature_ids)
-    column, genus, status = assign_genera(taxonomy, harmonize_names)
-    stats = genus_statistics()
-    n_genera = len(stats)
+    column, read = _read_genera(taxonomy, harmonize_names)
+    nesting = nested_rows(taxonomy.astype(str).to_numpy(), matrix)
+    if nesting is not None:  # one row per rank: keep the genus-level rows (q2-mgm's one departure from upstream)
+        read.loc[nesting.below, "status"] = NESTED_BELOW
+        read.loc[nesting.above, "status"] = NESTED_ABOVE
+        column[nesting.below | nesting.above] = -1
+    status = read["status"]
     if not (column >= 0).any():
-        raise TokenizationError(
-            "None of the table's features has a genus in MGM's vocabulary of "
-            f"{n_genera} genera (for example {', '.join(map(str, taxonomy.iloc[:3]))}). MGM reads genus names "
-            "as `g__Genus` in the taxonomy: pass the FeatureData[Taxonomy] that goes with the table, collapse the "
-            "table to genus level (qiime taxa collapse --p-level 6), or try harmonize_names for bracketed, SILVA "
-            "or GTDB names.")
+        raise TokenizationError(_nothing_read_message(taxonomy, status))
 
+    stats = genus_statistics()
     genus_matrix, vocab_totals, used = _per_genus(matrix, column)
-    totals = np.asarray(matrix.sum(axis=1)).ravel()
-    no_genus = matrix @ (status.to_numpy() == FEATURE_STATUS[2]).astype(np.float64)
+    if nesting is None:
+        totals = np.asarray(matrix.sum(axis=1)).ravel()
+        no_genus = matrix @ status.isin([FEATURE_STATUS[2], NOT_READ]).to_numpy(np.float64)
+    else:  # the root rows hold the whole sample; what no genus-level row holds has no genus
+        totals = matrix @ nesting.roots.astype(np.float64)
+        with_genus = status.isin([FEATURE_STATUS[0], FEATURE_STATUS[1], FEATURE_STATUS[3]]).to_numpy(np.float64)
+        no_genus = np.maximum(totals - matrix @ with_genus, 0.0)
     keep_rows = vocab_totals > 0
     dropped = totals[~keep_rows]
     dropped_samples = pd.DataFrame(
@@ -287,7 +263,7 @@ def tokenize_matrix(matrix: Union[np.ndarray, sp.spmatrix], sample_ids: Union[pd
             f"All {n_samples} samples have zero abundance in MGM's vocabulary. Check that the table and taxonomy "
             "belong together and that the table is not empty after filtering.")
 
-    features = _feature_report(matrix, n_present, totals, taxonomy, genus, status)
+    features = _feature_report(matrix, n_present, totals, taxonomy, read)
     columns, abundances = _tokenize_rows(genus_matrix, np.flatnonzero(keep_rows), vocab_totals, stats.iloc[used],
                                          used, max_length)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -369,16 +345,28 @@ def _tokenize_rows(genus_matrix, rows, vocab_totals, stats, used, max_length):
     }, abundances
 
 
-def _feature_report(matrix, n_present, totals, taxonomy, genus, status):
+def _feature_report(matrix, n_present, totals, taxonomy, read):
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.where(totals > 0, 1.0 / totals, 0.0)
     return pd.DataFrame({
         "taxonomy": taxonomy.astype(str).to_numpy(),
-        "genus": genus.fillna("").to_numpy(),
-        "status": status.to_numpy(),
+        "genus_as_written": read["genus_as_written"].to_numpy(),
+        "genus": read["genus"].fillna("").to_numpy(),
+        "status": read["status"].to_numpy(),
         "n_samples": n_present,
         "mean_relative_abundance": (matrix.T @ scale) / max(len(totals), 1),
     }, index=pd.Index(taxonomy.index.astype(str), name="feature-id"))
+
+
+def _nothing_read_message(taxonomy, status):
+    conventions = conventions_not_read(taxonomy, status)
+    if conventions:
+        return f"None of the table's features has a genus that upstream MGM reads. {conventions}"
+    return ("None of the table's features has a genus in MGM's vocabulary of "
+            f"{len(genus_statistics())} genera (for example {', '.join(map(str, taxonomy.iloc[:3]))}). MGM reads "
+            "genus names as `g__Genus` in the taxonomy: pass the FeatureData[Taxonomy] that goes with the table, "
+            "collapse the table to genus level (qiime taxa collapse --p-level 6), or try harmonize_names for "
+            "bracketed, SILVA or GTDB names.")
 
 
 def tokenize_dataframe(table: pd.DataFrame, taxonomy: Optional[pd.Series] = None, max_length: int = MAX_LENGTH,

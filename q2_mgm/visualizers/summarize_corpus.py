@@ -1,6 +1,7 @@
 """How well the MGM vocabulary covers a table: coverage, dropped genera and samples, sentence lengths."""
 import matplotlib.pyplot as plt
 
+from ..core.taxonomy import NESTED_ABOVE, NESTED_BELOW, NOT_READ, REPORT_STATUS, features_with_written_genera
 from ..core.tokenizer import Corpus, FEATURE_STATUS
 from ._render import html_table, overview_table, render_page, save_figure, write_tsv
 
@@ -28,7 +29,8 @@ def summarize_corpus(output_dir: str, corpus: Corpus) -> None:
 
 def _overview(corpus):
     samples, features = corpus.samples, corpus.features
-    counts = features.status.value_counts().reindex(FEATURE_STATUS, fill_value=0)
+    counts = features.status.value_counts().reindex(REPORT_STATUS, fill_value=0)
+    counts = counts[counts.index.isin(FEATURE_STATUS) | (counts > 0)]  # the other statuses where they occur
     return {
         "samples tokenized": len(samples),
         "samples dropped": len(corpus.dropped_samples),
@@ -44,10 +46,13 @@ def _overview(corpus):
 
 
 def _dropped_genera(features):
-    dropped = features[~features.status.isin(FEATURE_STATUS[:2])].copy()
+    # nested rows lose nothing: a genus row or the sample's total holds their abundance
+    dropped = features_with_written_genera(
+        features[~features.status.isin(FEATURE_STATUS[:2] + (NESTED_BELOW, NESTED_ABOVE))]).copy()
     dropped["name"] = dropped.genus.where(dropped.genus != "", "(no genus) " + dropped.taxonomy)
     return (dropped.groupby(["name", "status"])
-            .agg(n_features=("taxonomy", "size"), n_samples=("n_samples", "max"),
+            .agg(genus_as_written=("genus_as_written", lambda names: ", ".join(sorted(set(names) - {""}))),
+                 n_features=("taxonomy", "size"), n_samples=("n_samples", "max"),
                  mean_relative_abundance=("mean_relative_abundance", "sum"))
             .sort_values("mean_relative_abundance", ascending=False)
             .reset_index().set_index("name"))
@@ -79,8 +84,9 @@ def _length_plot(samples, max_length, output_dir):
 
 def _dropped_plot(dropped_genera, output_dir):
     top = dropped_genera.head(TOP_DROPPED).iloc[::-1]
-    colours = top.status.map({FEATURE_STATUS[2]: "#999999", FEATURE_STATUS[3]: "#ef8636"})
+    colours = top.status.map({FEATURE_STATUS[2]: "#999999", FEATURE_STATUS[3]: "#ef8636", NOT_READ: "#3b75af"})
     figure, ax = plt.subplots(figsize=(8, 0.3 * len(top) + 1.5))
     ax.barh([name[:60] for name in top.index], top.mean_relative_abundance, color=colours)
-    ax.set_xlabel("mean relative abundance lost (grey: no genus rank; orange: genus not in vocabulary)")
+    ax.set_xlabel("mean relative abundance lost (grey: no genus rank; orange: genus not in vocabulary;\n"
+                  "blue: a convention read with harmonize_names)")
     return save_figure(figure, output_dir, "dropped")

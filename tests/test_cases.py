@@ -1,0 +1,82 @@
+"""The failing inputs of ../shared/cases, each rebuilt from a real report, as tests of the kind of fault it shows
+(see ../shared/cases/README.md)."""
+import re
+
+import pandas as pd
+import pytest
+
+from q2_mgm.core.taxonomy import HARMONIZED
+from q2_mgm.core.tokenizer import TokenizationError, tokenize_dataframe
+
+from .helpers import reference_sentences, shared_path
+
+
+def read_case_table(case):
+    """A case's BIOM-style table.tsv (`#OTU ID` header, features as rows) as samples x features."""
+    table = pd.read_csv(shared_path("cases", case, "table.tsv"), sep="\t", skiprows=1, index_col=0)
+    return table.T.astype(float)
+
+
+def read_case_taxonomy(case):
+    taxonomy = pd.read_csv(shared_path("cases", case, "taxonomy.tsv"), sep="\t", index_col=0, dtype=str)
+    return taxonomy["Taxon"]
+
+
+class TestSilva132GenusPrefix:
+    """SILVA 132 QIIME release taxonomy (`D_0__` ... `D_5__Genus`): upstream reads no genus; tokenize failed with and
+    without harmonize_names, and its advice (collapse to level 6, harmonize) failed too."""
+    CASE = "silva132-genus-prefix"
+    # the genera as upstream reads them where written `g__Name` (D_5__Prevotella 9 is SILVA's Prevotella_9)
+    AS_UPSTREAM_READS = {"asv00": "g__Bacteroides", "asv01": "g__Prevotella", "asv02": "g__Faecalibacterium",
+                         "asv03": "g__Blautia", "asv04": "g__Akkermansia", "asv05": "g__Sulfuricurvum"}
+
+    @pytest.fixture(scope="class")
+    def table(self):
+        return read_case_table(self.CASE)
+
+    @pytest.fixture(scope="class")
+    def taxonomy(self):
+        return read_case_taxonomy(self.CASE)
+
+    @pytest.mark.parametrize("level", [None, 6])
+    def test_without_harmonize_names_the_error_names_the_convention_and_the_fix(self, table, taxonomy, level):
+        if level is not None:  # as qiime taxa collapse --p-level 6 names the features: the convention stays
+            table = table.set_axis([";".join(taxonomy[f].split(";")[:level]) for f in table.columns], axis=1)
+            taxonomy = None
+        with pytest.raises(TokenizationError) as error:
+            tokenize_dataframe(table, taxonomy=taxonomy)
+        message = str(error.value)
+        for words in ("SILVA 132", "`D_5__Genus`", "harmonize_names=True", "--p-harmonize-names"):
+            assert words in message, (words, message)
+        assert "--p-level 6" not in message
+
+    def test_harmonize_names_reads_the_genera(self, table, taxonomy):
+        corpus = tokenize_dataframe(table, taxonomy=taxonomy, harmonize_names=True)
+        as_g = pd.Series({feature: f"d__Bacteria;f__F;{genus}" for feature, genus in self.AS_UPSTREAM_READS.items()})
+        expected = reference_sentences(table, as_g)
+        assert corpus.samples.index.tolist() == list(expected) == table.index.tolist()
+        assert corpus.samples.sentence.tolist() == [sentence for sentence, _ in expected.values()]
+        assert corpus.samples.vocabulary_coverage.eq(1.0).all()
+        features = corpus.features
+        assert features.genus.to_dict() == self.AS_UPSTREAM_READS
+        assert features.status.eq(HARMONIZED).all()
+        assert features.genus_as_written["asv01"] == "D_5__Prevotella 9"
+        assert features.genus_as_written.str.match(r"D_5__").all()
+
+    def test_collapsed_to_level_6_too(self, table, taxonomy):
+        collapsed = table.set_axis([";".join(taxonomy[f].split(";")[:6]) for f in table.columns], axis=1)
+        a = tokenize_dataframe(collapsed, harmonize_names=True)
+        b = tokenize_dataframe(table, taxonomy=taxonomy, harmonize_names=True)
+        assert a.samples.sentence.tolist() == b.samples.sentence.tolist()
+
+    def test_through_the_tokenize_action(self, table, taxonomy, mgm_plugin):
+        import qiime2
+        from .helpers import frequency_table
+        taxonomy_artifact = qiime2.Artifact.import_data(
+            "FeatureData[Taxonomy]", pd.DataFrame({"Taxon": taxonomy}).rename_axis("Feature ID"))
+        with pytest.raises(TokenizationError, match=re.escape("harmonize_names=True (--p-harmonize-names)")):
+            mgm_plugin.actions.tokenize(table=frequency_table(table), taxonomy=taxonomy_artifact)
+        corpus, = mgm_plugin.actions.tokenize(table=frequency_table(table), taxonomy=taxonomy_artifact,
+                                             harmonize_names=True)
+        expected = tokenize_dataframe(table, taxonomy=taxonomy, harmonize_names=True)
+        assert corpus.view(pd.DataFrame).sentence.tolist() == expected.samples.sentence.tolist()
