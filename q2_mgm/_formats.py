@@ -24,28 +24,29 @@ class JSONFormat(model.TextFileFormat):
 
 class _TSVWithHeader(model.TextFileFormat):
     COLUMNS = ()
+    OLDER_COLUMNS = ()  # headers that earlier q2-mgm versions wrote, still read
 
     def _validate_(self, level):
         with self.open() as fh:
-            header = fh.readline().rstrip("\n").split("\t")
-            if tuple(header) != self.COLUMNS:
+            header = tuple(fh.readline().rstrip("\n").split("\t"))
+            if header != self.COLUMNS and header not in self.OLDER_COLUMNS:
                 raise ValidationError(f"Expected the columns {', '.join(self.COLUMNS)}; found {', '.join(header)}.")
             limit = {"min": 50, "max": None}[level]
             for number, line in enumerate(fh, start=2):
-                self._validate_record(line.rstrip("\n").split("\t"), number)
+                self._validate_record(line.rstrip("\n").split("\t"), number, len(header))
                 if limit is not None and number > limit:
                     break
 
-    def _validate_record(self, cells, number):
-        if len(cells) != len(self.COLUMNS):
-            raise ValidationError(f"Line {number} has {len(cells)} fields; expected {len(self.COLUMNS)}.")
+    def _validate_record(self, cells, number, n_columns):
+        if len(cells) != n_columns:
+            raise ValidationError(f"Line {number} has {len(cells)} fields; expected {n_columns}.")
 
 
 class CorpusSamplesFormat(_TSVWithHeader):
     COLUMNS = (schemas.SAMPLE_ID, *schemas.CORPUS_SAMPLE_COLUMNS)
 
-    def _validate_record(self, cells, number):
-        super()._validate_record(cells, number)
+    def _validate_record(self, cells, number, n_columns):
+        super()._validate_record(cells, number, n_columns)
         tokens = cells[1].split(" ")
         if tokens[0] != "<bos>" or "<pad>" in tokens:
             raise ValidationError(f"Line {number}: a sentence must start with <bos> and hold no <pad>.")
@@ -55,6 +56,7 @@ class CorpusSamplesFormat(_TSVWithHeader):
 
 class CorpusFeaturesFormat(_TSVWithHeader):
     COLUMNS = (schemas.FEATURE_ID, *schemas.CORPUS_FEATURE_COLUMNS)
+    OLDER_COLUMNS = ((schemas.FEATURE_ID, *schemas.CORPUS_FEATURE_COLUMNS_WITHOUT_WRITTEN_GENUS),)
 
 
 class CorpusDroppedSamplesFormat(_TSVWithHeader):
@@ -65,8 +67,8 @@ class CorpusAbundancesFormat(_TSVWithHeader):
     """Long format: each sentence genus of each sample with its relative abundance among the vocabulary genera."""
     COLUMNS = (schemas.SAMPLE_ID, *schemas.CORPUS_ABUNDANCE_COLUMNS)
 
-    def _validate_record(self, cells, number):
-        super()._validate_record(cells, number)
+    def _validate_record(self, cells, number, n_columns):
+        super()._validate_record(cells, number, n_columns)
         try:
             value = float(cells[2])
         except ValueError:

@@ -12,6 +12,7 @@ from q2_types.ordination import OrdinationFormat
 from ._formats import (MGMCorpusDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat, MGMModelDirFmt, MGMSupervisedModelDirFmt,
                        ModelFiles, TrainingHistoryFormat)
 from .core import schemas
+from .core.taxonomy import features_with_written_genera
 from .core.tokenizer import Corpus
 from .core.vocab import genus_statistics
 from .plugin_setup import plugin
@@ -64,7 +65,7 @@ def _format_to_corpus(fmt: MGMCorpusDirFmt) -> Corpus:
     samples["truncated"] = samples["truncated"].astype(str) == "True"
     abundances = fmt.path / schemas.CORPUS_ABUNDANCES_FILE
     return Corpus(samples=samples,
-                  features=_read_tsv(fmt.path / schemas.CORPUS_FEATURES_FILE),
+                  features=features_with_written_genera(_read_tsv(fmt.path / schemas.CORPUS_FEATURES_FILE)),
                   dropped_samples=_read_tsv(fmt.path / schemas.CORPUS_DROPPED_FILE),
                   max_length=int(parameters["max_length"]),
                   harmonize_names=bool(parameters["harmonize_names"]),

@@ -69,7 +69,8 @@ def test_ecam_summary_warns_and_lists_truncation(mgm_plugin, ecam_counts, tmp_pa
     html = (directory / "index.html").read_text()
     assert "samples truncated to max_length = 16" in html
     dropped = pd.read_csv(directory / "dropped_genera.tsv", sep="\t", index_col=0)
-    assert "(no genus) g__[Ruminococcus]" in dropped.index and "g__Candidatus" in dropped.index
+    # a bracketed genus has a genus rank: it is not read (not in the vocabulary as written), not "no genus"
+    assert "(not read) g__[Ruminococcus]" in dropped.index and "g__Candidatus" in dropped.index
 
 
 def test_summary_of_a_corpus_without_losses_or_drops(mgm_plugin, tmp_path):

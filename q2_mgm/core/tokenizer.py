@@ -13,8 +13,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .memory import check_tokenize_fits
-from .taxonomy import (FEATURE_STATUS, GENUS_PATTERN, NESTED_ABOVE, NESTED_BELOW, NOT_READ, REPORT_STATUS,  # noqa: F401
-                       conventions_not_read, harmonized_genus, nested_rows, read_genera)
+from .taxonomy import (FEATURE_STATUS, NESTED_ABOVE, NESTED_BELOW, NOT_READ, conventions_not_read, nested_rows,
+                       read_genera)
 from .vocab import SPECIAL_TOKENS, genus_statistics
 
 MAX_LENGTH = 512  # the general model's positions: tokenize's default longest sentence, <bos> and <eos> included

@@ -1,5 +1,6 @@
 """How well the MGM vocabulary covers a table: coverage, dropped genera and samples, sentence lengths."""
 import matplotlib.pyplot as plt
+import numpy as np
 
 from ..core.taxonomy import NESTED_ABOVE, NESTED_BELOW, NOT_READ, REPORT_STATUS, features_with_written_genera
 from ..core.tokenizer import Corpus, FEATURE_STATUS
@@ -49,7 +50,9 @@ def _dropped_genera(features):
     # nested rows lose nothing: a genus row or the sample's total holds their abundance
     dropped = features_with_written_genera(
         features[~features.status.isin(FEATURE_STATUS[:2] + (NESTED_BELOW, NESTED_ABOVE))]).copy()
-    dropped["name"] = dropped.genus.where(dropped.genus != "", "(no genus) " + dropped.taxonomy)
+    # a genus no token was read for: "(no genus)" only where the input has no genus rank, else "(not read)"
+    unread = np.where(dropped.status == FEATURE_STATUS[2], "(no genus) ", "(not read) ") + dropped.taxonomy
+    dropped["name"] = dropped.genus.where(dropped.genus != "", unread)
     return (dropped.groupby(["name", "status"])
             .agg(genus_as_written=("genus_as_written", lambda names: ", ".join(sorted(set(names) - {""}))),
                  n_features=("taxonomy", "size"), n_samples=("n_samples", "max"),
