@@ -14,7 +14,8 @@ import skbio
 from qiime2.plugin import ValidationError
 
 from q2_mgm._formats import CorpusSamplesFormat, MGMCorpusDirFmt, MGMModelDirFmt
-from q2_mgm.core.schemas import CORPUS_ABUNDANCES_FILE, CORPUS_SAMPLES_FILE
+from q2_mgm.core.schemas import (CORPUS_ABUNDANCES_FILE, CORPUS_FEATURE_COLUMNS, CORPUS_FEATURES_FILE,
+                                 CORPUS_SAMPLES_FILE)
 from q2_mgm.core.tokenizer import Corpus, tokenize_dataframe
 
 from .helpers import (TAMPERINGS, assert_refused, copy_model_dir, plain_pickle_bytes, rewrite_qza,
@@ -136,6 +137,21 @@ class TestCorpus:
             handle.write("stranger\tg__Blautia\t0.5\n")
         with pytest.raises(ValueError, match="entries of samples the corpus does not hold.*'stranger'"):
             qiime2.Artifact.import_data("SampleData[MGMCorpus]", str(directory)).view(Corpus)
+
+    def test_a_corpus_written_before_genus_as_written_still_reads(self, odd_corpus_artifact, tmp_path):
+        """Corpora from before the features report showed each genus as written validate and read back, the
+        column filled from the taxonomy; a features file with a header of neither kind is refused."""
+        directory = tmp_path / "corpus"
+        odd_corpus_artifact.export_data(str(directory))
+        path = directory / CORPUS_FEATURES_FILE
+        features = pd.read_csv(path, sep="\t", index_col=0, dtype=str, keep_default_na=False)
+        features.drop(columns="genus_as_written").to_csv(path, sep="\t")
+        old = qiime2.Artifact.import_data("SampleData[MGMCorpus]", str(directory)).view(Corpus).features
+        assert list(old.columns) == list(CORPUS_FEATURE_COLUMNS)
+        assert (old.genus_as_written == features.genus_as_written).all()
+        features.drop(columns="genus").to_csv(path, sep="\t")
+        with pytest.raises(ValidationError, match="Expected the columns"):
+            MGMCorpusDirFmt(str(directory), mode="r").validate()
 
     @pytest.mark.parametrize("edit, words", [
         (lambda lines: ["sample\tsentence"] + lines[1:], "Expected the columns"),

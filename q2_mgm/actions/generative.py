@@ -22,7 +22,7 @@ from ..core.models import load_general_model, load_model, save_model
 from ..core.pretraining import (GENERAL_MODEL_SIZE as S, LABEL_PREFIX, LABEL_SUFFIX, PRETRAINING as P,
                                 PretrainingError, PretrainingSettings, add_label_tokens, is_label_token, label_ids,
                                 label_token, new_model, new_model_config, pretrain as pretrain_model, prompt_ids)
-from ..core.reconstruction import (MGnifyMeanReconstructor, NeuralReconstructor, NeuralSettings,
+from ..core.reconstruction import (NEURAL as N, MGnifyMeanReconstructor, NeuralReconstructor, NeuralSettings,
                                    RankMedianReconstructor, genus_relative_abundance, load_reconstructor)
 from ..core.samples import samples_with_values
 from ..core.schemas import LABEL_COLUMN, PRETRAINING_RECORD_FILE, SAMPLE_ID
@@ -32,7 +32,6 @@ from ..visualizers.evaluate_generated import evaluate_generated
 from ._parameters import DEVICE_DESCRIPTION, DEVICES, EVALUATION_PARAMETERS, SEED, citations
 
 RECONSTRUCTORS = ("neural", "rank-median")
-N = NeuralSettings()
 
 PRETRAINING_PARAMETERS = {
     "epochs": Int % Range(1, 10_000), "learning_rate": Float % Range(0, 1, inclusive_start=False),

@@ -38,6 +38,7 @@ class PretrainingSettings(LoopSettings):
     batch_size: int = 32
     validation_fraction: float = 0.1
     patience: int = 3
+    random_state: int = 0
     weight_decay: float = 0.001
     warmup_ratio: float = 0.1
     device: str = "auto"  # 'auto' takes a CUDA GPU where torch sees one

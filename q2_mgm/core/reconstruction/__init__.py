@@ -13,10 +13,10 @@ Both save as JSON (+ safetensors weights for the neural one); nothing is pickled
 """
 from .base import (KINDS, MAX_RANK, RECORD, WEIGHTS, ReconstructionError, ReconstructorFormatError, bray_curtis,
                    evaluate, genus_relative_abundance, load_reconstructor, per_sample_bray_curtis, sentence_genera)
-from .neural import NeuralReconstructor, NeuralSettings
+from .neural import NEURAL, NeuralReconstructor, NeuralSettings
 from .simple import MGnifyMeanReconstructor, RankMedianReconstructor
 
-__all__ = ["KINDS", "MAX_RANK", "RECORD", "WEIGHTS", "MGnifyMeanReconstructor", "NeuralReconstructor",
+__all__ = ["KINDS", "MAX_RANK", "NEURAL", "RECORD", "WEIGHTS", "MGnifyMeanReconstructor", "NeuralReconstructor",
            "NeuralSettings", "RankMedianReconstructor", "ReconstructionError", "ReconstructorFormatError",
            "bray_curtis", "evaluate", "genus_relative_abundance", "load_reconstructor", "per_sample_bray_curtis",
            "sentence_genera"]

@@ -31,8 +31,12 @@ class NeuralSettings(LoopSettings):
     batch_size: int = 64
     validation_fraction: float = 0.1
     patience: int = 10
+    random_state: int = 0
     width: int = 64
     genus_dropout: float = 0.1  # share of genera trained as `unseen`, so that row 0 learns from statistics alone
+
+
+NEURAL = NeuralSettings()  # fit-reconstructor's defaults
 
 
 @functools.lru_cache(maxsize=1)

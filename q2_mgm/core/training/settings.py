@@ -22,6 +22,7 @@ class TrainingSettings(LoopSettings):
     batch_size: int = 32
     validation_fraction: float = 0.2
     patience: int = 5
+    random_state: int = 0
     class_weighting: bool = True
     freeze_layers: int = 8
     weight_decay: float = 0.01
