@@ -37,6 +37,10 @@ def build_model(config: transformers.GPT2Config) -> MGMNetwork:
                                f"{', '.join(ARCHITECTURES)}.")
     config._attn_implementation = "eager"  # attention weights are only returned by the eager kernel
     model = ARCHITECTURES[architecture](config)
+    if isinstance(model, transformers.GPT2LMHeadModel):
+        # transformers finds a loss by class name, and `GPT2LMHeadModel` names none: it would warn "loss_type=None
+        # ... unrecognized" at the first loss and fall back to this one, the causal LM loss
+        model.loss_type = "ForCausalLM"
     if getattr(config, "score_bias", False):  # an exactly fit head (q2-mgm's frozen-encoder recipe) has a bias
         model.score = torch.nn.Linear(config.n_embd, config.num_labels, bias=True)
     if config.activation_function == "gelu_new":

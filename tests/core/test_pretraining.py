@@ -280,3 +280,18 @@ def test_pretrain_under_torchrun_with_two_processes(tmp_path):
     model, vocabulary, _ = load_model(tmp_path / "model")
     assert vocabulary == mgm_vocabulary() and model.config.n_layer == 2
     assert done.stdout.count("epoch 2/2") == 1  # only the first process reports
+
+
+def test_pretraining_prints_no_transformers_loss_warning(ecam, capfd):
+    """transformers finds no loss for the class name GPT2LMHeadModel and would warn that `loss_type=None` is
+    unrecognized at the first loss; q2-mgm names the causal LM loss, so nothing of that reaches the user."""
+    import transformers
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_warning()
+    transformers.utils.logging.warning_once.cache_clear()  # warned once already in this process, it would be quiet
+    try:
+        pretrain(tiny_model(), ecam["ids"][:40], tiny_settings(epochs=1), report=lambda message: None)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    captured = capfd.readouterr()
+    assert "loss_type" not in captured.err + captured.out
