@@ -406,7 +406,7 @@ class TestClassifySamples:
 
     def test_evaluation(self, twins_classify_samples, twins_metadata, tmp_path):
         directory = export(twins_classify_samples.evaluation, tmp_path / "evaluation")
-        assert {"index.html", "roc_pr.png", "confusion_matrix.png", "training_curves.png", "summary.tsv",
+        assert {"index.html", "roc_pr.png", "confusion_matrix.png", "summary.tsv",
                 "predictions.tsv", "per_class_metrics.tsv", "confusion_matrix.tsv", "training_history.tsv"} <= \
             {p.name for p in directory.iterdir()}
         summary = pd.read_csv(directory / "summary.tsv", sep="\t", index_col=0)
@@ -428,7 +428,7 @@ def test_regress_samples(ecam_regress_samples, tmp_path):
     assert [str(a.type) for a in ecam_regress_samples] == [
         "MGMModel[Regressor]", "MGMTrainingHistory", "SampleData[RegressorPredictions]", "Visualization"]
     directory = export(evaluation, tmp_path / "evaluation")
-    assert {"index.html", "scatter.png", "training_curves.png", "summary.tsv", "predictions.tsv"} <= \
+    assert {"index.html", "scatter.png", "summary.tsv", "predictions.tsv"} <= \
         {p.name for p in directory.iterdir()}
     summary = pd.read_csv(directory / "summary.tsv", sep="\t", index_col=0)
     assert summary.index.tolist() == ["MGM", "RandomForest"]

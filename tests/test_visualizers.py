@@ -149,7 +149,7 @@ def ecam_evaluation(ecam_regress_samples, tmp_path_factory):
 
 
 def test_classification_evaluation(twins_evaluation, twins_classify_samples):
-    assert {"index.html", "roc_pr.png", "confusion_matrix.png", "training_curves.png", "summary.tsv",
+    assert {"index.html", "roc_pr.png", "confusion_matrix.png", "summary.tsv",
             "predictions.tsv", "per_class_metrics.tsv", "confusion_matrix.tsv", "training_history.tsv"} <= \
         {p.name for p in twins_evaluation.iterdir()}
     html = assert_page_is_complete(twins_evaluation, ["MGM classifier evaluation", "ROC AUC",
@@ -170,10 +170,13 @@ def test_classification_evaluation(twins_evaluation, twins_classify_samples):
     assert {"Lean", "Obese"} <= set(per_class.index) and set(per_class.method) == {"MGM", "RandomForest"}
     history = read_tsv(twins_evaluation, "training_history.tsv")
     assert history.index.tolist() == [1]  # the default recipe's exactly fit head: one pass
+    # one pass is no curve: its scores are a table on the page, not a plot of single points
+    assert "training_curves.png" not in {p.name for p in twins_evaluation.iterdir()}
+    assert "Validation scores" in html and "Training curves" not in html
 
 
 def test_regression_evaluation(ecam_evaluation, ecam_regress_samples):
-    assert {"index.html", "scatter.png", "training_curves.png", "summary.tsv", "predictions.tsv",
+    assert {"index.html", "scatter.png", "summary.tsv", "predictions.tsv",
             "training_history.tsv"} <= {p.name for p in ecam_evaluation.iterdir()}
     assert_page_is_complete(ecam_evaluation, ["MGM regressor evaluation", "a 100-tree RandomForest", "MAE"])
     summary = read_tsv(ecam_evaluation, "summary.tsv")
@@ -182,6 +185,20 @@ def test_regression_evaluation(ecam_evaluation, ecam_regress_samples):
     mgm = ecam_regress_samples.predictions.view(pd.Series)
     np.testing.assert_allclose(predictions.MGM_prediction.loc[mgm.index], mgm, rtol=1e-6)
     assert summary.at["MGM", "MAE"] == pytest.approx((predictions.truth - predictions.MGM_prediction).abs().mean())
+
+
+def test_a_history_of_several_epochs_is_plotted(mgm_plugin, twins_classify_samples, twins_metadata, tmp_path):
+    """Upstream's recipe trains epoch by epoch: its history is drawn as training curves (here three epochs of
+    made-up losses beside the twins classifier's real probabilities)."""
+    history = pd.DataFrame({"train_loss": [0.7, 0.6, 0.55], "validation_loss": [0.69, 0.65, 0.66],
+                            "validation_auc": [0.6, 0.7, 0.68]}, index=pd.Index(["1", "2", "3"], name="epoch"))
+    visualization, = mgm_plugin.actions.evaluate_classification(
+        probabilities=twins_classify_samples.probabilities, truth=twins_metadata.get_column("bmi_category"),
+        history=qiime2.Artifact.import_data("MGMTrainingHistory", history))
+    directory = export(visualization, tmp_path / "evaluation")
+    assert "training_curves.png" in {p.name for p in directory.iterdir()}
+    html = assert_page_is_complete(directory, ["Training curves"])
+    assert "Validation scores" not in html
 
 
 @pytest.fixture(scope="module")

@@ -36,11 +36,14 @@ def _evaluation_page(output_dir, title, n_estimators, summary, history, tables, 
     render_page(output_dir, "evaluate", {
         "title": title, "n_estimators": n_estimators, "summary": html_table(summary, "{:.3f}"),
         **plots, "history_plot": _history_plot(history, output_dir), "downloads": downloads,
+        # one pass and no epochs (the exactly fit head of the default recipe): its scores as a table, not a plot
+        "history_table": html_table(history, "{:.4f}") if history is not None and len(history) == 1 else None,
     })
 
 
 def _history_plot(history, output_dir):
-    if history is None or history.empty:
+    """Loss and validation metrics per epoch; None where there are fewer than two epochs to draw a curve through."""
+    if history is None or len(history) < 2:
         return None
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     epochs = history.index.astype(int)
