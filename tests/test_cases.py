@@ -8,7 +8,7 @@ import pytest
 from q2_mgm.core.taxonomy import HARMONIZED
 from q2_mgm.core.tokenizer import TokenizationError, tokenize_dataframe
 
-from .helpers import reference_sentences, shared_path
+from .helpers import frequency_table, reference_sentences, shared_path
 
 
 def read_case_table(case):
@@ -80,3 +80,52 @@ class TestSilva132GenusPrefix:
                                              harmonize_names=True)
         expected = tokenize_dataframe(table, taxonomy=taxonomy, harmonize_names=True)
         assert corpus.view(pd.DataFrame).sentence.tolist() == expected.samples.sentence.tolist()
+
+
+@pytest.mark.one_torch_thread
+class TestLabelsWithSpaces:
+    """Class labels with spaces (`healthy control`) through pretrain-generator, generate and evaluate-generated: the
+    generated samples were labelled `healthy_control`, and evaluate-generated then found no label shared with the
+    real samples."""
+    CASE = "labels-with-spaces"
+
+    @pytest.fixture(scope="class")
+    def run(self, mgm_plugin, model_artifact):
+        import qiime2
+        table = frequency_table(read_case_table(self.CASE))
+        taxonomy = qiime2.Artifact.import_data("FeatureData[Taxonomy]", read_case_taxonomy(self.CASE))
+        metadata = qiime2.Metadata.load(str(shared_path("cases", self.CASE, "metadata.tsv")))
+        corpus, = mgm_plugin.actions.tokenize(table=table, taxonomy=taxonomy)
+        generator, _ = mgm_plugin.actions.pretrain_generator(
+            corpora=[corpus], model=model_artifact, metadata=metadata.get_column("diagnosis"), epochs=1,
+            batch_size=8, device="cpu")
+        generated = mgm_plugin.actions.generate(model=generator, n_per_label=6, max_length=24, device="cpu")
+        return table, taxonomy, metadata, generator, generated
+
+    def test_generated_samples_carry_the_labels_as_written(self, run):
+        _, _, metadata, generator, generated = run
+        written = set(metadata.get_column("diagnosis").to_series())
+        assert written == {"healthy control", "progressive supranuclear palsy"}
+        labels = generated.sample_metadata.view(pd.Series)
+        assert set(labels) == written and (labels.value_counts() == 6).all()
+        assert not labels.index.str.contains(" ").any()  # sample IDs keep the token's form, without whitespace
+
+    def test_a_label_as_written_prompts_the_generator(self, run, mgm_plugin):
+        generator = run[3]
+        generated = mgm_plugin.actions.generate(model=generator, labels=["healthy control"], n_per_label=3,
+                                                max_length=24, device="cpu")
+        assert set(generated.sample_metadata.view(pd.Series)) == {"healthy control"}
+
+    def test_evaluate_generated_finds_the_shared_labels(self, run, mgm_plugin, tmp_path):
+        import qiime2
+        table, taxonomy, metadata, _, generated = run
+        visualization, = mgm_plugin.actions.evaluate_generated(
+            real_table=table, taxonomy=taxonomy, synthetic_table=generated.table,
+            real_labels=metadata.get_column("diagnosis"),
+            synthetic_labels=generated.sample_metadata.view(qiime2.Metadata).get_column("label"),
+            n_estimators=20)
+        directory = tmp_path / "realism"
+        visualization.export_data(str(directory))
+        html = (directory / "index.html").read_text()
+        assert "healthy control" in html and "progressive supranuclear palsy" in html
+

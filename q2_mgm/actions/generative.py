@@ -3,6 +3,7 @@
 (PRETRAINING, GENERAL_MODEL_SIZE, SAMPLING, NeuralSettings)."""
 import dataclasses
 import json
+import pathlib
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,7 @@ from ..core.pretraining import (GENERAL_MODEL_SIZE as S, LABEL_PREFIX, LABEL_SUF
 from ..core.reconstruction import (NEURAL as N, MGnifyMeanReconstructor, NeuralReconstructor, NeuralSettings,
                                    RankMedianReconstructor, genus_relative_abundance, load_reconstructor)
 from ..core.samples import samples_with_values
-from ..core.schemas import LABEL_COLUMN, PRETRAINING_RECORD_FILE, SAMPLE_ID
+from ..core.schemas import LABEL_COLUMN, LABEL_TEXTS_KEY, PRETRAINING_RECORD_FILE, SAMPLE_ID
 from ..core.tokenizer import MAX_LENGTH, Corpus, tokenize_matrix
 from ..core.vocab import EOS_ID, mgm_vocabulary
 from ..visualizers.evaluate_generated import evaluate_generated
@@ -119,10 +120,20 @@ def pretrain_generator(corpora: Corpus, metadata: qiime2.CategoricalMetadataColu
            f"{labels.nunique()} labels of {metadata.name!r}")
     settings = _settings(epochs, learning_rate, batch_size, validation_fraction, patience, random_state, device)
     network, history = pretrain_model(network, ids, settings, report=report)
+    texts = {**(label_texts(model.path) if model is not None else {}),
+             **{label_token(label): str(label) for label in labels.unique()}}
     record = {**start, "n_sentences": len(ids), "n_corpora": len(corpora), "label_column": metadata.name,
               "label_counts": labels.astype(str).value_counts().sort_index().to_dict(),
-              "label_tokens": [vocabulary.tokens[i] for i in label_ids(vocabulary)]}
+              "label_tokens": [vocabulary.tokens[i] for i in label_ids(vocabulary)],
+              LABEL_TEXTS_KEY: dict(sorted(texts.items()))}
     return _save(network, vocabulary, history, settings, record, MGMGeneratorDirFmt())
+
+
+def label_texts(model_dir) -> dict:
+    """{label token: the label as the metadata wrote it} of a generator (its pretraining.json); empty for a model
+    without labels or a generator from before q2-mgm kept the text, whose labels then read as their tokens do."""
+    path = pathlib.Path(model_dir) / PRETRAINING_RECORD_FILE
+    return json.loads(path.read_text()).get(LABEL_TEXTS_KEY, {}) if path.is_file() else {}
 
 
 def _prompts(vocabulary, labels):
@@ -176,15 +187,17 @@ def generate(model: ModelFiles, reconstructor: MGMReconstructorDirFmt = None, la
     device = resolve_device(device)
     rebuild = MGnifyMeanReconstructor() if reconstructor is None else load_reconstructor(reconstructor.path)
     max_length = min(max_length, network.config.n_positions)
+    texts = label_texts(model.path)  # labels as written ("healthy control"), so that they join the real metadata
     names, genera, ended, prompted = [], [], [], []
     for seed_offset, prompt in enumerate(_prompts(vocabulary, labels)):
-        label = "unconditioned" if prompt is None else _label_of(prompt)
+        name = "unconditioned" if prompt is None else _label_of(prompt)  # sample IDs: no whitespace
+        label = texts.get(prompt, name)
         report(f"generating {n_per_label} samples for {label}")
         ids = sample_sentences(network, vocabulary, n_per_label, prompt, temperature, top_k, top_p, max_length,
                                random_state + seed_offset, device)  # each label its own stream: adding one
         genera += sentences_to_genera(ids, vocabulary)               # leaves the others' samples unchanged
         ended += [bool(len(row)) and row[-1] == EOS_ID for row in ids]
-        names += [f"{label}_{i}" for i in range(1, n_per_label + 1)]
+        names += [f"{name}_{i}" for i in range(1, n_per_label + 1)]
         prompted += [label] * n_per_label
     report(f"ranks to abundances with the {rebuild.kind} reconstructor")
     abundances = rebuild.predict(genera)

@@ -24,6 +24,7 @@ TRAINING_RECORD_FILE = "training.json"
 TRAINING_RECORD_KEYS = ("task", "labels", "target_mean", "target_std", "n_training_samples")  # required
 # MGMModel[Pretrained | Generator]: pretraining.json, whose label_tokens a generator needs
 PRETRAINING_RECORD_FILE = "pretraining.json"
+LABEL_TEXTS_KEY = "label_texts"  # a generator's {label token: the label as written}; tokens hold no whitespace
 
 # SampleData[MGMLabels]: the label each generated sample was prompted with
 LABELS_FILE = "labels.tsv"
