@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from q2_mgm.core.taxonomy import HARMONIZED
-from q2_mgm.core.tokenizer import TokenizationError, tokenize_dataframe
+from q2_mgm.core.tokenizer import Corpus, TokenizationError, tokenize_dataframe
 
 from .helpers import frequency_table, reference_sentences, shared_path
 
@@ -129,3 +129,63 @@ class TestLabelsWithSpaces:
         html = (directory / "index.html").read_text()
         assert "healthy control" in html and "progressive supranuclear palsy" in html
 
+
+
+@pytest.mark.one_torch_thread
+class TestRareClass:
+    """One class with 1 (`metadata-1-IC.tsv`) or 2 (`metadata-2-IC.tsv`) samples: with 1, scikit-learn's message
+    named no class or column; with 2, both went to training and the evaluation then crashed on a test set without
+    that class."""
+    CASE = "rare-class"
+
+    @pytest.fixture(scope="class")
+    def inputs(self, mgm_plugin):
+        import qiime2
+        table = frequency_table(read_case_table(self.CASE))
+        taxonomy = qiime2.Artifact.import_data("FeatureData[Taxonomy]", read_case_taxonomy(self.CASE))
+        columns = {n: qiime2.Metadata.load(str(shared_path("cases", self.CASE, f"metadata-{n}-IC.tsv")))
+                   .get_column("diagnosis") for n in (1, 2)}
+        corpus, = mgm_plugin.actions.tokenize(table=table, taxonomy=taxonomy)
+        return table, taxonomy, columns, corpus
+
+    @pytest.mark.parametrize("n", [1, 2])
+    def test_classify_samples_stops_before_any_work_naming_the_class(self, inputs, mgm_plugin, n):
+        from q2_mgm.core.training import TrainingError
+        table, taxonomy, columns, _ = inputs
+        with pytest.raises(TrainingError) as error:
+            mgm_plugin.actions.classify_samples(table=table, taxonomy=taxonomy, metadata=columns[n])
+        message = str(error.value)
+        for words in ("'IC'", f"has {n} sample", "'diagnosis'", "training, validation, test", "filter-samples",
+                      "merge"):
+            assert words in message, (words, message)
+
+    def test_fine_tune_stops_before_any_work_with_one_sample(self, inputs, mgm_plugin):
+        from q2_mgm.core.training import TrainingError
+        _, _, columns, corpus = inputs
+        with pytest.raises(TrainingError, match="Class 'IC' of metadata column 'diagnosis' has 1 sample; .*"
+                                                 "training, validation"):
+            mgm_plugin.actions.fine_tune(corpus=corpus, metadata=columns[1], task="classification")
+
+    def test_two_samples_split_one_to_each_side_and_the_evaluation_copes(self, inputs, mgm_plugin, tmp_path):
+        import qiime2
+        table, _, columns, corpus = inputs
+        _, test = mgm_plugin.actions.split_corpus(corpus=corpus, metadata=columns[2], test_size=0.2)
+        labels = columns[2].to_series()
+        held_out = labels.reindex(test.view(pd.DataFrame).index)
+        assert set(held_out) == {"CD", "IC", "nonIBD"}  # every class that can be held out is
+        # a model that knows IC (both its samples: one to train on, one to validate), tested on samples without IC
+        model, _ = mgm_plugin.actions.fine_tune(corpus=corpus, metadata=columns[2], task="classification",
+                                                forest_trees=20, device="cpu")
+        without_ic = [sample for sample in corpus.view(pd.DataFrame).index if labels.get(sample) != "IC"][:12]
+        probabilities = mgm_plugin.actions.predict_classification(
+            corpus=qiime2.Artifact.import_data("SampleData[MGMCorpus]", corpus.view(Corpus).subset(without_ic)),
+            model=model).probabilities
+        visualization, = mgm_plugin.actions.evaluate_classification(probabilities=probabilities, truth=columns[2],
+                                                                    table=table, n_estimators=20)
+        directory = tmp_path / "evaluation"
+        visualization.export_data(str(directory))
+        per_class = pd.read_csv(directory / "per_class_metrics.tsv", sep="\t", index_col=0)
+        assert "IC" not in per_class.index and {"CD", "nonIBD"} <= set(per_class.index)
+        summary = pd.read_csv(directory / "summary.tsv", sep="\t", index_col=0)
+        assert summary["ROC AUC"].between(0, 1).all() and summary["balanced accuracy"].between(0, 1).all()
+        assert "No test sample is of class IC" in (directory / "index.html").read_text()

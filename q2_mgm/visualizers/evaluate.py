@@ -6,7 +6,7 @@ from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 import qiime2
-from sklearn.metrics import (auc, classification_report, confusion_matrix, mean_absolute_error,
+from sklearn.metrics import (auc, balanced_accuracy_score, classification_report, confusion_matrix, mean_absolute_error,
                              precision_recall_curve, r2_score, roc_auc_score, roc_curve)
 
 from ..core.baselines import BASELINE_TREES, random_forest_baseline
@@ -64,8 +64,9 @@ def _binary_scores(truth, probabilities, positive):
 
 
 def _roc_pr_plots(truth, methods, classes, output_dir):
-    """ROC and precision-recall for each method; one-vs-rest per class beyond two classes."""
-    positives = classes[1:] if len(classes) == 2 else classes
+    """ROC and precision-recall for each method; one-vs-rest per class beyond two classes. A class without test
+    samples has no curve."""
+    positives = [c for c in (classes[1:] if len(classes) == 2 else classes) if (truth == c).any()]
     figure, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(12, 5))
     for name, probabilities in methods.items():
         for positive in positives:
@@ -77,7 +78,8 @@ def _roc_pr_plots(truth, methods, classes, output_dir):
             pr_ax.plot(recall, precision, label=f"{label} (AUC {auc(recall, precision):.3f})")
     roc_ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
     roc_ax.set_xlabel("false positive rate"), roc_ax.set_ylabel("true positive rate")
-    roc_ax.set_title(f"ROC (positive class: {positives[0]})" if len(positives) == 1 else "ROC, one vs rest")
+    roc_ax.set_title(f"ROC (positive class: {positives[0]})" if len(classes) == 2 and positives
+                     else "ROC, one vs rest")
     pr_ax.set_xlabel("recall"), pr_ax.set_ylabel("precision"), pr_ax.set_title("precision-recall")
     roc_ax.legend(fontsize=8), pr_ax.legend(fontsize=8)
     return save_figure(figure, output_dir, "roc_pr")
@@ -96,8 +98,15 @@ def _confusion_plot(matrix, output_dir):
 
 
 def _roc_auc(truth, probabilities, classes):
+    """ROC AUC (binary, or one-vs-rest macro over the classes); NaN where fewer than two classes have test samples,
+    and over the classes that have them where some have none."""
+    present = [c for c in classes if (truth == c).any()]
+    if len(present) < 2:
+        return float("nan")
     if len(classes) == 2:
         return roc_auc_score(*_binary_scores(truth, probabilities, classes[1]))
+    if len(present) < len(classes):
+        return float(np.mean([roc_auc_score(*_binary_scores(truth, probabilities, c)) for c in present]))
     return roc_auc_score(truth.astype(str), probabilities[classes].to_numpy(), multi_class="ovr", labels=classes)
 
 
@@ -111,6 +120,8 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
     if unknown:
         raise ValueError(f"{truth.name!r} holds classes the model does not know ({', '.join(unknown[:5])}); the "
                          f"model predicts {', '.join(classes)}. Evaluate with the column the model was trained on.")
+    present = [c for c in classes if (labels == c).any()]  # per-class figures only where a class has test samples
+    absent = [c for c in classes if c not in present]
     methods = {"MGM": probabilities}
     if table is not None:
         forest = _forest(table, truth, str, probabilities.index, "classification", n_estimators, random_state)
@@ -122,13 +133,15 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
         predictions[f"{name}_prediction"] = predicted
         for c in classes:
             predictions[f"{name}_probability_{c}"] = probs[c]
-        report = pd.DataFrame(classification_report(labels, predicted, labels=classes, output_dict=True,
+        report = pd.DataFrame(classification_report(labels, predicted, labels=present, output_dict=True,
                                                     zero_division=0)).T
         report.insert(0, "method", name)
         metrics.append(report)
     per_class = pd.concat(metrics).rename_axis("class")
     summary = pd.DataFrame({name: {"ROC AUC": _roc_auc(labels, probs, classes),
                                    "accuracy": float((predictions[f"{name}_prediction"] == labels).mean()),
+                                   "balanced accuracy": balanced_accuracy_score(labels,
+                                                                                predictions[f"{name}_prediction"]),
                                    "test samples": len(labels)} for name, probs in methods.items()}).T
     summary = summary.astype({"test samples": int})
     confusion = pd.DataFrame(confusion_matrix(labels, predictions["MGM_prediction"], labels=classes),
@@ -137,7 +150,8 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
                      {"summary": summary, "predictions": predictions, "per_class_metrics": per_class,
                       "confusion_matrix": confusion},
                      curves_plot=_roc_pr_plots(labels, methods, classes, output_dir),
-                     confusion_plot=_confusion_plot(confusion, output_dir), per_class=html_table(per_class, "{:.3f}"))
+                     confusion_plot=_confusion_plot(confusion, output_dir), per_class=html_table(per_class, "{:.3f}"),
+                     absent_classes=absent)
 
 
 def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.NumericMetadataColumn,

@@ -19,6 +19,7 @@ from q2_mgm.core.training import (TrainingError, TrainingSettings, load_trained_
                                   sequence_model, train_sequence_model, validation_split)
 from q2_mgm.core.training.head import linear_head
 from q2_mgm.core.training.networks import freeze
+from q2_mgm.core.training.splits import check_class_sizes
 from q2_mgm.core.training.targets import encode_targets
 from q2_mgm.core.training.trained import network_outputs
 from q2_mgm.core.vocab import mgm_vocabulary
@@ -388,3 +389,46 @@ class TestFrozenEncoderAndForest:
         assert predicted.shape == (len(ecam["ids"]),)
         assert mean_absolute_error(ecam["month"], predicted) < ecam["month"].std()  # it learnt something
         assert {"mae", "r2"} == set(trained.validation["blend"])
+
+
+class TestRareClasses:
+    """A class with too few samples for the splits it crosses fails before any work; a split holds out every class
+    it can (issue 12: rare classes)."""
+
+    def test_every_class_with_enough_samples_passes(self, twins, ecam):
+        check_class_sizes(twins["labels"], ("training", "validation", "test"), "bmi_category")
+        check_class_sizes(ecam["delivery"], ("training", "validation"), "delivery", ecam["groups"])
+
+    def test_a_class_of_one_child_counts_groups_not_samples(self, ecam):
+        labels = ecam["delivery"].copy()
+        child = ecam["groups"][0]
+        labels[ecam["groups"] == child] = "Emergency"  # one child's many samples are one group
+        assert (labels == "Emergency").sum() > 2
+        with pytest.raises(TrainingError, match="Class 'Emergency' of metadata column 'delivery' has 1 group; each "
+                                                 "class needs at least 2, one for each of training, validation"):
+            check_class_sizes(labels, ("training", "validation"), "delivery", ecam["groups"])
+
+    def test_the_error_counts_the_other_rare_classes(self, twins):
+        labels = twins["labels"].copy()
+        labels.iloc[:2] = ["A", "B"]
+        with pytest.raises(TrainingError,
+                           match="has 1 sample; .* \\(1 more classes are as rare\\)\\. .*filter-samples"):
+            check_class_sizes(labels, ("training", "test"), "bmi_category")
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_a_rare_class_is_held_out(self, twins, seed):
+        """Three samples of a third class among 254: the held-out share holds one, whatever the seed."""
+        labels = twins["labels"].to_numpy().copy()
+        labels[[0, 100, 200]] = "Overwt"
+        train, held = validation_split(labels, None, 0.2, "classification", seed)
+        assert sorted(set(labels[held])) == ["Lean", "Obese", "Overwt"]
+        assert len(set(train) | set(held)) == len(labels) and not set(train) & set(held)
+        assert (labels[train] == "Overwt").sum() == 2
+
+    def test_a_rare_class_of_groups_is_held_out_by_whole_groups(self, twins):
+        labels, groups = twins["labels"].to_numpy().copy(), twins["groups"]
+        rare = [g for g in pd.unique(groups) if (groups == g).sum() == 2][:3]  # three subjects, two samples each
+        labels[np.isin(groups, rare)] = "Overwt"
+        train, held = validation_split(labels, groups, 0.2, "classification", 0)
+        assert "Overwt" in set(labels[held]) and "Overwt" in set(labels[train])
+        assert not set(groups[train]) & set(groups[held])

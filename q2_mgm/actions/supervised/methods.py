@@ -12,7 +12,7 @@ from ...core.samples import samples_with_values
 from ...core.tokenizer import Corpus
 from ...core.training import (FINE_TUNING as D, TrainingError, TrainingSettings, load_trained_model, predict,
                               save_trained_model, sequence_model, train_sequence_model, validation_split)
-from ...core.training.splits import TEST_SIZE
+from ...core.training.splits import TEST_SIZE, check_class_sizes
 from ...core.vocab import mgm_vocabulary
 
 
@@ -33,11 +33,16 @@ def _check_task(column, task):
                             "or use task 'classification'.")
 
 
-def _fit(corpus, metadata, task, groups, backbone, vocabulary, config, settings, provenance):
+def _fit(corpus, metadata, task, groups, settings, load_model_to_train):
+    """Labels checked before any work (a class too rare for the validation split fails here), then the model from
+    `load_model_to_train()` -> (backbone or None, vocabulary, config or None, provenance) trained and saved."""
     _check_task(metadata, task)
     kept, labels, group_values = labelled_samples(corpus, metadata, groups)
     if task == "classification" and isinstance(metadata, qiime2.NumericMetadataColumn):
         labels = labels.map("{:g}".format)  # class codes 0/1, not 0.0/1.0
+    if task == "classification":
+        check_class_sizes(labels, ("training", "validation"), metadata.name, group_values)
+    backbone, vocabulary, config, provenance = load_model_to_train()
     token_ids = encode(corpus.samples.sentence.loc[kept], vocabulary)
     n_labels = labels.astype(str).nunique() if task == "classification" else 1
     network = sequence_model(task, n_labels, backbone=backbone, config=config, random_state=settings.random_state)
@@ -56,16 +61,15 @@ def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, model:
               forest_weight: float = D.forest_weight, forest_trees: int = D.forest_trees,
               random_state: int = D.random_state,
               device: str = D.device) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
-    if model is None:
-        backbone, vocabulary, provenance = load_general_model()
-    else:
-        backbone, vocabulary, provenance = load_model(model.path)
+    def pretrained():
+        backbone, vocabulary, provenance = load_general_model() if model is None else load_model(model.path)
+        return backbone, vocabulary, None, {"base_model": provenance.get("source_sha256", "user model")}
+
     settings = TrainingSettings(
         epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
         patience=patience, class_weighting=class_weighting, freeze_layers=freeze_layers, random_state=random_state,
         device=resolve_device(device), forest_weight=forest_weight, forest_trees=forest_trees)
-    return _fit(corpus, metadata, task, groups, backbone, vocabulary, None, settings,
-                {"base_model": provenance.get("source_sha256", "user model")})
+    return _fit(corpus, metadata, task, groups, settings, pretrained)
 
 
 def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qiime2.CategoricalMetadataColumn = None,
@@ -73,13 +77,14 @@ def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qi
           validation_fraction: float = D.validation_fraction, patience: int = D.patience,
           class_weighting: bool = D.class_weighting, random_state: int = D.random_state,
           device: str = D.device) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
-    config, vocabulary = general_model_config(), mgm_vocabulary()  # the architecture and vocabulary only
+    def architecture():  # the general model's architecture and vocabulary only, randomly initialised
+        return None, mgm_vocabulary(), general_model_config(), {"base_model": "random initialisation"}
+
     settings = TrainingSettings(  # every layer trained, the network alone: what pretraining buys is then visible
         epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
         patience=patience, class_weighting=class_weighting, freeze_layers=0, random_state=random_state,
         device=resolve_device(device), forest_weight=0.0)
-    return _fit(corpus, metadata, task, groups, None, vocabulary, config, settings,
-                {"base_model": "random initialisation"})
+    return _fit(corpus, metadata, task, groups, settings, architecture)
 
 
 def _predict(corpus, model, device):
@@ -111,6 +116,8 @@ def split_corpus(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2
                  test_size: float = TEST_SIZE, random_state: int = D.random_state) -> (Corpus, Corpus):
     kept, labels, group_values = labelled_samples(corpus, metadata, groups)
     task = _task(metadata)
+    if task == "classification":
+        check_class_sizes(labels, ("training", "test"), metadata.name, group_values)
     targets = labels.astype(str).to_numpy() if task == "classification" else labels.to_numpy()
     train_idx, test_idx = validation_split(targets, group_values, test_size, task, random_state)
     report(f"split {len(kept)} samples: {len(train_idx)} training, {len(test_idx)} test"

@@ -1,14 +1,28 @@
 """classify-samples and regress-samples: tokenize, split (group-aware), fine-tune, predict, evaluate against a
 plain RandomForest on the same split. Mirrors `qiime sample-classifier classify-samples`. Defaults come from the
 core's tables, as fine-tune's do."""
+import biom
+import pandas as pd
+
 from ...core.baselines import BASELINE_TREES
 from ...core.tokenizer import MAX_LENGTH
 from ...core.training import FINE_TUNING as D
-from ...core.training.splits import TEST_SIZE
+from ...core.training.splits import TEST_SIZE, check_class_sizes
+
+
+def _check_classes_before_any_work(table, metadata, groups):
+    """Each class of the table's labelled samples needs one sample (or group) for each of training, validation and
+    test: say so before tokenizing, rather than fail after a split."""
+    columns = [metadata.to_series()] + ([] if groups is None else [groups.to_series()])
+    labelled = pd.concat(columns, axis=1).reindex(table.view(biom.Table).ids()).dropna()
+    check_class_sizes(labelled.iloc[:, 0], ("training", "validation", "test"), metadata.name,
+                      None if groups is None else labelled.iloc[:, 1].astype(str).to_numpy())
 
 
 def _run(ctx, task, evaluate_name, predict_name, table, metadata, taxonomy, groups, test_size, max_length,
          harmonize_names, n_estimators, random_state, **fine_tune_parameters):
+    if task == "classification":
+        _check_classes_before_any_work(table, metadata, groups)
     tokenize = ctx.get_action("mgm", "tokenize")
     split = ctx.get_action("mgm", "split_corpus")
     fine_tune = ctx.get_action("mgm", "fine_tune")
