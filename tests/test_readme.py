@@ -12,10 +12,9 @@ import sys
 import pytest
 import qiime2
 
-from .helpers import REPO
+from .helpers import QIIME, REPO
 
 README = REPO / "README.md"
-QIIME = REPO / ".venv" / "bin" / "qiime"
 SETUP_COMMANDS = {"make demo", "make test"}
 
 
@@ -85,7 +84,7 @@ def test_every_command_runs(workdir):
     unknown = {c.split()[0] for c in found} - {"qiime", "torchrun"}
     assert not unknown, f"the README runs {unknown}, which this test does not know how to run"
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
-                   "XDG_CONFIG_HOME": str(REPO / ".config")}  # as the .venv/bin/qiime wrapper sets it
+                   "XDG_CONFIG_HOME": str(QIIME.parent.parent / ".config")}  # as the q2cli wrapper sets it
     result = subprocess.run([str(QIIME.parent / "python"), "-c", DRIVER, json.dumps(found)], cwd=workdir,
                             capture_output=True, text=True, env=environment, timeout=1800)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
