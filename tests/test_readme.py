@@ -63,7 +63,7 @@ def test_the_readme_opens_with_the_two_set_up_commands():
 # q2cli's own entry point, called once per command in one process: the real option parsing and action code of
 # each command, without paying q2cli's start-up (seconds) two dozen times over
 DRIVER = """
-import json, shlex, subprocess, sys
+import json, shlex, socket, subprocess, sys
 from q2cli.__main__ import qiime
 for command in json.loads(sys.argv[1]):
     words = shlex.split(command)
@@ -73,7 +73,11 @@ for command in json.loads(sys.argv[1]):
         if code:
             sys.exit(f"exit status {code}: {command}")
     else:
-        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--master_port", "29533", *words[1:]],
+        # a free port, so that two test runs (the two QIIME 2 lanes) on one machine do not meet
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = str(probe.getsockname()[1])
+        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--master_port", port, *words[1:]],
                        check=True)
 """
 
