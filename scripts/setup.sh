@@ -8,6 +8,8 @@ VENV=.venv
 APT_PACKAGES="qiime q2cli q2-types q2-feature-table q2-sample-classifier q2-taxa q2-metadata q2templates python3-venv"
 TORCH_VERSION=2.13.0
 MGM_WEIGHTS="microformer-mgm==0.5.8"
+# q2galaxy of the 2022.11 release (Galaxy tool generation and driver): not on PyPI, kept in ../shared
+Q2GALAXY=../shared/vendor/qiime2-2024.10/q2galaxy-2022.11.1.tar.gz
 STAMP=$VENV/.q2-mgm-setup
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
@@ -33,7 +35,8 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
-if [ -f "$STAMP" ] && [ "$STAMP" -nt setup.py ] && [ "$STAMP" -nt scripts/setup.sh ]; then exit 0; fi
+if [ -f "$STAMP" ] && [ "$STAMP" -nt setup.py ] && [ "$STAMP" -nt scripts/setup.sh ] \
+   && { [ ! -f "$Q2GALAXY" ] || [ -f .venv-galaxy-lint/.q2-mgm-setup ]; }; then exit 0; fi
 
 [ -x $VENV/bin/python ] || /usr/bin/python3 -m venv --system-site-packages $VENV
 PIP="$VENV/bin/python -m pip"
@@ -43,6 +46,11 @@ $PIP install -q "transformers>=4.46,<5" "accelerate>=0.26" "hypothesis>=6" "pyte
 # microformer-mgm's pins clash with ours; only its files (weights, vocabulary) are used, never its code.
 $PIP install -q --no-deps "$MGM_WEIGHTS"
 $PIP install -q --no-deps --no-build-isolation -e .
+if [ -f "$Q2GALAXY" ]; then
+  # its dependencies (qiime2, click, lxml) are Debian's
+  $PIP install -q --no-deps --no-build-isolation "$Q2GALAXY"
+  bash scripts/setup-galaxy-lint.sh
+fi
 
 # q2cli from the venv, with its own config dir so its cache is not rebuilt when switching interpreters.
 cat > $VENV/bin/qiime <<'WRAP'

@@ -1,8 +1,10 @@
 """Session-wide fixtures. The general model is loaded once per session; QIIME 2 is imported only by the fixtures
 and tests that need it, so tests/core runs on plain Python."""
+import re
+
 import pytest
 
-from .helpers import frequency_table, read_genus_table, read_metadata
+from .helpers import SHARED, frequency_table, read_genus_table, read_metadata
 
 
 @pytest.fixture(scope="session")
@@ -133,3 +135,45 @@ def pytest_runtest_protocol(item, nextitem):
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+# --- skips: each run lists them; where ../shared is present, a skip for want of data or of a package fails it ---
+
+# what a skip's reason says when something the test needs is not there (helpers.shared_path, importorskip, a
+# missing binary or venv); a skip for another reason (e.g. a QIIME 2 release without the feature) is not one
+ABSENCE = re.compile(r"\babsent\b|\bmissing\b|not installed|could not|No module named|not found", re.IGNORECASE)
+
+
+def _skips(config):
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    reports = reporter.stats.get("skipped", []) if reporter is not None else []
+    reasons = []
+    for report in reports:
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons.append((report.nodeid, reason.removeprefix("Skipped: ")))
+    return reasons
+
+
+def _absences(config):
+    return [(test, reason) for test, reason in _skips(config) if ABSENCE.search(reason)] if SHARED.is_dir() else []
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _absences(session.config) and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    try:
+        from qiime2 import __version__ as release
+    except ImportError:
+        release = "absent"
+    skips = _skips(config)
+    terminalreporter.section(f"skips: {len(skips)} (QIIME 2 {release})")
+    for test, reason in skips:
+        terminalreporter.line(f"SKIP {test}: {reason}")
+    absences = _absences(config)
+    if absences:
+        terminalreporter.line(f"FAILED: {len(absences)} test(s) skipped for want of data or of a package although "
+                              f"{SHARED} is present; every test must run here", red=True)

@@ -7,6 +7,7 @@ import pathlib
 import pickle
 import re
 import shutil
+import sys
 import uuid
 import zipfile
 
@@ -15,6 +16,8 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+# the q2cli wrapper of the venv running the tests (.venv/bin/qiime, or .venv-qiime2-2024.10/bin/qiime in that lane)
+QIIME = pathlib.Path(sys.executable).with_name("qiime")
 PARITY_CASES = ("t3_random_counts", "t4_ecam_real_L7")
 
 

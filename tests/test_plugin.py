@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from qiime2.plugin.testing import TestPluginBase
 
-from .helpers import REPO
+from .helpers import QIIME
 
 
 class UsageExamples(TestPluginBase):
@@ -80,20 +80,18 @@ def test_citations_load(plugin):
 
 
 def test_cli_lists_the_commands():
-    qiime = REPO / ".venv" / "bin" / "qiime"
-    if not os.access(qiime, os.X_OK):
-        pytest.skip(f"{qiime} is absent: the CLI check needs `make setup` (it writes the q2cli wrapper)")
-    result = subprocess.run([str(qiime), "mgm", "--help"], capture_output=True, text=True, timeout=300)
+    if not os.access(QIIME, os.X_OK):
+        pytest.skip(f"{QIIME} is absent: the CLI check needs `make setup` (it writes the q2cli wrapper)")
+    result = subprocess.run([str(QIIME), "mgm", "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     for command in ("tokenize", "embed", "general-model", "summarize-corpus"):
         assert re.search(rf"^\s+{command}\s", result.stdout, re.MULTILINE), (command, result.stdout)
 
 
 def test_cli_help_shows_usage_examples():
-    qiime = REPO / ".venv" / "bin" / "qiime"
-    if not os.access(qiime, os.X_OK):
-        pytest.skip(f"{qiime} is absent: the CLI check needs `make setup` (it writes the q2cli wrapper)")
-    result = subprocess.run([str(qiime), "mgm", "fine-tune", "--help"], capture_output=True, text=True, timeout=300)
+    if not os.access(QIIME, os.X_OK):
+        pytest.skip(f"{QIIME} is absent: the CLI check needs `make setup` (it writes the q2cli wrapper)")
+    result = subprocess.run([str(QIIME), "mgm", "fine-tune", "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     examples = result.stdout[result.stdout.index("Examples:"):]
     assert "qiime mgm fine-tune" in examples and "--m-metadata-column delivery" in examples

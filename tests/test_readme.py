@@ -12,10 +12,9 @@ import sys
 import pytest
 import qiime2
 
-from .helpers import REPO
+from .helpers import QIIME, REPO
 
 README = REPO / "README.md"
-QIIME = REPO / ".venv" / "bin" / "qiime"
 SETUP_COMMANDS = {"make demo", "make test"}
 
 
@@ -64,7 +63,7 @@ def test_the_readme_opens_with_the_two_set_up_commands():
 # q2cli's own entry point, called once per command in one process: the real option parsing and action code of
 # each command, without paying q2cli's start-up (seconds) two dozen times over
 DRIVER = """
-import json, shlex, subprocess, sys
+import json, shlex, socket, subprocess, sys
 from q2cli.__main__ import qiime
 for command in json.loads(sys.argv[1]):
     words = shlex.split(command)
@@ -74,7 +73,11 @@ for command in json.loads(sys.argv[1]):
         if code:
             sys.exit(f"exit status {code}: {command}")
     else:
-        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--master_port", "29533", *words[1:]],
+        # a free port, so that two test runs (the two QIIME 2 lanes) on one machine do not meet
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = str(probe.getsockname()[1])
+        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--master_port", port, *words[1:]],
                        check=True)
 """
 
@@ -85,7 +88,7 @@ def test_every_command_runs(workdir):
     unknown = {c.split()[0] for c in found} - {"qiime", "torchrun"}
     assert not unknown, f"the README runs {unknown}, which this test does not know how to run"
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
-                   "XDG_CONFIG_HOME": str(REPO / ".config")}  # as the .venv/bin/qiime wrapper sets it
+                   "XDG_CONFIG_HOME": str(QIIME.parent.parent / ".config")}  # as the q2cli wrapper sets it
     result = subprocess.run([str(QIIME.parent / "python"), "-c", DRIVER, json.dumps(found)], cwd=workdir,
                             capture_output=True, text=True, env=environment, timeout=1800)
     assert result.returncode == 0, f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
