@@ -1,4 +1,10 @@
-"""Usage examples built from in-memory data: a small gut-like table with Greengenes taxonomy."""
+"""Usage examples built from in-memory data: a small gut-like table with Greengenes taxonomy.
+
+Each example runs its one action; the inputs that other actions make (corpora, models, predictions) come from
+factories that run those actions once per process. Every interface then shows just the action at hand, and
+q2galaxy, which turns each example into its tool's test, finds only that tool's parameters and outputs there."""
+import functools
+
 import biom
 import numpy as np
 import pandas as pd
@@ -38,40 +44,6 @@ def taxonomy_factory():
     return Artifact.import_data("FeatureData[Taxonomy]", example_taxonomy())
 
 
-def _tokenized(use, factory=None, with_table=False):
-    table = use.init_artifact("table", factory or table_factory)
-    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
-    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
-                         use.UsageOutputNames(corpus="corpus"))
-    return (corpus, table, taxonomy) if with_table else corpus
-
-
-def tokenize_example(use):
-    _tokenized(use).assert_output_type("SampleData[MGMCorpus]")
-
-
-def general_model_example(use):
-    model, = use.action(use.UsageAction("mgm", "general_model"), use.UsageInputs(),
-                        use.UsageOutputNames(model="mgm_general_model"))
-    model.assert_output_type("MGMModel[Pretrained]")
-
-
-def embed_example(use):
-    corpus = _tokenized(use)
-    model, = use.action(use.UsageAction("mgm", "general_model"), use.UsageInputs(),
-                        use.UsageOutputNames(model="mgm_general_model"))
-    embeddings, = use.action(use.UsageAction("mgm", "embed"),
-                             use.UsageInputs(corpus=corpus, model=model, pooling="mean"),
-                             use.UsageOutputNames(embeddings="embeddings"))
-    embeddings.assert_output_type("PCoAResults")
-
-
-def summarize_corpus_example(use):
-    corpus = _tokenized(use)
-    use.action(use.UsageAction("mgm", "summarize_corpus"), use.UsageInputs(corpus=corpus),
-               use.UsageOutputNames(visualization="corpus_summary"))
-
-
 def example_metadata():
     import qiime2
     rng = np.random.default_rng(1)
@@ -95,49 +67,166 @@ def labelled_table_factory():
     return Artifact.import_data("FeatureTable[Frequency]", _labelled_table())
 
 
+def _actions():
+    from qiime2.plugins import mgm
+    return mgm.actions
+
+
+def _column(name):
+    return example_metadata().get_column(name)
+
+
+FINE_TUNE_BUDGET = {"epochs": 1, "freeze_layers": 8, "validation_fraction": 0.5, "learning_rate": 0.001}
+
+
+@functools.lru_cache(maxsize=None)
+def corpus_factory():
+    """The example table, tokenized."""
+    return _actions().tokenize(table=table_factory(), taxonomy=taxonomy_factory()).corpus
+
+
+@functools.lru_cache(maxsize=None)
+def labelled_corpus_factory():
+    """The labelled example table (12 infants, see example_metadata), tokenized."""
+    return _actions().tokenize(table=labelled_table_factory(), taxonomy=taxonomy_factory()).corpus
+
+
+@functools.lru_cache(maxsize=None)
+def general_model_factory():
+    return _actions().general_model().model
+
+
+@functools.lru_cache(maxsize=None)
+def _split(label):
+    return _actions().split_corpus(corpus=labelled_corpus_factory(), metadata=_column(label), groups=_column("child"),
+                                   test_size=0.34)
+
+
+@functools.lru_cache(maxsize=None)
+def _fine_tuned(label, task):
+    return _actions().fine_tune(corpus=_split(label).training_corpus, metadata=_column(label), task=task,
+                                **FINE_TUNE_BUDGET)
+
+
+def held_out_corpus_factory():
+    return _split("delivery").test_corpus
+
+
+def classifier_factory():
+    return _fine_tuned("delivery", "classification").trained_model
+
+
+def classifier_history_factory():
+    return _fine_tuned("delivery", "classification").history
+
+
+@functools.lru_cache(maxsize=None)
+def probabilities_factory():
+    return _actions().predict_classification(corpus=held_out_corpus_factory(), model=classifier_factory()).probabilities
+
+
+def month_held_out_corpus_factory():
+    return _split("month").test_corpus
+
+
+def regressor_factory():
+    return _fine_tuned("month", "regression").trained_model
+
+
+def regressor_history_factory():
+    return _fine_tuned("month", "regression").history
+
+
+@functools.lru_cache(maxsize=None)
+def month_predictions_factory():
+    return _actions().predict_regression(corpus=month_held_out_corpus_factory(), model=regressor_factory()).predictions
+
+
+@functools.lru_cache(maxsize=None)
+def embeddings_factory():
+    return _actions().embed(corpus=labelled_corpus_factory(), model=general_model_factory()).embeddings
+
+
+@functools.lru_cache(maxsize=None)
+def generator_factory():
+    """The delivery-mode generator, pretrained for one epoch on the labelled example corpus."""
+    return _actions().pretrain_generator(corpora=[labelled_corpus_factory()], metadata=_column("delivery"), epochs=1,
+                                         validation_fraction=0.2).generator
+
+
+@functools.lru_cache(maxsize=None)
+def _generated():
+    return _actions().generate(model=generator_factory(), n_per_label=6, max_length=24)
+
+
+def synthetic_table_factory():
+    return _generated().table
+
+
+def synthetic_labels_factory():
+    import qiime2
+    return _generated().sample_metadata.view(qiime2.Metadata)
+
+
+def _tokenized(use):
+    table = use.init_artifact("table", table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    corpus, = use.action(use.UsageAction("mgm", "tokenize"), use.UsageInputs(table=table, taxonomy=taxonomy),
+                         use.UsageOutputNames(corpus="corpus"))
+    return corpus
+
+
 def _labelled(use, column):
-    """The labelled example corpus, one of its metadata columns, the metadata and the table."""
-    corpus, table, _ = _tokenized(use, labelled_table_factory, with_table=True)
+    """The labelled example corpus, and one column of its metadata."""
+    corpus = use.init_artifact("corpus", labelled_corpus_factory)
     metadata = use.init_metadata("metadata", example_metadata)
-    return corpus, use.get_metadata_column(column, column, metadata), metadata, table
+    return corpus, use.get_metadata_column(column, column, metadata)
 
 
-def _fine_tune(use, corpus, label, name, task="classification"):
-    return use.action(
-        use.UsageAction("mgm", "fine_tune"),
-        use.UsageInputs(corpus=corpus, metadata=label, task=task, epochs=1, freeze_layers=8, validation_fraction=0.5,
-                        learning_rate=0.001),
-        use.UsageOutputNames(trained_model=name, history=f"{name}_history"))
+def _table_and_label(use, column):
+    """The labelled example table, and one column of its metadata."""
+    table = use.init_artifact("table", labelled_table_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
+    return table, use.get_metadata_column(column, column, metadata)
 
 
-def _split(use):
-    corpus, label, metadata, table = _labelled(use, "delivery")
-    child = use.get_metadata_column("child", "child", metadata)
-    training, test = use.action(
-        use.UsageAction("mgm", "split_corpus"),
-        use.UsageInputs(corpus=corpus, metadata=label, groups=child, test_size=0.34),
-        use.UsageOutputNames(training_corpus="training_corpus", test_corpus="test_corpus"))
-    return training, test, label, table
+def tokenize_example(use):
+    _tokenized(use).assert_output_type("SampleData[MGMCorpus]")
 
 
-def _predicted(use):
-    training, test, label, table = _split(use)
-    model, history = _fine_tune(use, training, label, "delivery_classifier")
-    predictions, probabilities = use.action(
-        use.UsageAction("mgm", "predict_classification"), use.UsageInputs(corpus=test, model=model),
-        use.UsageOutputNames(predictions="predictions", probabilities="probabilities"))
-    return predictions, probabilities, history, label, table
+def general_model_example(use):
+    model, = use.action(use.UsageAction("mgm", "general_model"), use.UsageInputs(),
+                        use.UsageOutputNames(model="mgm_general_model"))
+    model.assert_output_type("MGMModel[Pretrained]")
+
+
+def embed_example(use):
+    corpus = use.init_artifact("corpus", corpus_factory)
+    model = use.init_artifact("mgm_general_model", general_model_factory)
+    embeddings, = use.action(use.UsageAction("mgm", "embed"),
+                             use.UsageInputs(corpus=corpus, model=model, pooling="mean"),
+                             use.UsageOutputNames(embeddings="embeddings"))
+    embeddings.assert_output_type("PCoAResults")
+
+
+def summarize_corpus_example(use):
+    corpus = use.init_artifact("corpus", corpus_factory)
+    use.action(use.UsageAction("mgm", "summarize_corpus"), use.UsageInputs(corpus=corpus),
+               use.UsageOutputNames(visualization="corpus_summary"))
 
 
 def fine_tune_example(use):
-    corpus, label, _, _ = _labelled(use, "delivery")
-    model, history = _fine_tune(use, corpus, label, "delivery_classifier")
+    corpus, label = _labelled(use, "delivery")
+    model, history = use.action(
+        use.UsageAction("mgm", "fine_tune"),
+        use.UsageInputs(corpus=corpus, metadata=label, task="classification", **FINE_TUNE_BUDGET),
+        use.UsageOutputNames(trained_model="delivery_classifier", history="delivery_classifier_history"))
     model.assert_output_type("MGMModel[Classifier]")
     history.assert_output_type("MGMTrainingHistory")
 
 
 def train_example(use):
-    corpus, label, _, _ = _labelled(use, "delivery")
+    corpus, label = _labelled(use, "delivery")
     model, _ = use.action(use.UsageAction("mgm", "train"),
                           use.UsageInputs(corpus=corpus, metadata=label, task="classification", epochs=1,
                                           validation_fraction=0.5),
@@ -146,18 +235,30 @@ def train_example(use):
 
 
 def split_corpus_example(use):
-    _, test, _, _ = _split(use)
+    corpus = use.init_artifact("corpus", labelled_corpus_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
+    _, test = use.action(
+        use.UsageAction("mgm", "split_corpus"),
+        use.UsageInputs(corpus=corpus, metadata=use.get_metadata_column("delivery", "delivery", metadata),
+                        groups=use.get_metadata_column("child", "child", metadata), test_size=0.34),
+        use.UsageOutputNames(training_corpus="training_corpus", test_corpus="test_corpus"))
     test.assert_output_type("SampleData[MGMCorpus]")
 
 
 def predict_example(use):
-    predictions, probabilities, _, _, _ = _predicted(use)
+    corpus = use.init_artifact("test_corpus", held_out_corpus_factory)
+    model = use.init_artifact("delivery_classifier", classifier_factory)
+    predictions, probabilities = use.action(
+        use.UsageAction("mgm", "predict_classification"), use.UsageInputs(corpus=corpus, model=model),
+        use.UsageOutputNames(predictions="predictions", probabilities="probabilities"))
     predictions.assert_output_type("SampleData[ClassifierPredictions]")
     probabilities.assert_output_type("SampleData[Probabilities]")
 
 
 def evaluate_classification_example(use):
-    _, probabilities, history, label, table = _predicted(use)
+    table, label = _table_and_label(use, "delivery")
+    probabilities = use.init_artifact("probabilities", probabilities_factory)
+    history = use.init_artifact("delivery_classifier_history", classifier_history_factory)
     use.action(use.UsageAction("mgm", "evaluate_classification"),
                use.UsageInputs(probabilities=probabilities, truth=label, history=history, table=table,
                                n_estimators=50),
@@ -165,8 +266,8 @@ def evaluate_classification_example(use):
 
 
 def predict_regression_example(use):
-    corpus, month, _, _ = _labelled(use, "month")
-    model, _ = _fine_tune(use, corpus, month, "month_regressor", "regression")
+    corpus = use.init_artifact("test_corpus", month_held_out_corpus_factory)
+    model = use.init_artifact("month_regressor", regressor_factory)
     predictions, = use.action(use.UsageAction("mgm", "predict_regression"), use.UsageInputs(corpus=corpus, model=model),
                               use.UsageOutputNames(predictions="predicted_month"))
     predictions.assert_output_type("SampleData[RegressorPredictions]")
@@ -186,27 +287,19 @@ def classify_samples_example(use):
 
 
 def trajectory_example(use):
-    corpus, delivery, metadata, _ = _labelled(use, "delivery")
-    model, = use.action(use.UsageAction("mgm", "general_model"), use.UsageInputs(),
-                        use.UsageOutputNames(model="mgm_general_model"))
-    embeddings, = use.action(use.UsageAction("mgm", "embed"), use.UsageInputs(corpus=corpus, model=model),
-                             use.UsageOutputNames(embeddings="embeddings"))
+    embeddings = use.init_artifact("embeddings", embeddings_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
     use.action(use.UsageAction("mgm", "trajectory"),
                use.UsageInputs(embeddings=embeddings, time=use.get_metadata_column("month", "month", metadata),
-                               group=delivery, subject=use.get_metadata_column("child", "child", metadata)),
+                               group=use.get_metadata_column("delivery", "delivery", metadata),
+                               subject=use.get_metadata_column("child", "child", metadata)),
                use.UsageOutputNames(visualization="trajectories"))
 
 
 def evaluate_regression_example(use):
-    corpus, month, metadata, table = _labelled(use, "month")
-    training, test = use.action(
-        use.UsageAction("mgm", "split_corpus"),
-        use.UsageInputs(corpus=corpus, metadata=month, groups=use.get_metadata_column("child", "child", metadata),
-                        test_size=0.34),
-        use.UsageOutputNames(training_corpus="training_corpus", test_corpus="test_corpus"))
-    model, history = _fine_tune(use, training, month, "month_regressor", "regression")
-    predictions, = use.action(use.UsageAction("mgm", "predict_regression"), use.UsageInputs(corpus=test, model=model),
-                              use.UsageOutputNames(predictions="predicted_month"))
+    table, month = _table_and_label(use, "month")
+    predictions = use.init_artifact("predicted_month", month_predictions_factory)
+    history = use.init_artifact("month_regressor_history", regressor_history_factory)
     use.action(use.UsageAction("mgm", "evaluate_regression"),
                use.UsageInputs(predictions=predictions, truth=month, history=history, table=table, n_estimators=50),
                use.UsageOutputNames(visualization="evaluation"))
@@ -226,8 +319,8 @@ def regress_samples_example(use):
 
 
 def _keystone_inputs(use):
-    corpus, delivery, _, _ = _labelled(use, "delivery")
-    model, _ = _fine_tune(use, corpus, delivery, "delivery_classifier")
+    corpus, delivery = _labelled(use, "delivery")
+    model = use.init_artifact("delivery_classifier", classifier_factory)
     return corpus, model, delivery
 
 
@@ -247,7 +340,7 @@ def keystone_report_example(use):
 
 
 def pretrain_example(use):
-    corpus = _tokenized(use)
+    corpus = use.init_artifact("corpus", corpus_factory)
     model, history = use.action(
         use.UsageAction("mgm", "pretrain"),
         use.UsageInputs(corpora=[corpus], from_scratch=True, n_layer=2, n_head=2, n_embd=32, epochs=2,
@@ -257,19 +350,12 @@ def pretrain_example(use):
     history.assert_output_type("MGMTrainingHistory")
 
 
-def _generator(use):
-    """The delivery-mode generator, and the table, taxonomy and labels it learnt from."""
-    corpus, table, taxonomy = _tokenized(use, labelled_table_factory, with_table=True)
-    delivery = use.get_metadata_column("delivery", "delivery", use.init_metadata("metadata", example_metadata))
+def pretrain_generator_example(use):
+    corpus, delivery = _labelled(use, "delivery")
     generator, _ = use.action(
         use.UsageAction("mgm", "pretrain_generator"),
         use.UsageInputs(corpora=[corpus], metadata=delivery, epochs=1, validation_fraction=0.2),
         use.UsageOutputNames(generator="delivery_generator", history="generator_history"))
-    return generator, table, taxonomy, delivery
-
-
-def pretrain_generator_example(use):
-    generator, _, _, _ = _generator(use)
     generator.assert_output_type("MGMModel[Generator]")
 
 
@@ -283,7 +369,7 @@ def fit_reconstructor_example(use):
 
 
 def generate_example(use):
-    generator, _, _, _ = _generator(use)
+    generator = use.init_artifact("delivery_generator", generator_factory)
     table, corpus, labels = use.action(
         use.UsageAction("mgm", "generate"),
         use.UsageInputs(model=generator, n_per_label=3, max_length=24),
@@ -293,12 +379,11 @@ def generate_example(use):
 
 
 def evaluate_generated_example(use):
-    generator, table, taxonomy, delivery = _generator(use)
-    synthetic, _, labels = use.action(
-        use.UsageAction("mgm", "generate"), use.UsageInputs(model=generator, n_per_label=6, max_length=24),
-        use.UsageOutputNames(table="synthetic_table", corpus="synthetic_corpus", sample_metadata="synthetic_labels"))
-    label = use.get_metadata_column("label", "label", use.view_as_metadata("synthetic_label_metadata", labels))
+    table, delivery = _table_and_label(use, "delivery")
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    synthetic = use.init_artifact("synthetic_table", synthetic_table_factory)
+    labels = use.init_metadata("synthetic_labels", synthetic_labels_factory)
     use.action(use.UsageAction("mgm", "evaluate_generated"),
                use.UsageInputs(real_table=table, taxonomy=taxonomy, synthetic_table=synthetic, real_labels=delivery,
-                               synthetic_labels=label, n_estimators=20),
+                               synthetic_labels=use.get_metadata_column("label", "label", labels), n_estimators=20),
                use.UsageOutputNames(visualization="realism"))

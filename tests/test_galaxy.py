@@ -92,10 +92,6 @@ def test_every_tool_form_passes_galaxys_linter(lint_errors):
     assert not any(errors.values()), json.dumps(errors, indent=1)
 
 
-@pytest.mark.xfail(strict=True, reason="q2-mgm's usage examples chain actions (tokenize, then fine-tune, then "
-                                       "predict ...), and q2galaxy turns each example into one tool test, so the "
-                                       "other actions' parameters and outputs land in the test; "
-                                       "wt-lane-q2mgm-fixes.patch gives each example its inputs from factories")
 def test_every_tool_test_passes_galaxys_linter(lint_errors):
     """The <tests> q2galaxy writes from the usage examples (`planemo test` runs them)."""
     errors = {tool: [e for e in found if "(Tests" in e] for tool, found in lint_errors.items()}

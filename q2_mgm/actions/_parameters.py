@@ -16,7 +16,7 @@ EVALUATION_PARAMETERS = {"n_estimators": Int % Range(1, 100_000), "random_state"
 
 CORPUS_DESCRIPTION = ("Samples as MGM sentences (<bos> genera by descending normalised abundance <eos>), with the "
                       "per-sample and per-feature tokenization report.")
-MODEL_DESCRIPTION = "An MGM model. `qiime mgm general-model` gives the pretrained general model."
+MODEL_DESCRIPTION = "An MGM model. The general-model action gives the pretrained general model."
 TABLE_DESCRIPTION = "Feature table of counts or relative frequencies."
 TAXONOMY_DESCRIPTION = "Taxonomy of the table's features; leave out when feature IDs are taxonomy strings."
 GROUPS_DESCRIPTION = ("Optional grouping (e.g. subject or child ID): samples of one group never sit on both sides of "

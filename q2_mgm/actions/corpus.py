@@ -84,7 +84,7 @@ def register(plugin):
         input_descriptions={
             "table": "Feature table of counts or relative frequencies, at any taxonomic level.",
             "taxonomy": "Taxonomy of the table's features. Leave it out when the feature IDs are taxonomy strings "
-                        "(a table from `qiime taxa collapse`).",
+                        "(a table collapsed by taxonomy, as q2-taxa's collapse action makes).",
         },
         parameter_descriptions={
             "max_length": "Longest sentence in tokens, <bos> and <eos> included; longer sentences keep their first "

@@ -50,7 +50,7 @@ PRETRAINING_DESCRIPTIONS = {
     "device": DEVICE_DESCRIPTION,
 }
 CORPORA_DESCRIPTION = "One or more corpora (from `tokenize`) to learn from; a sample may appear in only one."
-PRETRAINED_HISTORY = "Training and validation loss and perplexity per epoch (view with `qiime metadata tabulate`)."
+PRETRAINED_HISTORY = "Training and validation loss and perplexity per epoch (viewable as metadata)."
 
 
 def _sentences(corpora):
@@ -248,7 +248,7 @@ def register(plugin):
         name="Pretrain MGM on your own corpora",
         description="Causal language modelling over genus sentences, as MGM's general model was trained: continue "
                     "from a model (domain adaptation) or start from scratch. The transformers Trainer runs it, so the "
-                    "same action scales out under torchrun (see the README: `python -m q2_mgm.distributed`).",
+                    "same action scales out under torchrun (q2-mgm's README: `python -m q2_mgm.distributed`).",
         citations=[citations["zhang2026mgm"], citations["radford2019gpt2"], citations["wolf2020transformers"]],
         examples={"pretrain_from_scratch": _examples.pretrain_example},
     )
@@ -290,7 +290,8 @@ def register(plugin):
                                              "training, but far less realistic (benchmarks/results/generation.md); "
                                              "fit one on your real table."},
         parameter_descriptions={
-            "labels": "Labels to prompt with (default: all of the generator's); not for a model without labels.",
+            "labels": "Labels to prompt with, each one label as written in the metadata the generator was "
+                      "pretrained on (default: all of the generator's); not for a model without labels.",
             "n_per_label": "Samples to generate per label.",
             "temperature": "Softmax temperature: below 1 sharpens towards likely genera, above 1 flattens.",
             "top_k": "Sample among the k most likely next tokens only (0: no limit).",

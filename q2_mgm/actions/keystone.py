@@ -63,7 +63,7 @@ def register(plugin):
         parameter_descriptions=DESCRIPTIONS,
         output_descriptions={"importance": "One column per group: each genus' mean score over the group's samples, "
                                            "absence counted as 0 (so rare genera weigh by how often they occur). "
-                                           "q2-sample-classifier's heatmap and `qiime metadata tabulate` read it."},
+                                           "q2-sample-classifier's heatmap and metadata tabulate read it."},
         name="Keystone genera from attention",
         description="Score every genus of every sample by the attention (or attribution) the model gives it, and "
                     "summarise the scores per group, as MGM's paper did to find delivery-mode keystone genera. "

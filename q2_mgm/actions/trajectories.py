@@ -15,7 +15,7 @@ def register(plugin):
         parameters={"time": MetadataColumn[Numeric], "group": MetadataColumn[Categorical],
                     "subject": MetadataColumn[Categorical], "projection": Str % Choices(*PROJECTIONS),
                     "max_time_points": Int % Range(2, 1000), "random_state": SEED},
-        input_descriptions={"embeddings": "Sample embeddings from `qiime mgm embed`."},
+        input_descriptions={"embeddings": "Sample embeddings from the embed action."},
         parameter_descriptions={
             "time": "Each sample's time (e.g. month of life). Samples without a value are left out and counted.",
             "group": "The groups that get their own colour and mean path (e.g. delivery mode). Samples without a value "

@@ -57,14 +57,14 @@ RECIPE_DESCRIPTIONS = {
     "forest_weight": "Share of each prediction taken from a RandomForest on the corpus's genus abundances (the "
                      "amounts the sentence leaves out), fit on the same samples and stored in the model as arrays. "
                      "0 predicts with MGM alone. With the default 0.7 the blend beat MGM alone on 19 of 20 "
-                     "cohorts of the accuracy benchmark (see the README).",
+                     "cohorts of the accuracy benchmark (q2-mgm's README).",
     "forest_trees": "Trees in that RandomForest.",
 }
 LABEL_DESCRIPTION = "The sample metadata column to learn. Samples without a value are left out and counted."
 TASK_DESCRIPTION = ("'classification' learns the column's values as classes (a numeric column's values become "
                     "class names) and gives an MGMModel[Classifier]; 'regression' learns a numeric column and gives "
                     "an MGMModel[Regressor].")
-HISTORY_DESCRIPTION = "Loss and validation metrics per epoch (view with `qiime metadata tabulate`)."
+HISTORY_DESCRIPTION = "Loss and validation metrics per epoch (viewable as metadata)."
 TRAINED_DESCRIPTION = ("The fine-tuned model, with its label set, training sample count, settings and versions "
                        "in training.json.")
 PREDICTION_INPUTS = {"corpus": "Samples to predict, tokenized as the model's training samples were."}
@@ -108,7 +108,7 @@ def _register_training(plugin):
         description="A linear head on the final hidden state at each sentence's last token, as upstream MGM. By "
                     "default the general model's encoder stays frozen, the head is fit exactly, and a RandomForest "
                     "on the genus abundances supplies 70% of each prediction: on 20 real cohorts this beat "
-                    "upstream's fine-tuning on 19 and was level with a RandomForest alone (see the README). "
+                    "upstream's fine-tuning on 19 and was level with a RandomForest alone (q2-mgm's README). "
                     "freeze_layers 0 and forest_weight 0 give upstream's recipe: every layer trained with the "
                     "transformers Trainer, early stopping on a validation split, the best epoch kept.",
         citations=[citations["zhang2026mgm"], citations["wolf2020transformers"]],
@@ -160,7 +160,7 @@ def _register_prediction(plugin):
         output_descriptions={"predictions": "The most probable class of each sample.",
                              "probabilities": "Each class's probability for each sample."},
         name="Predict sample classes with an MGM classifier",
-        description="Outputs are q2-sample-classifier's types: `qiime sample-classifier confusion-matrix` reads "
+        description="Outputs are q2-sample-classifier's types: its confusion-matrix visualizer reads "
                     "them.",
         citations=[citations["zhang2026mgm"]],
         examples={"predict_classes": _examples.predict_example},
@@ -175,7 +175,7 @@ def _register_prediction(plugin):
         output_descriptions={"predictions": "The predicted value of each sample."},
         name="Predict sample values with an MGM regressor",
         examples={"predict_values": _examples.predict_regression_example},
-        description="Outputs are q2-sample-classifier's type: `qiime sample-classifier scatterplot` reads them.",
+        description="Outputs are q2-sample-classifier's type: its scatterplot visualizer reads them.",
         citations=[citations["zhang2026mgm"]],
     )
 
@@ -236,7 +236,7 @@ def _register_pipeline(plugin, function, column, kind, outputs, training_paramet
         name=f"Predict sample {kind} with MGM: tokenize, split, fine-tune, evaluate",
         description=f"Tokenize the table, hold out a stratified (group-aware) test set, fine-tune MGM on the rest, "
                     f"predict the held-out {kind} and evaluate them beside a RandomForest trained and tested on the "
-                    f"same split. Mirrors `qiime sample-classifier {function.__name__.replace('_', '-')}`.",
+                    f"same split. Mirrors q2-sample-classifier's {function.__name__.replace('_', '-')}.",
         citations=[citations["zhang2026mgm"]],
         examples=examples,
     )
