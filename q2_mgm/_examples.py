@@ -52,6 +52,7 @@ def example_metadata():
         "delivery": ["Vaginal", "Cesarean"] * 6,
         "child": [f"c{i // 2}" for i in range(12)],
         "month": rng.integers(0, 24, 12).astype(float),
+        "study": [f"study{i // 4 + 1}" for i in range(12)],
     }, index=pd.Index(ids, name="sample-id")))
 
 
@@ -387,3 +388,63 @@ def evaluate_generated_example(use):
                use.UsageInputs(real_table=table, taxonomy=taxonomy, synthetic_table=synthetic, real_labels=delivery,
                                synthetic_labels=use.get_metadata_column("label", "label", labels), n_estimators=20),
                use.UsageOutputNames(visualization="realism"))
+
+
+def _cross_validated(task):
+    column = "delivery" if task == "classification" else "month"
+    return getattr(_actions(), f"cross_validate_{task}")(
+        corpus=labelled_corpus_factory(), metadata=_column(column), groups=_column("study"),
+        batches=_column("study"), cv_strategy="leave-one-group-out", n_estimators=50)
+
+
+@functools.lru_cache(maxsize=None)
+def cross_validation_factory():
+    """Leave-one-study-out on the labelled example corpus: its cross-validation artifact."""
+    return _cross_validated("classification").cross_validation
+
+
+def _cross_validate_example(use, task, column, outputs):
+    corpus = use.init_artifact("corpus", labelled_corpus_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
+    label = use.get_metadata_column(column, column, metadata)
+    study = use.get_metadata_column("study", "study", metadata)
+    use.action(use.UsageAction("mgm", f"cross_validate_{task}"),
+               use.UsageInputs(corpus=corpus, metadata=label, groups=study, batches=study,
+                               cv_strategy="leave-one-group-out", n_estimators=50),
+               use.UsageOutputNames(**outputs, cross_validation="cross_validation"))
+
+
+def cross_validate_classification_example(use):
+    _cross_validate_example(use, "classification", "delivery",
+                            {"predictions": "predictions", "probabilities": "probabilities"})
+
+
+def cross_validate_regression_example(use):
+    _cross_validate_example(use, "regression", "month", {"predictions": "predictions"})
+
+
+def _samples_cv_example(use, action, column, outputs):
+    table = use.init_artifact("table", labelled_table_factory)
+    taxonomy = use.init_artifact("taxonomy", taxonomy_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
+    study = use.get_metadata_column("study", "study", metadata)
+    use.action(use.UsageAction("mgm", action),
+               use.UsageInputs(table=table, taxonomy=taxonomy,
+                               metadata=use.get_metadata_column(column, column, metadata), groups=study,
+                               batches=study, cv_strategy="leave-one-group-out", n_estimators=50),
+               use.UsageOutputNames(**outputs, evaluation="evaluation"))
+
+
+def classify_samples_cv_example(use):
+    _samples_cv_example(use, "classify_samples_cv", "delivery",
+                        {"predictions": "predictions", "probabilities": "probabilities"})
+
+
+def regress_samples_cv_example(use):
+    _samples_cv_example(use, "regress_samples_cv", "month", {"predictions": "predictions"})
+
+
+def evaluate_cross_validation_example(use):
+    result = use.init_artifact("cross_validation", cross_validation_factory)
+    use.action(use.UsageAction("mgm", "evaluate_cross_validation"), use.UsageInputs(cross_validation=result),
+               use.UsageOutputNames(visualization="evaluation"))

@@ -6,6 +6,7 @@ import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
 
 from .core import schemas
+from .core.cross_validation import CrossValidationFormatError, load_cross_validation
 from .core.forest import ForestFormatError
 from .core.models import ModelFormatError, validate_model_dir
 from .core.reconstruction import ReconstructorFormatError, load_reconstructor
@@ -179,6 +180,30 @@ class MGMReconstructorDirFmt(model.DirectoryFormat):
         try:
             load_reconstructor(self.path)
         except ReconstructorFormatError as error:
+            raise ValidationError(str(error)) from None
+
+
+class CrossValidationTSVFormat(model.TextFileFormat):
+    """A TSV of the cross-validation; its columns are checked with the whole directory (they depend on the classes
+    that cross_validation.json lists)."""
+
+    def _validate_(self, level):
+        with self.open() as fh:
+            if "\t" not in fh.readline():
+                raise ValidationError("Expected a tab-separated header line.")
+
+
+class MGMCrossValidationDirFmt(model.DirectoryFormat):
+    """Out-of-fold predictions of MGM and the baselines (predictions.tsv), the transfer matrix (transfer_matrix.tsv)
+    and what was run (cross_validation.json)."""
+    predictions = model.File(schemas.CV_PREDICTIONS_FILE, format=CrossValidationTSVFormat)
+    transfer = model.File(schemas.CV_TRANSFER_FILE, format=CrossValidationTSVFormat)
+    record = model.File(schemas.CV_RECORD_FILE, format=JSONFormat)
+
+    def _validate_(self, level):
+        try:
+            load_cross_validation(self.path)
+        except CrossValidationFormatError as error:
             raise ValidationError(str(error)) from None
 
 

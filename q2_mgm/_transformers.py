@@ -1,5 +1,6 @@
 """Views: a corpus as pd.DataFrame, qiime2.Metadata or the core Corpus; embeddings as pd.DataFrame; the labels of
-generated samples as pd.Series or qiime2.Metadata; any MGM model as ModelFiles."""
+generated samples as pd.Series or qiime2.Metadata; any MGM model as ModelFiles; a cross-validation as the core's
+CrossValidation."""
 import json
 
 import numpy as np
@@ -9,9 +10,10 @@ import scipy.sparse as sp
 import skbio
 from q2_types.ordination import OrdinationFormat
 
-from ._formats import (MGMCorpusDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat, MGMModelDirFmt, MGMSupervisedModelDirFmt,
-                       ModelFiles, TrainingHistoryFormat)
+from ._formats import (MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat,
+                       MGMModelDirFmt, MGMSupervisedModelDirFmt, ModelFiles, TrainingHistoryFormat)
 from .core import schemas
+from .core.cross_validation import CrossValidation, load_cross_validation, save_cross_validation
 from .core.taxonomy import features_with_written_genera
 from .core.tokenizer import Corpus
 from .core.vocab import genus_statistics
@@ -138,3 +140,15 @@ def _format_to_labels(fmt: MGMLabelsFormat) -> pd.Series:
 @plugin.register_transformer
 def _labels_to_metadata(fmt: MGMLabelsFormat) -> qiime2.Metadata:
     return qiime2.Metadata(_format_to_labels(fmt).to_frame())
+
+
+@plugin.register_transformer
+def _cross_validation_to_format(result: CrossValidation) -> MGMCrossValidationDirFmt:
+    fmt = MGMCrossValidationDirFmt()
+    save_cross_validation(result, fmt.path)
+    return fmt
+
+
+@plugin.register_transformer
+def _format_to_cross_validation(fmt: MGMCrossValidationDirFmt) -> CrossValidation:
+    return load_cross_validation(fmt.path)

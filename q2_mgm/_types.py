@@ -1,5 +1,5 @@
-"""Semantic types: MGM models, tokenized corpora, labels of generated samples, reconstructors and training
-histories."""
+"""Semantic types: MGM models, tokenized corpora, labels of generated samples, reconstructors, training
+histories and cross-validations."""
 from qiime2.plugin import SemanticType
 from q2_sample_classifier import Classifier, Regressor
 from q2_types.sample_data import SampleData
@@ -12,3 +12,4 @@ MGMCorpus = SemanticType("MGMCorpus", variant_of=SampleData.field["type"])
 MGMLabels = SemanticType("MGMLabels", variant_of=SampleData.field["type"])
 MGMReconstructor = SemanticType("MGMReconstructor")
 MGMTrainingHistory = SemanticType("MGMTrainingHistory")
+MGMCrossValidation = SemanticType("MGMCrossValidation")

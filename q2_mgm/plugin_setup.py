@@ -1,5 +1,6 @@
 """The `mgm` plugin: the plugin, its semantic types, formats and artifact classes. Each area registers its own
-actions (q2_mgm/actions): corpus, supervised, keystone, generative and trajectories."""
+actions (q2_mgm/actions): corpus, supervised,
+cross_validation, keystone, generative and trajectories."""
 import importlib
 
 from qiime2.plugin import Plugin
@@ -7,12 +8,13 @@ from q2_sample_classifier import Classifier, Regressor
 from q2_types.sample_data import SampleData
 
 from . import __version__
-from ._formats import (CorpusDroppedSamplesFormat, CorpusFeaturesFormat, CorpusSamplesFormat, JSONFormat,
-                       MGMCorpusDirFmt, MGMGeneratorDirFmt, MGMLabelsDirFmt, MGMLabelsFormat, MGMModelDirFmt,
+from ._formats import (CorpusDroppedSamplesFormat, CrossValidationTSVFormat, CorpusFeaturesFormat, CorpusSamplesFormat, JSONFormat,
+                       MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMGeneratorDirFmt, MGMLabelsDirFmt, MGMLabelsFormat, MGMModelDirFmt,
                        MGMReconstructorDirFmt, MGMSupervisedModelDirFmt, SafetensorsFormat, TrainingHistoryDirFmt,
                        TrainingHistoryFormat, VocabularyFormat)
-from ._types import Generator, MGMCorpus, MGMLabels, MGMModel, MGMReconstructor, MGMTrainingHistory, Pretrained
-from .actions import corpus, generative, keystone, supervised, trajectories
+from ._types import (Generator, MGMCorpus, MGMCrossValidation, MGMLabels, MGMModel, MGMReconstructor,
+                     MGMTrainingHistory, Pretrained)
+from .actions import corpus, cross_validation, generative, keystone, supervised, trajectories
 from .actions._parameters import citations
 
 plugin = Plugin(
@@ -29,11 +31,12 @@ plugin = Plugin(
 )
 
 plugin.register_semantic_types(MGMModel, Pretrained, Generator, MGMCorpus, MGMLabels, MGMReconstructor,
-                               MGMTrainingHistory)
+                               MGMTrainingHistory, MGMCrossValidation)
 plugin.register_formats(MGMModelDirFmt, MGMSupervisedModelDirFmt, MGMGeneratorDirFmt, MGMCorpusDirFmt,
                         CorpusSamplesFormat, CorpusFeaturesFormat, CorpusDroppedSamplesFormat, JSONFormat,
                         SafetensorsFormat, VocabularyFormat, TrainingHistoryFormat, TrainingHistoryDirFmt,
-                        MGMLabelsFormat, MGMLabelsDirFmt, MGMReconstructorDirFmt)
+                        MGMLabelsFormat, MGMLabelsDirFmt, MGMReconstructorDirFmt, MGMCrossValidationDirFmt,
+                        CrossValidationTSVFormat)
 plugin.register_artifact_class(MGMModel[Pretrained], directory_format=MGMModelDirFmt,
                                description="An MGM GPT-2 language model over genus tokens: config.json, weights as "
                                            "model.safetensors, vocab.txt and versions.json.")
@@ -52,11 +55,15 @@ plugin.register_artifact_class(MGMReconstructor, directory_format=MGMReconstruct
                                            "model.safetensors for a neural reconstructor.")
 plugin.register_artifact_class(MGMTrainingHistory, directory_format=TrainingHistoryDirFmt,
                                description="Loss and validation metrics per training epoch.")
+plugin.register_artifact_class(MGMCrossValidation, directory_format=MGMCrossValidationDirFmt,
+                               description="Every sample predicted by models that never saw it, by MGM and by the "
+                                           "conventional baselines on the same folds, with the transfer matrix.")
 plugin.register_artifact_class(SampleData[MGMCorpus], directory_format=MGMCorpusDirFmt,
                                description="Samples tokenized as MGM sentences, with the tokenization report.")
 
 corpus.register(plugin)
 supervised.register(plugin)
+cross_validation.register(plugin)
 keystone.register(plugin)
 generative.register(plugin)
 trajectories.register(plugin)

@@ -74,26 +74,36 @@ def sample_embeddings(model: "MGMNetwork", token_ids: Sequence[np.ndarray], pool
                       device: str = "cpu", progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
     """(n_samples, hidden) float32 final hidden states (after ln_f): mean over non-pad tokens, or at the last one.
     progress, where given, is called with (samples done, n_samples) after each batch."""
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}.")
+    return pooled_embeddings(model, token_ids, (pooling,), device, progress)
+
+
+def pooled_embeddings(model: "MGMNetwork", token_ids: Sequence[np.ndarray], poolings: Sequence[str] = POOLINGS,
+                      device: str = "cpu", progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
+    """(n_samples, len(poolings) * hidden) float32: each pooling of the final hidden states (see
+    sample_embeddings) side by side, in `poolings` order, from one forward pass per sample."""
+    unknown = [p for p in poolings if p not in POOLINGS]
+    if unknown or not poolings:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {unknown[0] if unknown else None!r}.")
     limit = model.config.n_positions
     lengths = np.array([len(ids) for ids in token_ids])
     if lengths.max() > limit:
         raise ValueError(f"A sentence has {lengths.max()} tokens but the model reads at most {limit}; "
                          f"tokenize with max_length <= {limit}.")
     backbone = model.transformer.to(device)
-    out = np.empty((len(token_ids), model.config.n_embd), dtype=np.float32)
+    hidden_size = model.config.n_embd
+    out = np.empty((len(token_ids), len(poolings) * hidden_size), dtype=np.float32)
     done = 0
     with torch.inference_mode():
         for batch in length_batches(lengths):
             input_ids, mask = padded_batch([token_ids[i] for i in batch], device)
             hidden = backbone(input_ids=input_ids, attention_mask=mask, use_cache=False).last_hidden_state
-            if pooling == "mean":
-                weights = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * weights).sum(1) / weights.sum(1)
-            else:
-                pooled = hidden[torch.arange(len(batch), device=device), mask.sum(1) - 1]
-            out[batch] = pooled.float().cpu().numpy()
+            for position, pooling in enumerate(poolings):
+                if pooling == "mean":
+                    weights = mask.unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * weights).sum(1) / weights.sum(1)
+                else:
+                    pooled = hidden[torch.arange(len(batch), device=device), mask.sum(1) - 1]
+                out[batch, position * hidden_size:(position + 1) * hidden_size] = pooled.float().cpu().numpy()
             done += len(batch)
             if progress:
                 progress(done, len(token_ids))

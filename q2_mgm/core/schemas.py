@@ -29,3 +29,13 @@ LABEL_TEXTS_KEY = "label_texts"  # a generator's {label token: the label as writ
 # SampleData[MGMLabels]: the label each generated sample was prompted with
 LABELS_FILE = "labels.tsv"
 LABEL_COLUMN = "label"
+
+# MGMCrossValidation: every method's out-of-fold predictions, the transfer matrix, and what was run
+CV_PREDICTIONS_FILE = "predictions.tsv"
+CV_PREDICTION_COLUMNS = ("method", "sample_id", "fold", "truth", "prediction")  # then one probability column per class
+CV_PROBABILITY_PREFIX = "probability:"
+CV_TRANSFER_FILE = "transfer_matrix.tsv"
+CV_TRANSFER_COLUMNS = ("method", "trained_on", "tested_on", "score")
+CV_RECORD_FILE = "cross_validation.json"
+CV_RECORD_KEYS = ("task", "classes", "methods", "descriptions", "uses_mgm", "seconds", "label_column", "groups_column",
+                  "batches_column", "cv_strategy", "cv", "random_state", "left_out")

@@ -1,0 +1,153 @@
+"""evaluate-cross-validation: MGM beside the conventional baselines, fold by fold (or held-out group by group), on
+exactly the same samples: per-fold figures, their mean with a 95% interval, paired wins, a dot plot, pooled curves,
+the transfer matrix, and the samples left out."""
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, r2_score
+
+from ..core import schemas
+from ..core.cross_validation import CrossValidation
+from ._render import html_table, overview_table, render_page, save_figure, write_tsvs
+from .evaluate import _roc_auc, _roc_pr_plots
+
+
+def _probabilities(frame, classes):
+    probabilities = frame[[schemas.CV_PROBABILITY_PREFIX + c for c in classes]].astype(float)
+    probabilities.columns = classes
+    return probabilities
+
+
+def _fold_scores(result: CrossValidation) -> pd.DataFrame:
+    """One row per (fold, method): held-out samples, samples of each class, and the metrics."""
+    rows = []
+    for (fold, method), frame in result.predictions.groupby(["fold", "method"], sort=False):
+        row = {"fold": fold, "method": method, "samples": len(frame)}
+        if result.task == "classification":
+            truth = frame["truth"].astype(str).reset_index(drop=True)
+            row.update({f"n {c}": int((truth == c).sum()) for c in result.classes})
+            probabilities = _probabilities(frame, result.classes).reset_index(drop=True)
+            row["ROC AUC"] = _roc_auc(truth, probabilities, result.classes)
+            row["balanced accuracy"] = balanced_accuracy_score(truth, frame["prediction"].astype(str))
+        else:
+            truth, predicted = frame["truth"].astype(float), frame["prediction"].astype(float)
+            row.update({"MAE": mean_absolute_error(truth, predicted),
+                        "R2": r2_score(truth, predicted) if len(frame) > 1 else np.nan})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _interval(values):
+    """Mean and 95% t-interval of the per-fold figures (NaN folds, e.g. one class only, left out)."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return (values.mean() if len(values) else np.nan), np.nan, np.nan
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return values.mean(), values.mean() - half, values.mean() + half
+
+
+def _summary(scores, result, metric, higher_is_better):
+    mgm = result.methods[0]
+    wide = scores.pivot(index="fold", columns="method", values=metric)
+    rows = {}
+    for method in result.methods:
+        mean, low, high = _interval(wide[method])
+        row = {f"mean {metric}": mean, "95% interval": f"{low:.3f} to {high:.3f}" if np.isfinite(low) else "n/a",
+               "folds scored": int(wide[method].notna().sum()), "seconds (all folds)": result.record["seconds"][method]}
+        if method != mgm:
+            both = wide[[mgm, method]].dropna()
+            better = both[mgm] > both[method] if higher_is_better else both[mgm] < both[method]
+            worse = both[mgm] < both[method] if higher_is_better else both[mgm] > both[method]
+            row[f"{mgm} wins / losses"] = f"{int(better.sum())} / {int(worse.sum())}"
+        rows[method] = row
+    return pd.DataFrame(rows).T.rename_axis("method")
+
+
+def _dot_plot(scores, result, metric, output_dir):
+    """One panel per baseline: each fold is a point, the baseline's figure across, MGM's up."""
+    mgm, baselines = result.methods[0], result.methods[1:]
+    wide = scores.pivot(index="fold", columns="method", values=metric)
+    figure, axes = plt.subplots(1, len(baselines), figsize=(5 * len(baselines), 4.8), squeeze=False)
+    finite = wide.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    low, high = (finite.min(), finite.max()) if len(finite) else (0, 1)
+    pad = 0.05 * (high - low or 1)
+    for ax, baseline in zip(axes[0], baselines):
+        ax.scatter(wide[baseline], wide[mgm], color="tab:blue")
+        for fold, row in wide.iterrows():
+            if np.isfinite(row[baseline]) and np.isfinite(row[mgm]):
+                ax.annotate(str(fold), (row[baseline], row[mgm]), fontsize=7, alpha=0.7,
+                            xytext=(3, 3), textcoords="offset points")
+        ax.plot([low - pad, high + pad], [low - pad, high + pad], color="grey", linestyle=":")
+        ax.set_xlim(low - pad, high + pad), ax.set_ylim(low - pad, high + pad)
+        ax.set_xlabel(f"{baseline}: {metric}"), ax.set_ylabel(f"{mgm}: {metric}")
+    return save_figure(figure, output_dir, "dot_plot")
+
+
+def _transfer_plot(transfer, result, output_dir):
+    methods = [m for m in result.methods if m in set(transfer["method"])]
+    figure, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods), 4.2), squeeze=False)
+    for ax, method in zip(axes[0], methods):
+        matrix = transfer[transfer["method"] == method].pivot(index="trained_on", columns="tested_on",
+                                                               values="score")
+        image = ax.imshow(matrix.to_numpy(dtype=float), cmap="viridis")
+        ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=45, ha="right", fontsize=7)
+        ax.set_yticks(range(matrix.shape[0]), matrix.index, fontsize=7)
+        ax.set_title(method, fontsize=9), ax.set_xlabel("tested on"), ax.set_ylabel("trained on")
+        figure.colorbar(image, ax=ax, fraction=0.046)
+    return save_figure(figure, output_dir, "transfer_matrix")
+
+
+def _pooled_plot(result, output_dir):
+    predictions = result.predictions
+    if result.task == "classification":
+        methods = {m: _probabilities(f, result.classes).reset_index(drop=True)
+                   for m, f in predictions.groupby("method", sort=False)}
+        truth = predictions[predictions["method"] == result.methods[0]]["truth"].astype(str).reset_index(drop=True)
+        return _roc_pr_plots(truth, methods, result.classes, output_dir)
+    figure, ax = plt.subplots(figsize=(6, 6))
+    for method, frame in predictions.groupby("method", sort=False):
+        ax.scatter(frame["truth"].astype(float), frame["prediction"].astype(float), alpha=0.5, s=12, label=method)
+    values = predictions["truth"].astype(float)
+    ax.plot([values.min(), values.max()], [values.min(), values.max()], color="grey", linestyle=":")
+    ax.set_xlabel(f"true {result.record['label_column']}"), ax.set_ylabel("out-of-fold prediction"), ax.legend()
+    return save_figure(figure, output_dir, "scatter")
+
+
+def evaluate_cross_validation(output_dir: str, cross_validation: CrossValidation) -> None:
+    result, record = cross_validation, cross_validation.record
+    metric, higher = ("ROC AUC", True) if result.task == "classification" else ("MAE", False)
+    scores = _fold_scores(result)
+    summary = _summary(scores, result, metric, higher)
+    left_out = pd.DataFrame(record["left_out"], columns=["sample_id", "reason"])
+    wide = scores.pivot(index="fold", columns="method", values=metric)[result.methods]
+    counts = scores[scores["method"] == result.methods[0]].set_index("fold").drop(
+        columns=["method", "ROC AUC", "balanced accuracy", "MAE", "R2"], errors="ignore")
+    per_fold = counts.join(wide).loc[wide.index]
+    transfer = result.transfer
+    downloads = write_tsvs(output_dir, summary=summary, per_fold=scores, left_out_samples=left_out,
+                           **({"transfer_matrix": transfer} if len(transfer) else {}))
+    downloads.append("out_of_fold_predictions.tsv")
+    result.predictions.to_csv(f"{output_dir}/out_of_fold_predictions.tsv", sep="\t", index=False)
+    strategy = record["cv_strategy"]
+    overview = {"label column": record["label_column"], "task": result.task,
+                "strategy": f"{strategy}, {record['cv']} folds"
+                            + (f", groups from {record['groups_column']!r}" if record["groups_column"] else ""),
+                "batches corrected within": record["batches_column"] or "none given",
+                "samples predicted": int((result.predictions["method"] == result.methods[0]).sum()),
+                "samples left out": len(left_out), "seed": record["random_state"]}
+    render_page(output_dir, "cross_validation", {
+        "title": "MGM across folds and studies", "overview": overview_table(overview),
+        "mgm": result.methods[0], "metric": metric, "higher": higher,
+        "methods": [(m, record["descriptions"][m], m in record["uses_mgm"]) for m in result.methods],
+        "summary": html_table(summary, "{:.3f}"), "per_fold": html_table(per_fold, "{:.3f}"),
+        "dot_plot": _dot_plot(scores, result, metric, output_dir) if len(result.methods) > 1 else None,
+        "pooled_plot": _pooled_plot(result, output_dir),
+        "transfer_plot": _transfer_plot(transfer, result, output_dir) if len(transfer) else None,
+        "transfer_means": (html_table(transfer.groupby("method", sort=False)["score"].mean().to_frame(
+            f"mean {metric} off the diagonal"), "{:.3f}") if len(transfer) else None),
+        "left_out": html_table(left_out, index=False) if len(left_out) else None, "n_left_out": len(left_out),
+        "downloads": downloads,
+    })

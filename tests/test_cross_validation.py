@@ -1,0 +1,171 @@
+"""classify-samples-cv / regress-samples-cv and their parts, on real cohorts: leave-one-study-out on a three-study
+case/control cohort of ../shared/data/disease-benchmark, grouped k-fold regression of infant age on ECAM."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import qiime2
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import roc_auc_score
+
+from q2_mgm.core import schemas
+from q2_mgm.core.cross_validation import (CrossValidation, CrossValidationFormatError, load_cross_validation,
+                                          make_folds)
+from q2_mgm.core.transfer import SampleFeatures, TransferError, standardise_within_batches
+from tests.helpers import read_genus_table, read_metadata
+
+COHORT = "disease-benchmark/CD_Amplicon"  # 226 samples from three studies (pair_rank)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    table = read_genus_table(COHORT, "genus_relative.tsv")
+    metadata = read_metadata(COHORT)
+    metadata["study"] = "study " + metadata["pair_rank"].astype(str)
+    return table, qiime2.Metadata(metadata[["Group", "study"]])
+
+
+@pytest.fixture(scope="module")
+def loso(cohort):
+    from qiime2.plugins import mgm
+    table, metadata = cohort
+    table.iloc[0] = 0.0  # a sample with no reads: tokenization drops it, and the evaluation must list it
+    artifact = qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table)
+    study = metadata.get_column("study")
+    return mgm.actions.classify_samples_cv(table=artifact, metadata=metadata.get_column("Group"), groups=study,
+                                           batches=study, cv_strategy="leave-one-group-out", n_estimators=100,
+                                           transfer_matrix=True), table
+
+
+def test_leave_one_study_out_predicts_every_sample_once_from_models_that_never_saw_its_study(loso, tmp_path):
+    results, table = loso
+    predictions = results.predictions.view(pd.Series)
+    probabilities = results.probabilities.view(pd.DataFrame)
+    assert len(predictions) == len(table) - 1 and table.index[0] not in predictions.index
+    assert set(predictions) <= {"Case", "Control"}
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+    results.evaluation.export_data(tmp_path)
+    per_fold = pd.read_csv(tmp_path / "per_fold.tsv", sep="\t")
+    assert sorted(per_fold["fold"].unique()) == ["study 1", "study 2", "study 3"]
+    assert set(per_fold["method"]) == {"mgm-transfer", "random-forest", "batch-clr-logistic"}
+    mgm_scores = per_fold.loc[per_fold["method"] == "mgm-transfer", "ROC AUC"]
+    assert mgm_scores.between(0.5, 1.0).all() and mgm_scores.mean() > 0.65  # real signal in every held-out study
+    left_out = pd.read_csv(tmp_path / "left_out_samples.tsv", sep="\t")
+    assert list(left_out["sample_id"]) == [table.index[0]] and "tokenization" in left_out["reason"][0]
+    page = (tmp_path / "index.html").read_text()
+    for part in ("Per held-out fold", "dot_plot.png", "roc_pr.png", "transfer_matrix.png", "Samples left out",
+                 "95% interval"):
+        assert part in page
+    transfer = pd.read_csv(tmp_path / "transfer_matrix.tsv", sep="\t")
+    assert len(transfer) == 3 * 2 * 3  # methods x trained-on study x each other study
+
+
+def test_the_random_forest_baseline_is_fit_on_exactly_the_samples_mgm_was(loso, cohort, tmp_path):
+    """The held-out study's forest is an ordinary RandomForest on the other studies' samples that MGM read."""
+    results, table = loso
+    _, metadata = cohort
+    results.evaluation.export_data(tmp_path)
+    frame = pd.read_csv(tmp_path / "out_of_fold_predictions.tsv", sep="\t", dtype={"sample_id": str, "fold": str})
+    forest = frame[frame["method"] == "random-forest"].set_index("sample_id")
+    labels = metadata.get_column("Group").to_series()
+    relative = table.loc[forest.index].div(table.loc[forest.index].sum(axis=1), axis=0)
+    held_out = forest.index[forest["fold"] == "study 1"]
+    training = forest.index[forest["fold"] != "study 1"]
+    genera = relative.columns[(relative.loc[forest.index] > 0).any()]
+    baseline = RandomForestClassifier(100, random_state=0, n_jobs=1).fit(relative.loc[training, genera],
+                                                                       labels[training])
+    # the corpus keeps the genera of MGM's vocabulary (97-99% of these cohorts' abundance): compare the rankings
+    expected = baseline.predict_proba(relative.loc[held_out, genera])[:, list(baseline.classes_).index("Case")]
+    got = forest.loc[held_out, schemas.CV_PROBABILITY_PREFIX + "Case"]
+    truth = labels[held_out] == "Case"
+    assert abs(roc_auc_score(truth, expected) - roc_auc_score(truth, got)) < 0.05
+
+
+def test_the_same_seed_gives_the_same_predictions(cohort):
+    from qiime2.plugins import mgm
+    table, metadata = cohort
+    corpus, = mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table))
+    runs = [mgm.actions.cross_validate_classification(corpus=corpus, metadata=metadata.get_column("Group"),
+                                                      groups=metadata.get_column("study"), cv=3, n_estimators=50,
+                                                      random_state=7)
+            for _ in range(2)]
+    first, second = (r.cross_validation.view(CrossValidation) for r in runs)
+    pd.testing.assert_frame_equal(first.predictions, second.predictions)
+
+
+def test_regression_across_children_on_ecam():
+    from qiime2.plugins import mgm
+    table = read_genus_table("ecam", "genus_relative.tsv")
+    metadata = read_metadata("ecam").loc[table.index]
+    infants = metadata.index[metadata["month"] <= 12]
+    frame = metadata.loc[infants, ["month", "studyid"]].astype({"studyid": str}).rename_axis("sample-id")
+    columns = qiime2.Metadata(frame)
+    corpus, = mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]",
+                                                                     table.loc[infants]))
+    predictions, result = mgm.actions.cross_validate_regression(
+        corpus=corpus, metadata=columns.get_column("month"), groups=columns.get_column("studyid"), cv=4,
+        n_estimators=50)
+    values = predictions.view(pd.Series)
+    truth = frame.loc[values.index, "month"]
+    assert np.corrcoef(values, truth)[0, 1] > 0.6  # age is learnt across children none of whose samples trained it
+    visualization, = mgm.actions.evaluate_cross_validation(cross_validation=result)
+    assert visualization.type == qiime2.sdk.util.parse_type("Visualization")
+
+
+def test_folds():
+    targets = np.array([0, 1] * 10)
+    groups = np.repeat(["a", "b", "c", "d", "e"], 4)
+    logo = make_folds(targets, groups, 5, "leave-one-group-out", "classification", 0)
+    assert [f.name for f in logo] == ["a", "b", "c", "d", "e"]
+    kfold = make_folds(targets, groups, 5, "k-fold", "classification", 0)
+    held = np.concatenate([f.test for f in kfold])
+    assert sorted(held) == list(range(20))  # each sample held out exactly once
+    for fold in kfold:
+        assert not set(groups[fold.train]) & set(groups[fold.test])
+    with pytest.raises(TransferError, match="needs a groups column"):
+        make_folds(targets, None, 5, "leave-one-group-out", "classification", 0)
+    with pytest.raises(TransferError, match="lower cv to 5"):
+        make_folds(targets, groups, 6, "k-fold", "classification", 0)
+    with pytest.raises(TransferError, match="A class has 2 samples"):
+        make_folds(np.array([0] * 10 + [1] * 2), None, 5, "k-fold", "classification", 0)
+
+
+def test_a_class_absent_from_the_training_side_of_a_fold_is_a_clear_error(cohort):
+    from qiime2.plugins import mgm
+    table, metadata = cohort
+    frame = metadata.to_dataframe()
+    frame.loc[frame["study"] == "study 1", "Group"] = "Rare"  # a class found in one study only
+    corpus, = mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table))
+    columns = qiime2.Metadata(frame)
+    with pytest.raises(TransferError, match="leaves no training sample of class 'Rare'"):
+        mgm.actions.cross_validate_classification(corpus=corpus, metadata=columns.get_column("Group"),
+                                                  groups=columns.get_column("study"),
+                                                  cv_strategy="leave-one-group-out")
+
+
+def test_standardising_within_batches_reads_each_batch_alone():
+    rng = np.random.default_rng(0)
+    features = np.vstack([rng.normal(5, 2, (30, 4)), rng.normal(-3, 0.5, (20, 4))])
+    batches = np.array(["x"] * 30 + ["y"] * 20)
+    out = standardise_within_batches(features, batches)
+    for batch in ("x", "y"):
+        np.testing.assert_allclose(out[batches == batch].mean(0), 0, atol=1e-12)
+        np.testing.assert_allclose(out[batches == batch].std(0), 1)
+    # a batch's correction does not depend on the other batches' samples
+    np.testing.assert_allclose(standardise_within_batches(features[30:], batches[30:]), out[30:])
+    with pytest.raises(TransferError, match="Batch 'z' holds 1 sample"):
+        SampleFeatures(np.zeros((3, 8)), pd.DataFrame(np.ones((3, 2))), np.array(["y", "y", "z"]))
+
+
+def test_a_tampered_cross_validation_is_refused(tmp_path):
+    from q2_mgm._examples import cross_validation_factory
+    result = cross_validation_factory()
+    folder = tmp_path / "cv"
+    result.export_data(folder)
+    load_cross_validation(folder)
+    record = json.loads((folder / schemas.CV_RECORD_FILE).read_text())
+    record["methods"] = record["methods"][:1]
+    (folder / schemas.CV_RECORD_FILE).write_text(json.dumps(record))
+    with pytest.raises(CrossValidationFormatError, match="methods the record does not list"):
+        load_cross_validation(folder)
