@@ -58,14 +58,14 @@ def read_cohort(folder):
 
 def features(table, batches, general, vocabulary):
     """(SampleFeatures of the samples MGM reads, their IDs, seconds): tokenize, one encoder pass per sample."""
-    from q2_mgm.core.inference import encode, pooled_embeddings
+    from q2_mgm.core.inference import encode, language_model_features
     from q2_mgm.core.tokenizer import tokenize_dataframe
     from q2_mgm.core.transfer import SampleFeatures
     start = time.perf_counter()
     corpus = tokenize_dataframe(table)
     kept = corpus.samples.index
-    embeddings = pooled_embeddings(general, encode(corpus.samples.sentence, vocabulary))
-    data = SampleFeatures(embeddings, corpus.abundance_table(kept),
+    embeddings, likelihood = language_model_features(general, encode(corpus.samples.sentence, vocabulary))
+    data = SampleFeatures(embeddings, likelihood, corpus.abundance_table(kept),
                           None if batches is None else batches.loc[kept].to_numpy())
     return data, kept, time.perf_counter() - start
 
@@ -326,7 +326,7 @@ def render(record, out):
             lines.append(f"| {name} | {study} | {counts['samples']} | {counts['cases']} | "
                          + " | ".join("-" if not np.isfinite(c) else f"{c:.3f}" for c in cells) + " |")
     seconds = pd.DataFrame({n: r["seconds"] for n, r in record["loso"].items()}).T
-    lines += ["", "## Time", "", "Wall time over all cohorts' folds (train-on-one-study included): " + ", ".join(
+    lines += ["", "## Time", "", "Wall time over all cohorts' leave-one-study-out folds: " + ", ".join(
         f"{m} {fmt_s(seconds[m].sum())}" for m in seconds.columns) + "; tokenizing and the one encoder pass: "
         + fmt_s(sum(r["features_seconds"] for r in record["loso"].values())) + "."]
     if record.get("speed"):

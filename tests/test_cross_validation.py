@@ -155,7 +155,7 @@ def test_standardising_within_batches_reads_each_batch_alone():
     # a batch's correction does not depend on the other batches' samples
     np.testing.assert_allclose(standardise_within_batches(features[30:], batches[30:]), out[30:])
     with pytest.raises(TransferError, match="Batch 'z' holds 1 sample"):
-        SampleFeatures(np.zeros((3, 8)), pd.DataFrame(np.ones((3, 2))), np.array(["y", "y", "z"]))
+        SampleFeatures(np.zeros((3, 8)), np.zeros((3, 2)), pd.DataFrame(np.ones((3, 2))), np.array(["y", "y", "z"]))
 
 
 def test_a_tampered_cross_validation_is_refused(tmp_path):

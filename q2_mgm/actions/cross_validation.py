@@ -18,7 +18,7 @@ from .._progress import report
 from .._types import MGMCorpus, MGMCrossValidation, MGMModel, Pretrained
 from ..core import schemas
 from ..core.cross_validation import CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, cross_validate, make_folds
-from ..core.inference import POOLINGS, encode, pooled_embeddings, resolve_device
+from ..core.inference import encode, language_model_features, resolve_device
 from ..core.models import load_general_model, load_model
 from ..core.samples import samples_with_values
 from ..core.tokenizer import MAX_LENGTH, Corpus
@@ -56,14 +56,14 @@ def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe
     folds = make_folds(encoded, group_values, cv, cv_strategy, task, random_state)
     backbone, vocabulary, _ = load_general_model() if model is None else load_model(model.path)
     report(f"features of {len(kept)} samples from the frozen encoder (one pass, shared by every fold)")
-    embeddings = pooled_embeddings(backbone, encode(corpus.samples.sentence.loc[kept], vocabulary), POOLINGS,
-                                   resolve_device(device))
+    embeddings, likelihood = language_model_features(
+        backbone, encode(corpus.samples.sentence.loc[kept], vocabulary), resolve_device(device))
     report(f"{len(folds)} folds ({cv_strategy}); methods: {recipe}, then " + ", ".join(BASELINES))
     left_out = _left_out(corpus, kept)
     if left_out:
         report(f"left out {len(left_out)} samples that cannot be predicted (listed in the evaluation)")
     result = cross_validate(
-        SampleFeatures(embeddings, abundances, batch_values), labels, task, folds, recipe, BASELINES, random_state,
+        SampleFeatures(embeddings, likelihood, abundances, batch_values), labels, task, folds, recipe, BASELINES, random_state,
         n_estimators, group_values if transfer_matrix and group_values is not None else None, report,
         label_column=metadata.name, groups_column=None if groups is None else groups.name,
         batches_column=None if batches is None else batches.name, cv_strategy=cv_strategy,

@@ -81,6 +81,38 @@ def pooled_embeddings(model: "MGMNetwork", token_ids: Sequence[np.ndarray], pool
                       device: str = "cpu", progress: Optional[Callable[[int, int], None]] = None) -> np.ndarray:
     """(n_samples, len(poolings) * hidden) float32: each pooling of the final hidden states (see
     sample_embeddings) side by side, in `poolings` order, from one forward pass per sample."""
+    return _forward_pass(model, token_ids, poolings, device, progress, likelihood=False)[0]
+
+
+def language_model_features(model: "MGMNetwork", token_ids: Sequence[np.ndarray], device: str = "cpu",
+                            progress: Optional[Callable[[int, int], None]] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """From one forward pass of a language model (GPT2LMHeadModel) per sample: (pooled, likelihood).
+
+    pooled: (n_samples, 2 * hidden) float32, the mean and last-token poolings of pooled_embeddings;
+    likelihood: (n_samples, 2) float64, the mean log-probability (nats) the model gives each next token of the
+    sentence (every token after <bos>, <eos> included), and the log of how many tokens that is."""
+    if not hasattr(model, "lm_head"):
+        raise ValueError("The likelihood of a sentence needs a language model (MGMModel[Pretrained]), not a "
+                         "fine-tuned classifier or regressor.")
+    return _forward_pass(model, token_ids, POOLINGS, device, progress, likelihood=True)
+
+
+LIKELIHOOD_TOKENS_PER_CHUNK = 2048  # tokens whose next-token distribution (vocabulary-wide) is held at once
+
+
+def _next_token_log_likelihood(model, hidden, input_ids, mask):
+    """(sum of log p(token | previous tokens) over each sentence's tokens after the first, their count), per row."""
+    total = torch.zeros(len(hidden), dtype=torch.float64, device=hidden.device)
+    rows = max(1, LIKELIHOOD_TOKENS_PER_CHUNK // hidden.shape[1])
+    for start in range(0, len(hidden), rows):
+        part = slice(start, start + rows)
+        log_p = torch.log_softmax(model.lm_head(hidden[part, :-1]).float(), -1)
+        picked = log_p.gather(-1, input_ids[part, 1:, None])[..., 0]
+        total[part] = (picked * mask[part, 1:]).sum(1).double()
+    return total, mask[:, 1:].sum(1).double()
+
+
+def _forward_pass(model, token_ids, poolings, device, progress, likelihood):
     unknown = [p for p in poolings if p not in POOLINGS]
     if unknown or not poolings:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {unknown[0] if unknown else None!r}.")
@@ -89,9 +121,11 @@ def pooled_embeddings(model: "MGMNetwork", token_ids: Sequence[np.ndarray], pool
     if lengths.max() > limit:
         raise ValueError(f"A sentence has {lengths.max()} tokens but the model reads at most {limit}; "
                          f"tokenize with max_length <= {limit}.")
-    backbone = model.transformer.to(device)
+    model = model.to(device)
+    backbone = model.transformer
     hidden_size = model.config.n_embd
     out = np.empty((len(token_ids), len(poolings) * hidden_size), dtype=np.float32)
+    log_likelihood = np.empty((len(token_ids), 2), dtype=np.float64) if likelihood else None
     done = 0
     with torch.inference_mode():
         for batch in length_batches(lengths):
@@ -104,7 +138,11 @@ def pooled_embeddings(model: "MGMNetwork", token_ids: Sequence[np.ndarray], pool
                 else:
                     pooled = hidden[torch.arange(len(batch), device=device), mask.sum(1) - 1]
                 out[batch, position * hidden_size:(position + 1) * hidden_size] = pooled.float().cpu().numpy()
+            if likelihood:
+                total, count = _next_token_log_likelihood(model, hidden, input_ids, mask)
+                log_likelihood[batch, 0] = (total / count.clamp(min=1)).cpu().numpy()
+                log_likelihood[batch, 1] = torch.log(count.clamp(min=1)).cpu().numpy()
             done += len(batch)
             if progress:
                 progress(done, len(token_ids))
-    return out
+    return out, log_likelihood

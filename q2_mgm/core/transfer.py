@@ -1,13 +1,16 @@
 """Recipes that predict samples of a study (cohort, batch) none of whose samples were trained on, and the
 conventional baselines they are measured against.
 
-Every recipe reads the same per-sample inputs (`SampleFeatures`): the frozen general model's final hidden states
-(mean and last-token pooling, one forward pass per sample, computed once for every fold), the genus abundances that
-tokenization read, and each sample's batch. A recipe is fit on some samples and predicts others; nothing in it reads
-the predicted samples' labels. Batch correction (`standardise_within_batches`) centres and scales each batch's
-features on that batch's own samples, labels unused, so a new cohort is corrected on itself at prediction time.
+Every recipe reads the same per-sample inputs (`SampleFeatures`): what the frozen general model makes of each
+sentence (its mean and last-token final hidden states, and how likely it finds the sentence; one forward pass per
+sample, computed once for every fold), the genus abundances that tokenization read, and each sample's batch. A
+recipe is fit on some samples and predicts others; nothing in it reads the predicted samples' labels. Batch
+correction (`standardise_within_batches`) centres and scales each batch's features on that batch's own samples,
+labels unused, so a new cohort is corrected on itself at prediction time.
 
-The recipes and their figures across studies are in benchmarks/results/transfer.md (benchmarks/transfer.py).
+The default (`mgm-transfer`) and its settings come from a study of about 100 recipes leaving one study out on the 11
+multi-study cohorts of ../shared/data/disease-benchmark, with every global setting chosen leaving one cohort out;
+the recipes shipped here and their figures are in benchmarks/results/transfer.md (benchmarks/transfer.py).
 """
 import dataclasses
 from typing import Dict, Optional, Sequence, Tuple
@@ -22,13 +25,15 @@ from .baselines import BASELINE_TREES, relative_abundance
 from .training.head import HEAD_C, RIDGE_ALPHAS
 from .training.settings import FINE_TUNING
 
-# L2 strength of the logistic regressions on batch-standardised features (inverse C; the same for every cohort)
-TRANSFER_C = 0.01
-RIDGE_ALPHA = 100.0
-# added to every relative abundance before the log of the centred log-ratio: half the smallest non-zero relative
-# abundance that common 16S depths resolve (1 read in 20,000), so an absent genus sits below every present one
-CLR_PSEUDOCOUNT = 2.5e-5
-
+# Inverse L2 strengths (C) of the logistic regressions on batch-standardised features, chosen leaving one cohort out
+# from 0.001-0.3: every held-out cohort picked these
+CLR_C = 0.003
+MGM_C = 0.001
+RIDGE_ALPHA = 100.0  # the regressions' L2 strength on the same standardised features
+CLR_PREVALENCE = 0.05  # the CLR block keeps the genera present in at least this share of the samples given
+# the two likelihood columns' weight beside the 512 hidden-state columns: a quarter of the hidden states' total
+LIKELIHOOD_WEIGHT = 0.25
+MIN_BATCH_SAMPLES = 3
 
 
 class TransferError(ValueError):
@@ -40,7 +45,9 @@ class SampleFeatures:
     """One row per sample, in the same order in every field.
 
     embeddings: (n_samples, 2 * hidden) float32, the frozen general model's final hidden states, mean-pooled over
-        the sentence's tokens, then at its last token (core.inference.pooled_embeddings).
+        the sentence's tokens, then at its last token (core.inference.language_model_features).
+    likelihood: (n_samples, 2): the mean log-probability the model gives each next token of the sentence, and the
+        log of the number of those tokens (a richness measure).
     abundances: (n_samples, n_genera) relative abundances of the genera a recipe reads (columns: genus tokens; 0
         where a sample lacks one): the amounts the sentence leaves out.
     batches: (n_samples,) batch names (study, sequencing run), or None where no batches were given.
@@ -49,16 +56,18 @@ class SampleFeatures:
     samples, labels unused), then sliced by `rows`: cross-validation corrects each batch once, not per fold.
     """
     embeddings: np.ndarray
+    likelihood: np.ndarray
     abundances: pd.DataFrame
     batches: Optional[np.ndarray] = None
     _blocks: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         n = len(self.abundances)
-        if len(self.embeddings) != n or (self.batches is not None and len(self.batches) != n):
-            raise TransferError(f"embeddings ({len(self.embeddings)}), abundances ({n}) and batches must hold the "
-                                "same samples.")
-        if self.batches is not None:
+        if len(self.embeddings) != n or len(self.likelihood) != n or (self.batches is not None and
+                                                                      len(self.batches) != n):
+            raise TransferError(f"embeddings ({len(self.embeddings)}), likelihood ({len(self.likelihood)}), "
+                                f"abundances ({n}) and batches must hold the same samples.")
+        if self.batches is not None and not self._blocks:  # rows() of a checked set come with their blocks
             self.batches = np.asarray(self.batches).astype(str)
             names, counts = np.unique(self.batches, return_counts=True)
             if counts.min() < MIN_BATCH_SAMPLES:
@@ -72,35 +81,41 @@ class SampleFeatures:
 
     def rows(self, index: np.ndarray) -> "SampleFeatures":
         """The samples at these positions, with their blocks already corrected on every sample of their batch."""
-        sliced = SampleFeatures(self.embeddings[index], self.abundances.iloc[index],
-                                None if self.batches is None else self.batches[index])
-        sliced._blocks = {name: block[index] for name, block in self._blocks.items()}
-        for name in BLOCKS:  # blocks never computed here are computed on the whole set, then sliced
-            if name not in sliced._blocks:
-                sliced._blocks[name] = self.block(name)[index]
-        return sliced
+        blocks = {name: self.block(name)[index] for name in BLOCKS}
+        return SampleFeatures(self.embeddings[index], self.likelihood[index], self.abundances.iloc[index],
+                              None if self.batches is None else self.batches[index], blocks)
 
     @property
     def hidden(self) -> int:
         return self.embeddings.shape[1] // 2
 
     def block(self, name: str) -> np.ndarray:
-        """A feature block: 'clr' (CLR abundances) or 'mgm' (mean and last-token features), standardised within
-        each batch where batches were given, as is otherwise. (n_samples, width) float64."""
+        """A feature block, standardised within each batch where batches were given, as is otherwise:
+        'clr' (CLR abundances of the genera in at least CLR_PREVALENCE of these samples), 'mgm' (mean and last-token
+        hidden states), 'likelihood' (mean next-token log-probability), 'length' (log number of those tokens).
+        (n_samples, width) float64."""
         if name not in self._blocks:
-            raw = (clr(self.abundances) if name == "clr" else np.asarray(self.embeddings, dtype=np.float64))
+            if name == "clr":
+                present = (self.abundances.to_numpy() > 0).mean(axis=0) >= CLR_PREVALENCE
+                raw = clr(self.abundances)[:, present]
+            elif name == "mgm":
+                raw = np.asarray(self.embeddings, dtype=np.float64)
+            else:
+                raw = np.asarray(self.likelihood, dtype=np.float64)[:, [BLOCKS.index(name) - 2]]
             self._blocks[name] = raw if self.batches is None else standardise_within_batches(raw, self.batches)
         return self._blocks[name]
 
 
-BLOCKS = ("clr", "mgm")
-MIN_BATCH_SAMPLES = 3
+BLOCKS = ("clr", "mgm", "likelihood", "length")
 
 
-def clr(abundances: pd.DataFrame, pseudocount: float = CLR_PSEUDOCOUNT) -> np.ndarray:
-    """Centred log-ratio of relative abundances: log(x + pseudocount) minus the sample's mean of those logs.
-    (n_samples, n_genera) float64; rows are closed to 1 first, so counts and relative abundances give the same."""
-    logs = np.log(relative_abundance(abundances).to_numpy(dtype=np.float64) + pseudocount)
+def clr(abundances: pd.DataFrame) -> np.ndarray:
+    """Centred log-ratio of relative abundances: log(x + pseudocount) minus the sample's mean of those logs, the
+    pseudocount half the sample's smallest non-zero abundance. (n_samples, n_genera) float64; rows are closed to 1
+    first, so counts and relative abundances give the same."""
+    closed = relative_abundance(abundances).to_numpy(dtype=np.float64)
+    smallest = np.where(closed > 0, closed, np.inf).min(axis=1, keepdims=True)
+    logs = np.log(closed + np.where(np.isfinite(smallest), smallest, 1e-6) / 2)
     return logs - logs.mean(axis=1, keepdims=True)
 
 
@@ -121,40 +136,67 @@ def standardise_within_batches(features: np.ndarray, batches: Sequence[str]) -> 
 
 class Recipe:
     """A way to predict samples from SampleFeatures: fit on labelled samples, predict others. Subclasses set
-    `name`, `description`, `uses_mgm` and `blocks` (the SampleFeatures blocks read, each standardised on the
-    training samples and weighted to the same total variance, so no block outweighs another by its width); the
-    model is an L2 logistic regression (ridge for numbers) on them, unless a subclass says otherwise."""
+    `name`, `description` and `uses_mgm`, and `parts`: each part is a linear model (L2 logistic regression of
+    strength C, ridge for numbers) on some SampleFeatures blocks, each block standardised on the training samples
+    and weighted. One part predicts by itself. Several parts are blended late: each part's decision function is
+    standardised within each batch (on the training scores' mean and spread where no batches were given), the
+    standardised scores are summed, and a logistic calibration fit on the training samples' summed scores reads
+    them as probabilities; for numbers, the parts' predictions are averaged."""
     name = ""
     description = ""
     uses_mgm = True
-    blocks: Tuple[str, ...] = ()
+    parts: Tuple[Tuple[Tuple[Tuple[str, float], ...], float], ...] = ()  # (((block, weight), ...), C) per part
     without_mgm: Optional[str] = None  # the recipe that is this one without its MGM part (its ablation)
     mgm_only: Optional[str] = None  # the recipe that is this one's MGM part alone
 
     def __init__(self, task: str, random_state: int = 0, n_estimators: int = BASELINE_TREES):
         self.task, self.random_state, self.n_estimators = task, random_state, n_estimators
 
-    def features(self, data: SampleFeatures, fitting: bool) -> np.ndarray:
-        matrices = [data.block(name) for name in self.blocks]
+    def _matrix(self, data: SampleFeatures, part: int, fitting: bool) -> np.ndarray:
+        blocks, _ = self.parts[part]
+        matrices = [data.block(name) for name, _ in blocks]
         if fitting:
-            self.scalers_ = [StandardScaler().fit(m) for m in matrices]
-        scaled = [s.transform(m) / np.sqrt(m.shape[1]) for s, m in zip(self.scalers_, matrices)]
-        return np.hstack(scaled) * np.sqrt(sum(m.shape[1] for m in matrices) / len(matrices))
+            self.scalers_[part] = [StandardScaler().fit(m) for m in matrices]
+        return np.hstack([scaler.transform(m) * weight for scaler, m, (_, weight)
+                          in zip(self.scalers_[part], matrices, blocks)])
 
-    def model(self):
-        if self.task == "regression":
-            return Ridge(alpha=RIDGE_ALPHA)
-        return LogisticRegression(C=TRANSFER_C, max_iter=5000, class_weight="balanced")
+    def _model(self, c: float):
+        return Ridge(alpha=RIDGE_ALPHA) if self.task == "regression" else LogisticRegression(C=c, max_iter=3000)
+
+    def _scores(self, data: SampleFeatures, fitting: bool) -> np.ndarray:
+        """The parts' decision functions, each standardised within each batch, summed: (n_samples, n_columns)."""
+        total = 0.0
+        for part, model in enumerate(self.models_):
+            score = model.decision_function(self._matrix(data, part, False))
+            score = score.reshape(len(score), -1)
+            if data.batches is None:
+                if fitting:
+                    self.score_scale_[part] = (score.mean(axis=0), score.std(axis=0) + 1e-12)
+                mean, std = self.score_scale_[part]
+                total = total + (score - mean) / std
+            else:
+                total = total + standardise_within_batches(score, data.batches)
+        return total
 
     def fit(self, data: SampleFeatures, targets: np.ndarray) -> "Recipe":
         """targets: (n_samples,) class indices (0..n_classes-1, every class present) or standardised values."""
-        self.model_ = self.model().fit(self.features(data, fitting=True), targets)
+        self.scalers_, self.score_scale_ = {}, {}
+        self.models_ = [self._model(c).fit(self._matrix(data, part, True), targets)
+                        for part, (_, c) in enumerate(self.parts)]
+        if self.task == "classification" and len(self.parts) > 1:
+            self.calibration_ = LogisticRegression(max_iter=3000).fit(self._scores(data, True), targets)
         return self
 
     def predict(self, data: SampleFeatures) -> np.ndarray:
         """(n_samples, n_classes) probabilities or (n_samples,) values."""
-        features = self.features(data, fitting=False)
-        return self.model_.predict(features) if self.task == "regression" else self.model_.predict_proba(features)
+        if self.task == "regression":
+            return np.mean([m.predict(self._matrix(data, p, False)) for p, m in enumerate(self.models_)], axis=0)
+        if len(self.parts) == 1:
+            return self.models_[0].predict_proba(self._matrix(data, 0, False))
+        return self.calibration_.predict_proba(self._scores(data, False))
+
+
+CLR_PART = ((("clr", 1.0),), CLR_C)
 
 
 class BatchCLR(Recipe):
@@ -162,23 +204,39 @@ class BatchCLR(Recipe):
     description = ("conventional batch correction, no MGM: an L2 logistic regression (ridge for numbers) on CLR "
                    "abundances standardised within each batch")
     uses_mgm = False
-    blocks = ("clr",)
+    parts = (CLR_PART,)
+
+
+def _mgm_blocks(hidden_width: int = 512):
+    weight = np.sqrt(hidden_width / 2) * LIKELIHOOD_WEIGHT  # the two likelihood columns beside 512 hidden states
+    return (("mgm", 1.0), ("likelihood", weight), ("length", weight))
 
 
 class BatchMGM(Recipe):
     name = "batch-mgm-logistic"
     description = ("MGM alone: an L2 logistic regression (ridge for numbers) on the frozen general model's mean "
-                   "and last-token features, standardised within each batch")
-    blocks = ("mgm",)
+                   "and last-token hidden states and the sentence's likelihood, standardised within each batch")
+    parts = ((_mgm_blocks(), MGM_C),)
 
 
-class BatchCLRWithMGM(Recipe):
+class MGMTransfer(Recipe):
     name = "mgm-transfer"
-    description = ("MGM beside batch-corrected abundances: one L2 logistic regression (ridge for numbers) on the "
-                   "frozen general model's mean and last-token features and on CLR abundances, each standardised "
-                   "within each batch and weighted to equal total variance")
-    blocks = ("clr", "mgm")
-    without_mgm, mgm_only = BatchCLR.name, BatchMGM.name
+    description = ("MGM beside batch-corrected abundances, blended late: one L2 logistic regression (ridge for "
+                   "numbers) on CLR abundances and one on the frozen general model's mean and last-token hidden "
+                   "states and the sentence's likelihood, every feature standardised within each batch; the two "
+                   "scores standardised within each batch and summed")
+    parts = (CLR_PART, (_mgm_blocks(), MGM_C))
+
+
+class TransferWithoutMGM(Recipe):
+    name = "transfer-without-mgm"
+    description = ("mgm-transfer without its MGM part (the ablation): the CLR model blended late with one on the "
+                   "sentence length alone (log number of genera, a richness measure)")
+    uses_mgm = False
+    parts = (CLR_PART, ((("length", 1.0),), MGM_C))
+
+
+MGMTransfer.without_mgm, MGMTransfer.mgm_only = TransferWithoutMGM.name, BatchMGM.name
 
 
 class RandomForestBaseline(Recipe):
@@ -186,31 +244,39 @@ class RandomForestBaseline(Recipe):
     description = "conventional: a RandomForest on relative abundance, no batch correction"
     uses_mgm = False
 
-    def model(self):
+    def fit(self, data, targets):
         estimator = RandomForestClassifier if self.task == "classification" else RandomForestRegressor
-        return estimator(n_estimators=self.n_estimators, random_state=self.random_state, n_jobs=1)
+        self.model_ = estimator(n_estimators=self.n_estimators, random_state=self.random_state,
+                                n_jobs=1).fit(self._features(data), targets)
+        return self
 
-    def features(self, data, fitting):
+    def predict(self, data):
+        features = self._features(data)
+        return self.model_.predict(features) if self.task == "regression" else self.model_.predict_proba(features)
+
+    @staticmethod
+    def _features(data):
         return relative_abundance(data.abundances).to_numpy(dtype=np.float64)
 
 
 class FrozenHead(Recipe):
-    """fine-tune's frozen-encoder head alone (forest_weight 0): L2 logistic regression (C = HEAD_C) or ridge on the
-    standardised last-token features, no batch correction."""
+    """fine-tune's frozen-encoder head alone (forest_weight 0): L2 logistic regression (C = HEAD_C, classes
+    weighted) or ridge on the standardised last-token features, no batch correction."""
     name = "mgm-frozen-head"
     description = ("MGM alone, as fine-tune with forest_weight 0: a linear head on the frozen model's last-token "
-                   "features, no batch correction")
+                   "hidden state, no batch correction")
 
-    def features(self, data, fitting):
+    def fit(self, data, targets):
         last = np.asarray(data.embeddings[:, data.hidden:], dtype=np.float64)
-        if fitting:
-            self.scaler_ = StandardScaler().fit(last)
-        return self.scaler_.transform(last)
+        self.scaler_ = StandardScaler().fit(last)
+        self.model_ = (RidgeCV(alphas=RIDGE_ALPHAS) if self.task == "regression" else
+                       LogisticRegression(C=HEAD_C, max_iter=5000, class_weight="balanced"))
+        self.model_.fit(self.scaler_.transform(last), targets)
+        return self
 
-    def model(self):
-        if self.task == "regression":
-            return RidgeCV(alphas=RIDGE_ALPHAS)
-        return LogisticRegression(C=HEAD_C, max_iter=5000, class_weight="balanced")
+    def predict(self, data):
+        features = self.scaler_.transform(np.asarray(data.embeddings[:, data.hidden:], dtype=np.float64))
+        return self.model_.predict(features) if self.task == "regression" else self.model_.predict_proba(features)
 
 
 class ClassifyDefault(Recipe):
@@ -231,10 +297,10 @@ class ClassifyDefault(Recipe):
 
 
 RECIPES: Dict[str, type] = {recipe.name: recipe for recipe in (
-    BatchCLRWithMGM, BatchMGM, FrozenHead, ClassifyDefault, BatchCLR, RandomForestBaseline)}
+    MGMTransfer, BatchMGM, FrozenHead, ClassifyDefault, TransferWithoutMGM, BatchCLR, RandomForestBaseline)}
 MGM_RECIPES = tuple(name for name, recipe in RECIPES.items() if recipe.uses_mgm)
 BASELINES = (RandomForestBaseline.name, BatchCLR.name)  # shown beside every cross-validation
-DEFAULT_RECIPE = BatchCLRWithMGM.name
+DEFAULT_RECIPE = MGMTransfer.name
 
 
 def make_recipe(name: str, task: str, random_state: int = 0, n_estimators: int = BASELINE_TREES) -> Recipe:
