@@ -19,6 +19,7 @@ def no_value_in(name: str) -> str:
 def reasons_left_out(sample_ids: pd.Index, columns: Sequence[Tuple[str, pd.Series]]) -> pd.Series:
     """The samples of `sample_ids` without a value in every column, with the reason (NOT_IN_METADATA where a
     column's index lacks the ID, else `no_value_in` the first column without a value), in `sample_ids`' order."""
+    sample_ids = pd.Index(sample_ids)
     reasons = pd.Series(None, index=sample_ids, dtype=object)
     for name, values in columns:  # absent from a column's metadata first: that is the reason to fix first
         absent = ~sample_ids.isin(values.index)
@@ -48,6 +49,7 @@ def samples_with_values(sample_ids: pd.Index, columns: Sequence[Tuple[str, pd.Se
     in all of them; reports how many were left out, and why."""
     if missing_samples not in MISSING_SAMPLES_MODES:
         raise ValueError(f"missing_samples is {missing_samples!r}; use one of {', '.join(MISSING_SAMPLES_MODES)}.")
+    sample_ids = pd.Index(sample_ids)
     reasons = reasons_left_out(sample_ids, columns)
     missing = reasons.index[reasons == NOT_IN_METADATA]
     if len(missing) and missing_samples == "error":
