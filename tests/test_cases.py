@@ -189,3 +189,110 @@ class TestRareClass:
         summary = pd.read_csv(directory / "summary.tsv", sep="\t", index_col=0)
         assert summary["ROC AUC"].between(0, 1).all() and summary["balanced accuracy"].between(0, 1).all()
         assert "No test sample is of class IC" in (directory / "index.html").read_text()
+
+
+def _case_inputs(case, column):
+    import qiime2
+    table = frequency_table(read_case_table(case))
+    taxonomy = qiime2.Artifact.import_data("FeatureData[Taxonomy]", read_case_taxonomy(case))
+    metadata = qiime2.Metadata.load(str(shared_path("cases", case, "metadata.tsv"))).get_column(column)
+    return table, taxonomy, metadata
+
+
+def _exported(visualization, directory):
+    visualization.export_data(str(directory))
+    return directory
+
+
+@pytest.mark.one_torch_thread
+class TestSamplesLeftOut:
+    """24 samples, 2 with no reads and 1 whose reads all fall outside MGM's vocabulary: classify-samples ran on 21
+    without a word unless --verbose, the evaluation never said so, and the RandomForest baseline trained on 19
+    samples including the 3 that MGM dropped (MGM on 16)."""
+    CASE = "samples-left-out"
+
+    @pytest.fixture(scope="class")
+    def run(self, mgm_plugin, tmp_path_factory):
+        table, taxonomy, status = _case_inputs(self.CASE, "status")
+        result = mgm_plugin.actions.classify_samples(table=table, taxonomy=taxonomy, metadata=status,
+                                                     forest_trees=20, n_estimators=50, device="cpu")
+        directory = _exported(result.evaluation, tmp_path_factory.mktemp("samples-left-out"))
+        return table, taxonomy, status, result, directory
+
+    def test_the_evaluation_lists_the_dropped_samples_and_why(self, run):
+        _, _, _, _, directory = run
+        dropped = tokenize_dataframe(read_case_table(self.CASE), taxonomy=read_case_taxonomy(self.CASE)) \
+            .dropped_samples
+        assert len(dropped) == 3 and set(dropped.reason) == {"all-zero sample", "no abundance in MGM's vocabulary"}
+        left_out = pd.read_csv(directory / "samples_left_out.tsv", sep="\t", index_col="sample_id")
+        assert left_out["reason"].to_dict() == {s: f"dropped by tokenization: {r}" for s, r in dropped.reason.items()}
+        html = (directory / "index.html").read_text()
+        assert "alert-warning" in html and "3 sample(s) of the input were left out" in html
+        assert "Samples left out" in html and "samples_left_out.tsv" in html
+        for sample in dropped.index:
+            assert sample in html
+
+    def test_the_baseline_is_fit_on_mgm_training_samples_only(self, run, mgm_plugin):
+        from q2_mgm.core.baselines import random_forest_baseline
+        table, taxonomy, status, result, directory = run
+        corpus, = mgm_plugin.actions.tokenize(table=table, taxonomy=taxonomy)
+        training, test = mgm_plugin.actions.split_corpus(corpus=corpus, metadata=status)  # the pipeline's split
+        training_ids = training.view(pd.DataFrame).index
+        test_ids = test.view(pd.DataFrame).index
+        assert len(training_ids) + len(test_ids) == 21
+        assert not training_ids.isin(["S04", "S08", "S11"]).any()
+        predictions = pd.read_csv(directory / "predictions.tsv", sep="\t", index_col=0)
+        assert sorted(predictions.index) == sorted(test_ids)
+        expected = random_forest_baseline(read_case_table(self.CASE), status.to_series()[training_ids], test_ids,
+                                          "classification", n_estimators=50, random_state=0)
+        for c in expected.columns:
+            assert predictions.loc[test_ids, f"RandomForest_probability_{c}"].tolist() == \
+                pytest.approx(expected[c].tolist(), abs=1e-12)
+        html = (directory / "index.html").read_text()
+        assert f"MGM's training samples (the labelled samples of the training corpus), {len(training_ids)} " \
+               "samples," in " ".join(html.split())
+
+
+@pytest.mark.one_torch_thread
+class TestMetadataIdMismatch:
+    """8 of 30 metadata IDs written `P-01` where the table has `P01`: classify-samples trained on the rest without a
+    word. As q2-sample-classifier: fail and list the table samples the metadata lacks; with missing_samples
+    'ignore', leave them out, counted and reported."""
+    CASE = "metadata-id-mismatch"
+    MISSING = [f"P{i:02d}" for i in range(1, 9)]
+
+    @pytest.fixture(scope="class")
+    def inputs(self):
+        return _case_inputs(self.CASE, "diagnosis")
+
+    def test_classify_samples_fails_listing_the_missing_samples(self, inputs, mgm_plugin):
+        from q2_mgm.core.training import TrainingError
+        table, taxonomy, diagnosis = inputs
+        with pytest.raises(TrainingError) as error:
+            mgm_plugin.actions.classify_samples(table=table, taxonomy=taxonomy, metadata=diagnosis)
+        message = str(error.value)
+        for words in ("8 of the table's 30 samples are not in the metadata: " + ", ".join(self.MISSING),
+                      "missing_samples='ignore'", "--p-missing-samples ignore"):
+            assert words in message, (words, message)
+
+    @pytest.mark.parametrize("action", ["split_corpus", "fine_tune", "train"])
+    def test_the_methods_fail_as_well(self, inputs, mgm_plugin, action):
+        from q2_mgm.core.training import TrainingError
+        table, taxonomy, diagnosis = inputs
+        corpus, = mgm_plugin.actions.tokenize(table=table, taxonomy=taxonomy)
+        task = {} if action == "split_corpus" else {"task": "classification"}
+        with pytest.raises(TrainingError, match="8 of the corpus's 30 samples are not in the metadata: P01, P02"):
+            getattr(mgm_plugin.actions, action)(corpus=corpus, metadata=diagnosis, **task)
+
+    def test_ignore_leaves_them_out_and_the_evaluation_lists_them(self, inputs, mgm_plugin, tmp_path, capsys):
+        table, taxonomy, diagnosis = inputs
+        result = mgm_plugin.actions.classify_samples(table=table, taxonomy=taxonomy, metadata=diagnosis,
+                                                     missing_samples="ignore", forest_trees=20, n_estimators=50,
+                                                     device="cpu")
+        assert "left out 8 of 30 samples not in the metadata (missing_samples='ignore'): " \
+               + ", ".join(self.MISSING) in capsys.readouterr().out
+        directory = _exported(result.evaluation, tmp_path / "evaluation")
+        left_out = pd.read_csv(directory / "samples_left_out.tsv", sep="\t", index_col="sample_id")
+        assert left_out["reason"].to_dict() == {s: "not in the metadata" for s in self.MISSING}
+        assert not result.predictions.view(pd.Series).index.isin(self.MISSING).any()
+        assert "8 sample(s) of the input were left out" in (directory / "index.html").read_text()

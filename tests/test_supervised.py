@@ -288,10 +288,16 @@ class TestLabelErrors:
                                          **HEAD_ONLY)
 
     def test_no_sample_labelled(self, mgm_plugin, twins_corpus_artifact, ecam_metadata):
+        # another cohort's metadata: by default (missing_samples 'error') its lack of every sample ID is the error
+        with pytest.raises(TrainingError, match="278 of the corpus's 278 samples are not in the metadata: .* and 268 "
+                                                "more. .*missing_samples='ignore'"):
+            mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="classification",
+                                         metadata=ecam_metadata.get_column("delivery"),
+                                         epochs=1, **HEAD_ONLY)
         with pytest.raises(TrainingError, match="None of the corpus's 278 samples has a value in metadata column "
                                                 "'delivery'"):
             mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, task="classification",
-                                         metadata=ecam_metadata.get_column("delivery"),
+                                         metadata=ecam_metadata.get_column("delivery"), missing_samples="ignore",
                                          epochs=1, **HEAD_ONLY)
 
     def test_regression_needs_a_numeric_column(self, mgm_plugin, twins_corpus_artifact, twins_metadata):

@@ -3,6 +3,7 @@ at the top: the citations, the device and seed parameters, and the descriptions 
 from qiime2.plugin import Choices, Citations, Int, Range, Str
 
 from ..core.inference import DEVICES as DEVICE_CHOICES
+from ..core.samples import MISSING_SAMPLES_MODES
 
 citations = Citations.load("citations.bib", package="q2_mgm")
 MGM = [citations["zhang2026mgm"]]
@@ -11,6 +12,12 @@ MGM_AND_TRANSFORMERS = [citations["zhang2026mgm"], citations["wolf2020transforme
 DEVICES = Str % Choices(*DEVICE_CHOICES)
 DEVICE_DESCRIPTION = "Where to run the model: 'auto' picks a CUDA GPU when torch sees one, else the CPU."
 SEED = Int % Range(0, 2**32 - 1)
+# as q2-sample-classifier's missing_samples; its default is the core's (q2_mgm.core.samples.MISSING_SAMPLES)
+MISSING_SAMPLES = Str % Choices(*MISSING_SAMPLES_MODES)
+MISSING_SAMPLES_DESCRIPTION = ("How to handle samples of the table (corpus) that the metadata does not hold: 'error' "
+                               "stops and lists them (check the IDs: 'P01' is not 'P-01'); 'ignore' leaves them "
+                               "out, counted and reported. Samples that the metadata holds but with no value in the "
+                               "column are left out and counted either way.")
 # the RandomForests beside an evaluation (evaluate-classification, -regression, evaluate-generated)
 EVALUATION_PARAMETERS = {"n_estimators": Int % Range(1, 100_000), "random_state": SEED}
 

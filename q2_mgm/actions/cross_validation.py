@@ -43,7 +43,8 @@ def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe
          random_state, device):
     columns = [(metadata.name, metadata.to_series())]
     columns += [(c.name, c.to_series()) for c in (groups, batches) if c is not None]
-    kept, values = samples_with_values(corpus.samples.index, columns, TransferError, report)
+    kept, values = samples_with_values(corpus.samples.index, columns, TransferError, report,
+                                       missing_samples="ignore")  # listed in the evaluation
     labels = values[0] if task == "regression" else values[0].astype(str)
     extra = iter(values[1:])
     group_values = None if groups is None else next(extra).astype(str).to_numpy()

@@ -112,7 +112,7 @@ def pretrain_generator(corpora: Corpus, metadata: qiime2.CategoricalMetadataColu
     network, vocabulary, start = _starting_model(model)
     sentences = _sentences(corpora)
     _, (labels,) = samples_with_values(sentences.index, [(metadata.name, metadata.to_series())], PretrainingError,
-                                       report, where="the corpora's")
+                                       report, where="the corpora's", missing_samples="ignore")
     network, vocabulary = add_label_tokens(network, vocabulary, labels)
     ids = prompt_ids(encode(sentences.loc[labels.index], vocabulary), labels, vocabulary,
                      network.config.n_positions)

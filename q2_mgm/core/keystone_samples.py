@@ -74,7 +74,8 @@ def sample_groups(corpus: Corpus, column: Optional[pd.Series], model: KeystoneMo
     and reported; without a column, the classes the classifier predicts for every sample. Raises KeystoneError
     when no sample has a value, or when there is no column and the model is pretrained."""
     if column is not None:
-        _, (values,) = samples_with_values(corpus.samples.index, [(column.name, column)], KeystoneError, report)
+        _, (values,) = samples_with_values(corpus.samples.index, [(column.name, column)], KeystoneError, report,
+                                           missing_samples="ignore")
         return values.astype(str), f"metadata column {column.name!r}"
     if model.classifier is None:
         raise KeystoneError("With a pretrained model, keystone-genera needs a categorical metadata column to group "

@@ -1,5 +1,5 @@
 """evaluate-classification and evaluate-regression: held-out accuracy of an MGM model beside a RandomForest
-trained and tested on exactly the same samples."""
+trained and tested on exactly the same samples, and the samples left out, with why."""
 import biom
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
@@ -10,6 +10,8 @@ from sklearn.metrics import (auc, balanced_accuracy_score, classification_report
                              precision_recall_curve, r2_score, roc_auc_score, roc_curve)
 
 from ..core.baselines import BASELINE_TREES, random_forest_baseline
+from ..core.samples import samples_left_out
+from ..core.tokenizer import Corpus
 from ._render import html_table, render_page, save_figure, write_tsvs
 
 
@@ -21,20 +23,48 @@ def _truth_for(column, sample_ids):
     return truth
 
 
-def _forest(table, truth, kind, test_ids, task, n_estimators, random_state):
-    """The RandomForest baseline, trained on the table's labelled samples outside test_ids."""
+class Samples:
+    """Which samples the evaluation's methods trained on, and those of the inputs left out, with why.
+
+    The training samples are the labelled samples outside the test set of the training corpus, where given (MGM's
+    own: the baseline is fit on exactly these), else of the table. The samples left out are those of the table and
+    the corpus (kept or dropped by tokenization) in neither set."""
+
+    def __init__(self, truth: qiime2.MetadataColumn, test_ids: pd.Index, table: biom.Table = None,
+                 training_corpus: Corpus = None):
+        labelled = truth.to_series().dropna()
+        table_ids = pd.Index([] if table is None else table.ids(), dtype=object)
+        pool = table_ids if training_corpus is None else training_corpus.samples.index
+        self.training = pool[pool.isin(labelled.index) & ~pool.isin(test_ids)]
+        corpus_ids = pd.Index([] if training_corpus is None else training_corpus.samples.index, dtype=object)
+        self.left_out = samples_left_out(
+            table_ids.append(corpus_ids), test_ids.append(self.training), [(truth.name, truth.to_series())],
+            None if training_corpus is None else training_corpus.dropped_samples,
+            otherwise="not in the training corpus (no value in another metadata column the training read, such "
+                      "as groups)")
+        self.from_corpus = training_corpus is not None
+
+
+def _forest(table, truth, kind, test_ids, task, n_estimators, random_state, training_ids):
+    """The RandomForest baseline, trained on training_ids (labelled, outside test_ids) and tested on test_ids."""
     abundance = table.to_dataframe(dense=True).T
-    return random_forest_baseline(abundance, truth.to_series().dropna().astype(kind), test_ids, task, n_estimators,
-                                  random_state)
+    return random_forest_baseline(abundance, truth.to_series().reindex(training_ids).astype(kind), test_ids, task,
+                                  n_estimators, random_state)
 
 
-def _evaluation_page(output_dir, title, n_estimators, summary, history, tables, **plots):
-    """The page and its downloads: each table as NAME.tsv, and the training history, if any."""
+def _evaluation_page(output_dir, title, n_estimators, summary, history, tables, samples, baseline, **plots):
+    """The page and its downloads: each table as NAME.tsv, the samples left out, and the training history, if
+    any."""
+    left_out = samples.left_out
+    tables["samples_left_out"] = left_out
     if history is not None:
         tables["training_history"] = history
     downloads = write_tsvs(output_dir, **tables)
     render_page(output_dir, "evaluate", {
         "title": title, "n_estimators": n_estimators, "summary": html_table(summary, "{:.3f}"),
+        "baseline_training": len(samples.training) if baseline else None, "from_corpus": samples.from_corpus,
+        "left_out": html_table(left_out, index=False) if len(left_out) else None,
+        "left_out_counts": left_out["reason"].value_counts(sort=False).to_dict(),
         **plots, "history_plot": _history_plot(history, output_dir), "downloads": downloads,
         # one pass and no epochs (the exactly fit head of the default recipe): its scores as a table, not a plot
         "history_table": html_table(history, "{:.4f}") if history is not None and len(history) == 1 else None,
@@ -111,8 +141,8 @@ def _roc_auc(truth, probabilities, classes):
 
 
 def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth: qiime2.CategoricalMetadataColumn,
-                            history: pd.DataFrame = None, table: biom.Table = None, n_estimators: int = BASELINE_TREES,
-                            random_state: int = 0) -> None:
+                            history: pd.DataFrame = None, table: biom.Table = None, training_corpus: Corpus = None,
+                            n_estimators: int = BASELINE_TREES, random_state: int = 0) -> None:
     classes = [str(c) for c in probabilities.columns]
     probabilities.columns = classes
     labels = _truth_for(truth, probabilities.index).astype(str)
@@ -123,8 +153,10 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
     present = [c for c in classes if (labels == c).any()]  # per-class figures only where a class has test samples
     absent = [c for c in classes if c not in present]
     methods = {"MGM": probabilities}
+    samples = Samples(truth, probabilities.index, table, training_corpus)
     if table is not None:
-        forest = _forest(table, truth, str, probabilities.index, "classification", n_estimators, random_state)
+        forest = _forest(table, truth, str, probabilities.index, "classification", n_estimators, random_state,
+                         samples.training)
         methods["RandomForest"] = forest.reindex(columns=classes, fill_value=0.0)
     predictions = pd.DataFrame({"truth": labels})
     metrics = []
@@ -148,20 +180,21 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
                              index=classes, columns=classes)
     _evaluation_page(output_dir, "MGM classifier evaluation", n_estimators, summary, history,
                      {"summary": summary, "predictions": predictions, "per_class_metrics": per_class,
-                      "confusion_matrix": confusion},
+                      "confusion_matrix": confusion}, samples, table is not None,
                      curves_plot=_roc_pr_plots(labels, methods, classes, output_dir),
                      confusion_plot=_confusion_plot(confusion, output_dir), per_class=html_table(per_class, "{:.3f}"),
                      absent_classes=absent)
 
 
 def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.NumericMetadataColumn,
-                        history: pd.DataFrame = None, table: biom.Table = None, n_estimators: int = BASELINE_TREES,
-                        random_state: int = 0) -> None:
+                        history: pd.DataFrame = None, table: biom.Table = None, training_corpus: Corpus = None,
+                        n_estimators: int = BASELINE_TREES, random_state: int = 0) -> None:
     values = _truth_for(truth, predictions.index).astype(float)
     methods = {"MGM": predictions.astype(float)}
+    samples = Samples(truth, predictions.index, table, training_corpus)
     if table is not None:
         methods["RandomForest"] = _forest(table, truth, float, predictions.index, "regression", n_estimators,
-                                          random_state)
+                                          random_state, samples.training)
     summary = pd.DataFrame({name: {"MAE": mean_absolute_error(values, p), "R2": r2_score(values, p),
                                    "test samples": len(values)} for name, p in methods.items()}).T
     summary = summary.astype({"test samples": int})
@@ -174,5 +207,5 @@ def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.N
     ax.plot([low, high], [low, high], color="grey", linestyle=":")
     ax.set_xlabel(f"true {truth.name}"), ax.set_ylabel(f"predicted {truth.name}"), ax.legend()
     _evaluation_page(output_dir, "MGM regressor evaluation", n_estimators, summary, history,
-                     {"summary": summary, "predictions": table_out},
+                     {"summary": summary, "predictions": table_out}, samples, table is not None,
                      curves_plot=save_figure(figure, output_dir, "scatter"), confusion_plot=None, per_class=None)

@@ -13,8 +13,8 @@ from ... import _examples
 from ..._types import MGMCorpus, MGMModel, MGMTrainingHistory, Pretrained
 from ...visualizers.evaluate import evaluate_classification, evaluate_regression
 from .._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, EVALUATION_PARAMETERS, GROUPS_DESCRIPTION,
-                           HARMONIZE_DESCRIPTION, MAX_LENGTH_DESCRIPTION, SEED, TABLE_DESCRIPTION,
-                           TAXONOMY_DESCRIPTION, citations)
+                           HARMONIZE_DESCRIPTION, MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES,
+                           MISSING_SAMPLES_DESCRIPTION, SEED, TABLE_DESCRIPTION, TAXONOMY_DESCRIPTION, citations)
 from .methods import fine_tune, predict_classification, predict_regression, split_corpus, train
 from .pipelines import classify_samples, regress_samples
 
@@ -60,7 +60,11 @@ RECIPE_DESCRIPTIONS = {
                      "cohorts of the accuracy benchmark (q2-mgm's README).",
     "forest_trees": "Trees in that RandomForest.",
 }
-LABEL_DESCRIPTION = "The sample metadata column to learn. Samples without a value are left out and counted."
+LABEL_DESCRIPTION = ("The sample metadata column to learn. Samples with no value are left out and counted; samples "
+                     "the metadata does not hold follow missing_samples.")
+# what every action that reads a label column of the corpus's (table's) samples adds
+LABEL_PARAMETERS = {"missing_samples": MISSING_SAMPLES}
+LABEL_DESCRIPTIONS = {"missing_samples": MISSING_SAMPLES_DESCRIPTION}
 TASK_DESCRIPTION = ("'classification' learns the column's values as classes (a numeric column's values become "
                     "class names) and gives an MGMModel[Classifier]; 'regression' learns a numeric column and gives "
                     "an MGMModel[Regressor].")
@@ -70,7 +74,13 @@ TRAINED_DESCRIPTION = ("The fine-tuned model, with its label set, training sampl
 PREDICTION_INPUTS = {"corpus": "Samples to predict, tokenized as the model's training samples were."}
 EVALUATION_INPUTS = {"history": "The training history of the model, to show its training curves.",
                      "table": "The feature table the model was trained from: a RandomForest baseline is trained "
-                              "on its labelled samples outside the test set and tested on the same samples."}
+                              "on its labelled samples outside the test set (only those of training_corpus, where "
+                              "given) and tested on the same samples.",
+                     "training_corpus": "The corpus the model was trained on (split-corpus's training corpus): the "
+                                        "RandomForest baseline is fit on exactly its samples, and the evaluation "
+                                        "lists the samples left out and why: those tokenization dropped (no reads, "
+                                        "or none in MGM's vocabulary) and, with the table, those the metadata gave "
+                                        "no label."}
 EVALUATION_DESCRIPTIONS = {"n_estimators": "Trees in the RandomForest baseline.",
                            "random_state": "Seed of the RandomForest baseline."}
 TEST_SIZE = Float % Range(0.05, 0.95)
@@ -97,12 +107,13 @@ def _register_training(plugin):
         function=fine_tune,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
         parameters={"metadata": LabelColumn, "task": Task, "groups": MetadataColumn[Categorical],
-                    **RECIPE_PARAMETERS, **TRAINING_PARAMETERS},
+                    **RECIPE_PARAMETERS, **TRAINING_PARAMETERS, **LABEL_PARAMETERS},
         outputs=[("trained_model", TrainedModel), ("history", MGMTrainingHistory)],
         input_descriptions={"corpus": CORPUS_DESCRIPTION,
                             "model": "The pretrained model to start from; the general model when left out."},
         parameter_descriptions={"metadata": LABEL_DESCRIPTION, "task": TASK_DESCRIPTION,
-                                "groups": GROUPS_DESCRIPTION, **TRAINING_DESCRIPTIONS, **RECIPE_DESCRIPTIONS},
+                                "groups": GROUPS_DESCRIPTION, **TRAINING_DESCRIPTIONS, **RECIPE_DESCRIPTIONS,
+                                **LABEL_DESCRIPTIONS},
         output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION},
         name="Fine-tune MGM to classify or regress samples",
         description="A linear head on the final hidden state at each sentence's last token, as upstream MGM. By "
@@ -118,11 +129,11 @@ def _register_training(plugin):
         function=train,
         inputs={"corpus": SampleData[MGMCorpus]},
         parameters={"metadata": LabelColumn, "task": Task, "groups": MetadataColumn[Categorical],
-                    **TRAINING_PARAMETERS},
+                    **TRAINING_PARAMETERS, **LABEL_PARAMETERS},
         outputs=[("trained_model", TrainedModel), ("history", MGMTrainingHistory)],
         input_descriptions={"corpus": CORPUS_DESCRIPTION},
         parameter_descriptions={"metadata": LABEL_DESCRIPTION, "task": TASK_DESCRIPTION,
-                                "groups": GROUPS_DESCRIPTION, **TRAINING_DESCRIPTIONS},
+                                "groups": GROUPS_DESCRIPTION, **TRAINING_DESCRIPTIONS, **LABEL_DESCRIPTIONS},
         output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION},
         name="Train MGM from random weights",
         examples={"train_from_scratch": _examples.train_example},
@@ -134,13 +145,14 @@ def _register_training(plugin):
         function=split_corpus,
         inputs={"corpus": SampleData[MGMCorpus]},
         parameters={"metadata": MetadataColumn[Categorical | Numeric], "groups": MetadataColumn[Categorical],
-                    "test_size": TEST_SIZE, "random_state": SEED},
+                    "test_size": TEST_SIZE, "random_state": SEED, **LABEL_PARAMETERS},
         outputs=[("training_corpus", SampleData[MGMCorpus]), ("test_corpus", SampleData[MGMCorpus])],
         input_descriptions={"corpus": CORPUS_DESCRIPTION},
         parameter_descriptions={"metadata": "The label column; the split is stratified by it when it is "
-                                            "categorical. Samples without a value are left out and counted.",
+                                            "categorical. Samples with no value are left out and counted; samples "
+                                            "the metadata does not hold follow missing_samples.",
                                 "groups": GROUPS_DESCRIPTION, "test_size": "Share of samples (or groups) to test on.",
-                                "random_state": "Seed of the split."},
+                                "random_state": "Seed of the split.", **LABEL_DESCRIPTIONS},
         output_descriptions={"training_corpus": "Samples to train on.", "test_corpus": "Held-out samples."},
         name="Split a corpus into training and test samples",
         examples={"split_by_child": _examples.split_corpus_example},
@@ -183,7 +195,8 @@ def _register_prediction(plugin):
 def _register_evaluation(plugin):
     plugin.visualizers.register_function(
         function=evaluate_classification,
-        inputs={"probabilities": SampleData[Probabilities], "history": MGMTrainingHistory, "table": TABLE},
+        inputs={"probabilities": SampleData[Probabilities], "history": MGMTrainingHistory, "table": TABLE,
+                "training_corpus": SampleData[MGMCorpus]},
         parameters={"truth": MetadataColumn[Categorical], **EVALUATION_PARAMETERS},
         input_descriptions={"probabilities": "Class probabilities of held-out samples (from "
                                              "predict-classification).", **EVALUATION_INPUTS},
@@ -191,19 +204,21 @@ def _register_evaluation(plugin):
         name="Evaluate an MGM classifier beside a RandomForest",
         examples={"evaluate_a_classifier": _examples.evaluate_classification_example},
         description="ROC and precision-recall curves with their AUC, confusion matrix, per-class metrics and "
-                    "training curves, with a RandomForest trained and tested on exactly the same split; TSVs to "
-                    "download.",
+                    "training curves, with a RandomForest trained and tested on exactly the same split; the samples "
+                    "left out, and why; TSVs to download.",
         citations=[citations["zhang2026mgm"]],
     )
     plugin.visualizers.register_function(
         function=evaluate_regression,
-        inputs={"predictions": SampleData[RegressorPredictions], "history": MGMTrainingHistory, "table": TABLE},
+        inputs={"predictions": SampleData[RegressorPredictions], "history": MGMTrainingHistory, "table": TABLE,
+                "training_corpus": SampleData[MGMCorpus]},
         parameters={"truth": MetadataColumn[Numeric], **EVALUATION_PARAMETERS},
         input_descriptions={"predictions": "Predictions for held-out samples (from predict-regression).",
                             **EVALUATION_INPUTS},
         parameter_descriptions={"truth": "The true value of each sample.", **EVALUATION_DESCRIPTIONS},
         name="Evaluate an MGM regressor beside a RandomForest",
-        description="MAE, R² and a predicted-vs-true scatter plot, with a RandomForest on the same split.",
+        description="MAE, R² and a predicted-vs-true scatter plot, with a RandomForest on the same split; the "
+                    "samples left out, and why.",
         citations=[citations["zhang2026mgm"]],
         examples={"evaluate_a_regressor": _examples.evaluate_regression_example},
     )
@@ -213,10 +228,11 @@ def _register_pipeline(plugin, function, column, kind, outputs, training_paramet
     """classify-samples or regress-samples: tokenize's, split-corpus's, fine-tune's and the evaluation's
     parameters together."""
     parameters = {"groups": MetadataColumn[Categorical], "test_size": TEST_SIZE, "max_length": Int % Range(2, None),
-                  "harmonize_names": Bool, **RECIPE_PARAMETERS, **training_parameters, **EVALUATION_PARAMETERS}
+                  "harmonize_names": Bool, **RECIPE_PARAMETERS, **training_parameters, **EVALUATION_PARAMETERS,
+                  **LABEL_PARAMETERS}
     descriptions = {"groups": GROUPS_DESCRIPTION, "test_size": "Share of samples (or groups) held out to test.",
                     "max_length": MAX_LENGTH_DESCRIPTION, "harmonize_names": HARMONIZE_DESCRIPTION,
-                    **TRAINING_DESCRIPTIONS, **RECIPE_DESCRIPTIONS, **EVALUATION_DESCRIPTIONS,
+                    **TRAINING_DESCRIPTIONS, **RECIPE_DESCRIPTIONS, **EVALUATION_DESCRIPTIONS, **LABEL_DESCRIPTIONS,
                     "random_state": "Seed of the split, the training and the RandomForest baseline."}
     plugin.pipelines.register_function(
         function=function,
@@ -224,7 +240,9 @@ def _register_pipeline(plugin, function, column, kind, outputs, training_paramet
         parameters={"metadata": MetadataColumn[column], **parameters},
         outputs=outputs,
         input_descriptions={"table": TABLE_DESCRIPTION, "taxonomy": TAXONOMY_DESCRIPTION},
-        parameter_descriptions={"metadata": f"The sample metadata column whose {kind} to learn.",
+        parameter_descriptions={"metadata": f"The sample metadata column whose {kind} to learn. Samples with no "
+                                            "value are left out and counted; samples the metadata does not hold "
+                                            "follow missing_samples.",
                                 **{k: descriptions[k] for k in parameters}},
         output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION,
                              "predictions": f"Predicted {kind} of the held-out samples.",
@@ -232,7 +250,7 @@ def _register_pipeline(plugin, function, column, kind, outputs, training_paramet
                                 if kind == "classes" else {}),
                              "evaluation": "Held-out accuracy beside a plain RandomForest on the same split. The "
                                            "MGM row is the trained model as it predicts: with forest_weight > 0, "
-                                           "its own forest blended in."},
+                                           "its own forest blended in. Lists the samples left out, and why."},
         name=f"Predict sample {kind} with MGM: tokenize, split, fine-tune, evaluate",
         description=f"Tokenize the table, hold out a stratified (group-aware) test set, fine-tune MGM on the rest, "
                     f"predict the held-out {kind} and evaluate them beside a RandomForest trained and tested on the "

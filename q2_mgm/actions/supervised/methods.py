@@ -8,7 +8,7 @@ from ..._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
 from ..._progress import report
 from ...core.inference import encode, resolve_device
 from ...core.models import general_model_config, load_general_model, load_model
-from ...core.samples import samples_with_values
+from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import Corpus
 from ...core.training import (FINE_TUNING as D, TrainingError, TrainingSettings, load_trained_model, predict,
                               save_trained_model, sequence_model, train_sequence_model, validation_split)
@@ -16,10 +16,13 @@ from ...core.training.splits import TEST_SIZE, check_class_sizes
 from ...core.vocab import mgm_vocabulary
 
 
-def labelled_samples(corpus: Corpus, column: qiime2.MetadataColumn, groups=None):
-    """The corpus samples with a label (and group), in corpus order; the rest are counted and reported."""
+def labelled_samples(corpus: Corpus, column: qiime2.MetadataColumn, groups=None,
+                     missing_samples: str = MISSING_SAMPLES):
+    """The corpus samples with a label (and group), in corpus order; the rest are counted and reported. Samples the
+    metadata does not hold fail unless missing_samples is 'ignore'."""
     columns = [(column.name, column.to_series())] + ([] if groups is None else [(groups.name, groups.to_series())])
-    kept, values = samples_with_values(corpus.samples.index, columns, TrainingError, report)
+    kept, values = samples_with_values(corpus.samples.index, columns, TrainingError, report,
+                                       missing_samples=missing_samples)
     return kept, values[0], (None if groups is None else values[1].astype(str).to_numpy())
 
 
@@ -33,11 +36,11 @@ def _check_task(column, task):
                             "or use task 'classification'.")
 
 
-def _fit(corpus, metadata, task, groups, settings, load_model_to_train):
+def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_to_train):
     """Labels checked before any work (a class too rare for the validation split fails here), then the model from
     `load_model_to_train()` -> (backbone or None, vocabulary, config or None, provenance) trained and saved."""
     _check_task(metadata, task)
-    kept, labels, group_values = labelled_samples(corpus, metadata, groups)
+    kept, labels, group_values = labelled_samples(corpus, metadata, groups, missing_samples)
     if task == "classification" and isinstance(metadata, qiime2.NumericMetadataColumn):
         labels = labels.map("{:g}".format)  # class codes 0/1, not 0.0/1.0
     if task == "classification":
@@ -59,8 +62,8 @@ def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, model:
               validation_fraction: float = D.validation_fraction, patience: int = D.patience,
               class_weighting: bool = D.class_weighting, freeze_layers: int = D.freeze_layers,
               forest_weight: float = D.forest_weight, forest_trees: int = D.forest_trees,
-              random_state: int = D.random_state,
-              device: str = D.device) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
+              random_state: int = D.random_state, device: str = D.device,
+              missing_samples: str = MISSING_SAMPLES) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
     def pretrained():
         backbone, vocabulary, provenance = load_general_model() if model is None else load_model(model.path)
         return backbone, vocabulary, None, {"base_model": provenance.get("source_sha256", "user model")}
@@ -69,14 +72,14 @@ def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, model:
         epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
         patience=patience, class_weighting=class_weighting, freeze_layers=freeze_layers, random_state=random_state,
         device=resolve_device(device), forest_weight=forest_weight, forest_trees=forest_trees)
-    return _fit(corpus, metadata, task, groups, settings, pretrained)
+    return _fit(corpus, metadata, task, groups, missing_samples, settings, pretrained)
 
 
 def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qiime2.CategoricalMetadataColumn = None,
           epochs: int = D.epochs, learning_rate: float = D.learning_rate, batch_size: int = D.batch_size,
           validation_fraction: float = D.validation_fraction, patience: int = D.patience,
           class_weighting: bool = D.class_weighting, random_state: int = D.random_state,
-          device: str = D.device) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
+          device: str = D.device, missing_samples: str = MISSING_SAMPLES) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
     def architecture():  # the general model's architecture and vocabulary only, randomly initialised
         return None, mgm_vocabulary(), general_model_config(), {"base_model": "random initialisation"}
 
@@ -84,7 +87,7 @@ def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qi
         epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
         patience=patience, class_weighting=class_weighting, freeze_layers=0, random_state=random_state,
         device=resolve_device(device), forest_weight=0.0)
-    return _fit(corpus, metadata, task, groups, settings, architecture)
+    return _fit(corpus, metadata, task, groups, missing_samples, settings, architecture)
 
 
 def _predict(corpus, model, device):
@@ -113,8 +116,9 @@ def predict_regression(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: 
 
 
 def split_corpus(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2.CategoricalMetadataColumn = None,
-                 test_size: float = TEST_SIZE, random_state: int = D.random_state) -> (Corpus, Corpus):
-    kept, labels, group_values = labelled_samples(corpus, metadata, groups)
+                 test_size: float = TEST_SIZE, random_state: int = D.random_state,
+                 missing_samples: str = MISSING_SAMPLES) -> (Corpus, Corpus):
+    kept, labels, group_values = labelled_samples(corpus, metadata, groups, missing_samples)
     task = _task(metadata)
     if task == "classification":
         check_class_sizes(labels, ("training", "test"), metadata.name, group_values)
