@@ -136,6 +136,8 @@ class MGMSupervisedModelDirFmt(_ModelDirFmt):
     # the RandomForest on genus abundances blended into the predictions, where one was fit
     forest_arrays = model.File("forest.safetensors", format=SafetensorsFormat, optional=True)
     forest_record = model.File("forest.json", format=JSONFormat, optional=True)
+    # a model fit with batches: its across-study recipe's arrays (training.json holds the rest)
+    transfer = model.File(schemas.TRANSFER_FILE, format=SafetensorsFormat, optional=True)
 
     def _validate_(self, level):
         super()._validate_(level)

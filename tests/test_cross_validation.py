@@ -169,3 +169,33 @@ def test_a_tampered_cross_validation_is_refused(tmp_path):
     (folder / schemas.CV_RECORD_FILE).write_text(json.dumps(record))
     with pytest.raises(CrossValidationFormatError, match="methods the record does not list"):
         load_cross_validation(folder)
+
+
+def test_a_model_fit_with_batches_corrects_a_new_study_on_itself(cohort):
+    """fine-tune with batches on two studies, predict the third given as its own batch, or as the whole corpus (the
+    same predictions); clear errors where batches do not fit the model."""
+    from qiime2.plugins import mgm
+    table, metadata = cohort
+    frame = metadata.to_dataframe()
+    corpus, = mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table))
+    corpus_view = corpus.view(__import__("q2_mgm.core.tokenizer", fromlist=["Corpus"]).Corpus)
+    held = frame.index[frame["study"] == "study 3"].intersection(corpus_view.samples.index)
+    training_ids = corpus_view.samples.index.difference(held)
+    training_corpus = qiime2.Artifact.import_data("SampleData[MGMCorpus]", corpus_view.subset(training_ids))
+    test_corpus = qiime2.Artifact.import_data("SampleData[MGMCorpus]", corpus_view.subset(held))
+    model, history = mgm.actions.fine_tune(corpus=training_corpus, metadata=metadata.get_column("Group"),
+                                           task="classification", batches=metadata.get_column("study"))
+    assert "validation_auc" in history.view(pd.DataFrame).columns  # left one of the two batches out
+    with_batches = mgm.actions.predict_classification(corpus=test_corpus, model=model,
+                                                      batches=metadata.get_column("study"))
+    alone = mgm.actions.predict_classification(corpus=test_corpus, model=model)  # the corpus as one batch
+    first, second = (r.probabilities.view(pd.DataFrame) for r in (with_batches, alone))
+    pd.testing.assert_frame_equal(first, second)
+    truth = frame.loc[first.index, "Group"] == "Case"
+    assert roc_auc_score(truth, first["Case"]) > 0.65
+    plain, _ = mgm.actions.fine_tune(corpus=training_corpus, metadata=metadata.get_column("Group"),
+                                     task="classification", forest_weight=0.0)
+    with pytest.raises(ValueError, match="not fit with batches"):
+        mgm.actions.predict_classification(corpus=test_corpus, model=plain, batches=metadata.get_column("study"))
+    with pytest.raises(ValueError, match="fit with batches"):
+        mgm.actions.keystone_genera(corpus=test_corpus, model=model, metadata=metadata.get_column("Group"))

@@ -20,31 +20,20 @@ from ..core import schemas
 from ..core.cross_validation import CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, cross_validate, make_folds
 from ..core.inference import encode, language_model_features, resolve_device
 from ..core.models import load_general_model, load_model
-from ..core.samples import samples_with_values
+from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
 from ..core.tokenizer import MAX_LENGTH, Corpus
 from ..core.training.targets import encode_targets
 from ..core.transfer import BASELINES, RECIPES, SampleFeatures, TransferError
 from ..visualizers.cross_validation import evaluate_cross_validation
 from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMONIZE_DESCRIPTION,
-                          MAX_LENGTH_DESCRIPTION, SEED, TABLE_DESCRIPTION, TAXONOMY_DESCRIPTION, citations)
-
-
-def _left_out(corpus, kept):
-    """Every sample of the input that no method predicts, with the reason: tokenization dropped it, or the metadata
-    gave it no value in a column the run reads."""
-    dropped = [{"sample_id": str(i), "reason": f"dropped by tokenization: {r}"}
-               for i, r in corpus.dropped_samples["reason"].items()]
-    unlabelled = corpus.samples.index.difference(kept, sort=False)
-    return dropped + [{"sample_id": str(i), "reason": "no value in a metadata column the run reads"}
-                      for i in unlabelled]
+                          MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES, MISSING_SAMPLES_DESCRIPTION, SEED, TABLE_DESCRIPTION, TAXONOMY_DESCRIPTION, citations)
 
 
 def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, n_estimators,
-         random_state, device):
+         random_state, device, missing_samples):
     columns = [(metadata.name, metadata.to_series())]
     columns += [(c.name, c.to_series()) for c in (groups, batches) if c is not None]
-    kept, values = samples_with_values(corpus.samples.index, columns, TransferError, report,
-                                       missing_samples="ignore")  # listed in the evaluation
+    kept, values = samples_with_values(corpus.samples.index, columns, TransferError, report, missing_samples)
     labels = values[0] if task == "regression" else values[0].astype(str)
     extra = iter(values[1:])
     group_values = None if groups is None else next(extra).astype(str).to_numpy()
@@ -60,7 +49,7 @@ def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe
     embeddings, likelihood = language_model_features(
         backbone, encode(corpus.samples.sentence.loc[kept], vocabulary), resolve_device(device))
     report(f"{len(folds)} folds ({cv_strategy}); methods: {recipe}, then " + ", ".join(BASELINES))
-    left_out = _left_out(corpus, kept)
+    left_out = samples_left_out(corpus.samples.index, kept, columns, corpus.dropped_samples).to_dict("records")
     if left_out:
         report(f"left out {len(left_out)} samples that cannot be predicted (listed in the evaluation)")
     result = cross_validate(
@@ -81,10 +70,10 @@ def cross_validate_classification(corpus: Corpus, metadata: qiime2.CategoricalMe
                                   batches: qiime2.CategoricalMetadataColumn = None, cv: int = D.cv,
                                   cv_strategy: str = D.cv_strategy, recipe: str = D.recipe,
                                   transfer_matrix: bool = D.transfer_matrix, n_estimators: int = D.n_estimators,
-                                  random_state: int = D.random_state, device: str = "auto"
-                                  ) -> (pd.Series, pd.DataFrame, CrossValidation):
+                                  random_state: int = D.random_state, device: str = "auto",
+                                  missing_samples: str = MISSING_DEFAULT) -> (pd.Series, pd.DataFrame, CrossValidation):
     result, own, classes = _run(corpus, metadata, "classification", model, groups, batches, cv, cv_strategy,
-                                recipe, transfer_matrix, n_estimators, random_state, device)
+                                recipe, transfer_matrix, n_estimators, random_state, device, missing_samples)
     probabilities = own[[schemas.CV_PROBABILITY_PREFIX + c for c in classes]].astype(np.float64)
     probabilities.columns = classes
     return own["prediction"].rename("prediction"), probabilities, result
@@ -95,10 +84,10 @@ def cross_validate_regression(corpus: Corpus, metadata: qiime2.NumericMetadataCo
                               batches: qiime2.CategoricalMetadataColumn = None, cv: int = D.cv,
                               cv_strategy: str = D.cv_strategy, recipe: str = D.recipe,
                               transfer_matrix: bool = D.transfer_matrix, n_estimators: int = D.n_estimators,
-                              random_state: int = D.random_state, device: str = "auto"
-                              ) -> (pd.Series, CrossValidation):
+                              random_state: int = D.random_state, device: str = "auto",
+                              missing_samples: str = MISSING_DEFAULT) -> (pd.Series, CrossValidation):
     result, own, _ = _run(corpus, metadata, "regression", model, groups, batches, cv, cv_strategy, recipe,
-                          transfer_matrix, n_estimators, random_state, device)
+                          transfer_matrix, n_estimators, random_state, device, missing_samples)
     return own["prediction"].astype(np.float64).rename("prediction"), result
 
 
@@ -115,28 +104,28 @@ def _pipeline(ctx, name, table, taxonomy, max_length, harmonize_names, **paramet
 def classify_samples_cv(ctx, table, metadata, taxonomy=None, groups=None, batches=None, cv=D.cv,
                         cv_strategy=D.cv_strategy, recipe=D.recipe, transfer_matrix=D.transfer_matrix,
                         n_estimators=D.n_estimators, random_state=D.random_state, max_length=MAX_LENGTH,
-                        harmonize_names=False, device="auto"):
+                        harmonize_names=False, device="auto", missing_samples=MISSING_DEFAULT):
     return _pipeline(ctx, "cross_validate_classification", table, taxonomy, max_length, harmonize_names,
                      metadata=metadata, groups=groups, batches=batches, cv=cv, cv_strategy=cv_strategy,
                      recipe=recipe, transfer_matrix=transfer_matrix, n_estimators=n_estimators,
-                     random_state=random_state, device=device)
+                     random_state=random_state, device=device, missing_samples=missing_samples)
 
 
 def regress_samples_cv(ctx, table, metadata, taxonomy=None, groups=None, batches=None, cv=D.cv,
                        cv_strategy=D.cv_strategy, recipe=D.recipe, transfer_matrix=D.transfer_matrix,
                        n_estimators=D.n_estimators, random_state=D.random_state, max_length=MAX_LENGTH,
-                       harmonize_names=False, device="auto"):
+                       harmonize_names=False, device="auto", missing_samples=MISSING_DEFAULT):
     return _pipeline(ctx, "cross_validate_regression", table, taxonomy, max_length, harmonize_names,
                      metadata=metadata, groups=groups, batches=batches, cv=cv, cv_strategy=cv_strategy,
                      recipe=recipe, transfer_matrix=transfer_matrix, n_estimators=n_estimators,
-                     random_state=random_state, device=device)
+                     random_state=random_state, device=device, missing_samples=missing_samples)
 
 
 # the parameters of the cross-validate methods and the cv pipelines, with their descriptions
 PARAMETERS = {"groups": MetadataColumn[Categorical], "batches": MetadataColumn[Categorical],
               "cv": Int % Range(2, 1000), "cv_strategy": Str % Choices(*CV_STRATEGIES),
               "recipe": Str % Choices(*RECIPES), "transfer_matrix": Bool, "n_estimators": Int % Range(1, 100_000),
-              "random_state": SEED, "device": DEVICES}
+              "random_state": SEED, "device": DEVICES, "missing_samples": MISSING_SAMPLES}
 DESCRIPTIONS = {
     "groups": "Optional column that decides the folds: study, country or subject. No group is on both sides of a "
               "fold; with cv_strategy 'leave-one-group-out', each group is held out in turn.",
@@ -155,6 +144,7 @@ DESCRIPTIONS = {
     "n_estimators": "Trees in the RandomForest baseline.",
     "random_state": "Seed of the folds and of the RandomForests: the same seed gives the same predictions.",
     "device": DEVICE_DESCRIPTION,
+    "missing_samples": MISSING_SAMPLES_DESCRIPTION,
 }
 CV_TABLE = FeatureTable[Frequency | RelativeFrequency]
 

@@ -90,10 +90,9 @@ def language_model_features(model: "MGMNetwork", token_ids: Sequence[np.ndarray]
 
     pooled: (n_samples, 2 * hidden) float32, the mean and last-token poolings of pooled_embeddings;
     likelihood: (n_samples, 2) float64, the mean log-probability (nats) the model gives each next token of the
-    sentence (every token after <bos>, <eos> included), and the log of how many tokens that is."""
-    if not hasattr(model, "lm_head"):
-        raise ValueError("The likelihood of a sentence needs a language model (MGMModel[Pretrained]), not a "
-                         "fine-tuned classifier or regressor.")
+    sentence (every token after <bos>, <eos> included), and the log of how many tokens that is. A classifier on a
+    pretrained encoder (GPT2ForSequenceClassification) reads the likelihood through its token embeddings, which
+    MGM's language model head shares (tied weights)."""
     return _forward_pass(model, token_ids, POOLINGS, device, progress, likelihood=True)
 
 
@@ -106,7 +105,10 @@ def _next_token_log_likelihood(model, hidden, input_ids, mask):
     rows = max(1, LIKELIHOOD_TOKENS_PER_CHUNK // hidden.shape[1])
     for start in range(0, len(hidden), rows):
         part = slice(start, start + rows)
-        log_p = torch.log_softmax(model.lm_head(hidden[part, :-1]).float(), -1)
+        head = getattr(model, "lm_head", None)
+        logits = (head(hidden[part, :-1]) if head is not None else
+                  torch.nn.functional.linear(hidden[part, :-1], model.transformer.wte.weight))
+        log_p = torch.log_softmax(logits.float(), -1)
         picked = log_p.gather(-1, input_ids[part, 1:, None])[..., 0]
         total[part] = (picked * mask[part, 1:]).sum(1).double()
     return total, mask[:, 1:].sum(1).double()

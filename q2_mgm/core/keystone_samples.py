@@ -41,6 +41,11 @@ def load_keystone_model(model_dir: Union[str, os.PathLike]) -> KeystoneModel:
         if classifier.task != "classification":
             raise KeystoneError("keystone-genera scores genera per class; this model is a regressor. Use a "
                                 "classifier, or the pretrained model with a categorical metadata column.")
+        if classifier.transfer is not None:
+            raise KeystoneError("This classifier was fit with batches: it predicts with the across-study recipe "
+                                "(linear models on pooled features and CLR abundances), not with the network's "
+                                "head that keystone-genera reads. Use a classifier fine-tuned without batches, or "
+                                "the pretrained model with a categorical metadata column.")
         return KeystoneModel(classifier.model, vocabulary, classifier)
     network, vocabulary, _ = load_model(model_dir)
     return KeystoneModel(network, vocabulary)

@@ -22,6 +22,7 @@ CORPUS_PARAMETER_KEYS = ("max_length", "harmonize_names")
 # MGMModel[Classifier | Regressor]: the model files plus training.json
 TRAINING_RECORD_FILE = "training.json"
 TRAINING_RECORD_KEYS = ("task", "labels", "target_mean", "target_std", "n_training_samples")  # required
+TRANSFER_FILE = "transfer.safetensors"  # a model fit with batches: its across-study recipe's arrays
 # MGMModel[Pretrained | Generator]: pretraining.json, whose label_tokens a generator needs
 PRETRAINING_RECORD_FILE = "pretraining.json"
 LABEL_TEXTS_KEY = "label_texts"  # a generator's {label token: the label as written}; tokens hold no whitespace

@@ -59,6 +59,10 @@ class SampleFeatures:
     likelihood: np.ndarray
     abundances: pd.DataFrame
     batches: Optional[np.ndarray] = None
+    # the CLR's parts (by default the abundances' columns) and the genera of its block (by default those present in
+    # CLR_PREVALENCE of these samples): a stored model gives its own, so a new cohort is read against them
+    clr_parts_: Optional[Sequence[str]] = None
+    clr_genera: Optional[Sequence[str]] = None
     _blocks: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -83,7 +87,20 @@ class SampleFeatures:
         """The samples at these positions, with their blocks already corrected on every sample of their batch."""
         blocks = {name: self.block(name)[index] for name in BLOCKS}
         return SampleFeatures(self.embeddings[index], self.likelihood[index], self.abundances.iloc[index],
-                              None if self.batches is None else self.batches[index], blocks)
+                              None if self.batches is None else self.batches[index], self.clr_parts(),
+                              self.genera_read(), blocks)
+
+    def clr_parts(self) -> list:
+        if self.clr_parts_ is None:
+            self.clr_parts_ = [str(g) for g in self.abundances.columns]
+        return list(self.clr_parts_)
+
+    def genera_read(self) -> list:
+        """The genera of the CLR block: those given, or those in at least CLR_PREVALENCE of these samples."""
+        if self.clr_genera is None:
+            present = (self.abundances.to_numpy() > 0).mean(axis=0) >= CLR_PREVALENCE
+            self.clr_genera = [str(g) for g in self.abundances.columns[present]]
+        return list(self.clr_genera)
 
     @property
     def hidden(self) -> int:
@@ -96,8 +113,7 @@ class SampleFeatures:
         (n_samples, width) float64."""
         if name not in self._blocks:
             if name == "clr":
-                present = (self.abundances.to_numpy() > 0).mean(axis=0) >= CLR_PREVALENCE
-                raw = clr(self.abundances)[:, present]
+                raw = clr(self.abundances, self.clr_parts())[self.genera_read()].to_numpy()
             elif name == "mgm":
                 raw = np.asarray(self.embeddings, dtype=np.float64)
             else:
@@ -109,14 +125,17 @@ class SampleFeatures:
 BLOCKS = ("clr", "mgm", "likelihood", "length")
 
 
-def clr(abundances: pd.DataFrame) -> np.ndarray:
-    """Centred log-ratio of relative abundances: log(x + pseudocount) minus the sample's mean of those logs, the
-    pseudocount half the sample's smallest non-zero abundance. (n_samples, n_genera) float64; rows are closed to 1
-    first, so counts and relative abundances give the same."""
-    closed = relative_abundance(abundances).to_numpy(dtype=np.float64)
-    smallest = np.where(closed > 0, closed, np.inf).min(axis=1, keepdims=True)
-    logs = np.log(closed + np.where(np.isfinite(smallest), smallest, 1e-6) / 2)
-    return logs - logs.mean(axis=1, keepdims=True)
+def clr(abundances: pd.DataFrame, parts: Optional[Sequence[str]] = None) -> pd.DataFrame:
+    """Centred log-ratio of relative abundances: log(x + pseudocount) minus the sample's mean of those logs over
+    `parts` (default: the columns), the pseudocount half the sample's smallest non-zero abundance. Each row is closed
+    to 1 over all its columns first, so counts and relative abundances give the same. A model stores its parts, so
+    that a new cohort, whose table holds other genera, is read against the same ones. (n_samples, len(parts))."""
+    closed = relative_abundance(abundances)
+    smallest = closed.where(closed > 0).min(axis=1).fillna(1e-6).to_numpy()
+    if parts is not None:
+        closed = closed.reindex(columns=list(parts), fill_value=0.0)
+    logs = np.log(closed.to_numpy(dtype=np.float64) + smallest[:, None] / 2)
+    return pd.DataFrame(logs - logs.mean(axis=1, keepdims=True), index=closed.index, columns=closed.columns)
 
 
 def standardise_within_batches(features: np.ndarray, batches: Sequence[str]) -> np.ndarray:
@@ -141,7 +160,10 @@ class Recipe:
     and weighted. One part predicts by itself. Several parts are blended late: each part's decision function is
     standardised within each batch (on the training scores' mean and spread where no batches were given), the
     standardised scores are summed, and a logistic calibration fit on the training samples' summed scores reads
-    them as probabilities; for numbers, the parts' predictions are averaged."""
+    them as probabilities; for numbers, the parts' predictions are averaged.
+
+    scikit-learn fits; what a fit leaves is plain arrays (`arrays`, `record`), and predictions are computed from
+    them alone, so a model stored in an artifact (safetensors and JSON) predicts exactly as the fit one does."""
     name = ""
     description = ""
     uses_mgm = True
@@ -152,48 +174,81 @@ class Recipe:
     def __init__(self, task: str, random_state: int = 0, n_estimators: int = BASELINE_TREES):
         self.task, self.random_state, self.n_estimators = task, random_state, n_estimators
 
-    def _matrix(self, data: SampleFeatures, part: int, fitting: bool) -> np.ndarray:
-        blocks, _ = self.parts[part]
-        matrices = [data.block(name) for name, _ in blocks]
-        if fitting:
-            self.scalers_[part] = [StandardScaler().fit(m) for m in matrices]
-        return np.hstack([scaler.transform(m) * weight for scaler, m, (_, weight)
-                          in zip(self.scalers_[part], matrices, blocks)])
+    def _features(self, data: SampleFeatures, part: int) -> np.ndarray:
+        return np.hstack([data.block(name) for name, _ in self.parts[part][0]])
 
-    def _model(self, c: float):
-        return Ridge(alpha=RIDGE_ALPHA) if self.task == "regression" else LogisticRegression(C=c, max_iter=3000)
+    def _decision(self, data: SampleFeatures, part: int) -> np.ndarray:
+        """(n_samples, n_outputs) linear scores of one part, from the fitted arrays."""
+        a = self.arrays
+        standardised = (self._features(data, part) - a[f"part{part}.mean"]) / a[f"part{part}.scale"]
+        return standardised @ a[f"part{part}.coef"].T + a[f"part{part}.intercept"]
 
-    def _scores(self, data: SampleFeatures, fitting: bool) -> np.ndarray:
-        """The parts' decision functions, each standardised within each batch, summed: (n_samples, n_columns)."""
+    def _summed_scores(self, data: SampleFeatures) -> np.ndarray:
         total = 0.0
-        for part, model in enumerate(self.models_):
-            score = model.decision_function(self._matrix(data, part, False))
-            score = score.reshape(len(score), -1)
+        for part in range(len(self.parts)):
+            score = self._decision(data, part)
             if data.batches is None:
-                if fitting:
-                    self.score_scale_[part] = (score.mean(axis=0), score.std(axis=0) + 1e-12)
-                mean, std = self.score_scale_[part]
-                total = total + (score - mean) / std
+                total = total + (score - self.arrays[f"part{part}.score_mean"]) / self.arrays[f"part{part}.score_std"]
             else:
                 total = total + standardise_within_batches(score, data.batches)
         return total
 
     def fit(self, data: SampleFeatures, targets: np.ndarray) -> "Recipe":
         """targets: (n_samples,) class indices (0..n_classes-1, every class present) or standardised values."""
-        self.scalers_, self.score_scale_ = {}, {}
-        self.models_ = [self._model(c).fit(self._matrix(data, part, True), targets)
-                        for part, (_, c) in enumerate(self.parts)]
+        self.arrays, self.record = {}, {"recipe": self.name, "task": self.task, "clr_parts": data.clr_parts(),
+                                        "clr_genera": data.genera_read()}
+        for part, (blocks, c) in enumerate(self.parts):
+            features = self._features(data, part)
+            scaler = StandardScaler().fit(features)
+            weights = np.concatenate([np.full(data.block(name).shape[1], weight) for name, weight in blocks])
+            model = (Ridge(alpha=RIDGE_ALPHA) if self.task == "regression" else LogisticRegression(C=c, max_iter=3000))
+            model.fit(scaler.transform(features) * weights, targets)
+            self.arrays.update({f"part{part}.mean": scaler.mean_, f"part{part}.scale": scaler.scale_ / weights,
+                                f"part{part}.coef": np.atleast_2d(model.coef_),
+                                f"part{part}.intercept": np.atleast_1d(model.intercept_)})
+            score = self._decision(data, part)
+            self.arrays.update({f"part{part}.score_mean": score.mean(axis=0),
+                                f"part{part}.score_std": score.std(axis=0) + 1e-12})
         if self.task == "classification" and len(self.parts) > 1:
-            self.calibration_ = LogisticRegression(max_iter=3000).fit(self._scores(data, True), targets)
+            calibration = LogisticRegression(max_iter=3000).fit(self._summed_scores(data), targets)
+            self.arrays.update({"calibration.coef": np.atleast_2d(calibration.coef_),
+                                "calibration.intercept": np.atleast_1d(calibration.intercept_)})
         return self
 
     def predict(self, data: SampleFeatures) -> np.ndarray:
-        """(n_samples, n_classes) probabilities or (n_samples,) values."""
+        """(n_samples, n_classes) probabilities or (n_samples,) values (standardised, as the targets were)."""
         if self.task == "regression":
-            return np.mean([m.predict(self._matrix(data, p, False)) for p, m in enumerate(self.models_)], axis=0)
+            return np.mean([self._decision(data, part)[:, 0] for part in range(len(self.parts))], axis=0)
         if len(self.parts) == 1:
-            return self.models_[0].predict_proba(self._matrix(data, 0, False))
-        return self.calibration_.predict_proba(self._scores(data, False))
+            return _probabilities(self._decision(data, 0))
+        a = self.arrays
+        return _probabilities(self._summed_scores(data) @ a["calibration.coef"].T + a["calibration.intercept"])
+
+
+def _probabilities(decision: np.ndarray) -> np.ndarray:
+    """Class probabilities of linear scores, as scikit-learn's LogisticRegression reads them: one column is the
+    second class's log-odds, several are a softmax's logits."""
+    if decision.shape[1] == 1:
+        positive = 1 / (1 + np.exp(-decision[:, 0]))
+        return np.column_stack([1 - positive, positive])
+    shifted = np.exp(decision - decision.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def load_recipe(arrays: Dict[str, np.ndarray], record: dict) -> Recipe:
+    """The fitted recipe that `arrays` and `record` (from a fit Recipe) describe; TransferError where they do not
+    fit together."""
+    if record.get("recipe") not in RECIPES or not RECIPES[record["recipe"]].parts:
+        raise TransferError(f"The stored recipe {record.get('recipe')!r} is not one q2-mgm stores as arrays.")
+    recipe = RECIPES[record["recipe"]](record["task"])
+    needed = [f"part{p}.{k}" for p in range(len(recipe.parts)) for k in ("mean", "scale", "coef", "intercept")]
+    if record["task"] == "classification" and len(recipe.parts) > 1:
+        needed += ["calibration.coef", "calibration.intercept"]
+    missing = [key for key in needed if key not in arrays]
+    if missing:
+        raise TransferError(f"The stored {record['recipe']} lacks {', '.join(missing[:3])}; re-create the model.")
+    recipe.arrays, recipe.record = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}, record
+    return recipe
 
 
 CLR_PART = ((("clr", 1.0),), CLR_C)

@@ -60,6 +60,16 @@ RECIPE_DESCRIPTIONS = {
                      "cohorts of the accuracy benchmark (q2-mgm's README).",
     "forest_trees": "Trees in that RandomForest.",
 }
+FIT_BATCHES_DESCRIPTION = (
+    "Optional batch of each sample (study, sequencing run). With it, fine-tune fits the across-study recipe of "
+    "classify-samples-cv (mgm-transfer: the frozen general model's features and CLR abundances, each batch "
+    "standardised on its own samples, labels unused) instead of the head, validates it leaving one batch out, and "
+    "records it in the model; predict-* then corrects a new cohort on its own samples. freeze_layers, "
+    "forest_weight, forest_trees and the epoch settings do not apply then.")
+PREDICT_BATCHES_DESCRIPTION = (
+    "For a model fit with batches: each sample's batch (study, sequencing run), each standardised on its own "
+    "samples before prediction, labels unused. Left out, all the corpus's samples are one batch (one new cohort; "
+    "at least 3 samples). A model fit without batches takes none.")
 LABEL_DESCRIPTION = ("The sample metadata column to learn. Samples with no value are left out and counted; samples "
                      "the metadata does not hold follow missing_samples.")
 # what every action that reads a label column of the corpus's (table's) samples adds
@@ -107,13 +117,14 @@ def _register_training(plugin):
         function=fine_tune,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
         parameters={"metadata": LabelColumn, "task": Task, "groups": MetadataColumn[Categorical],
-                    **RECIPE_PARAMETERS, **TRAINING_PARAMETERS, **LABEL_PARAMETERS},
+                    "batches": MetadataColumn[Categorical], **RECIPE_PARAMETERS, **TRAINING_PARAMETERS,
+                    **LABEL_PARAMETERS},
         outputs=[("trained_model", TrainedModel), ("history", MGMTrainingHistory)],
         input_descriptions={"corpus": CORPUS_DESCRIPTION,
                             "model": "The pretrained model to start from; the general model when left out."},
         parameter_descriptions={"metadata": LABEL_DESCRIPTION, "task": TASK_DESCRIPTION,
-                                "groups": GROUPS_DESCRIPTION, **TRAINING_DESCRIPTIONS, **RECIPE_DESCRIPTIONS,
-                                **LABEL_DESCRIPTIONS},
+                                "groups": GROUPS_DESCRIPTION, "batches": FIT_BATCHES_DESCRIPTION,
+                                **TRAINING_DESCRIPTIONS, **RECIPE_DESCRIPTIONS, **LABEL_DESCRIPTIONS},
         output_descriptions={"trained_model": TRAINED_DESCRIPTION, "history": HISTORY_DESCRIPTION},
         name="Fine-tune MGM to classify or regress samples",
         description="A linear head on the final hidden state at each sentence's last token, as upstream MGM. By "
@@ -165,10 +176,10 @@ def _register_prediction(plugin):
     plugin.methods.register_function(
         function=predict_classification,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Classifier]},
-        parameters={"device": DEVICES},
+        parameters={"device": DEVICES, "batches": MetadataColumn[Categorical]},
         outputs=[("predictions", SampleData[ClassifierPredictions]), ("probabilities", SampleData[Probabilities])],
         input_descriptions={**PREDICTION_INPUTS, "model": "A fine-tuned MGM classifier."},
-        parameter_descriptions={"device": DEVICE_DESCRIPTION},
+        parameter_descriptions={"device": DEVICE_DESCRIPTION, "batches": PREDICT_BATCHES_DESCRIPTION},
         output_descriptions={"predictions": "The most probable class of each sample.",
                              "probabilities": "Each class's probability for each sample."},
         name="Predict sample classes with an MGM classifier",
@@ -180,10 +191,10 @@ def _register_prediction(plugin):
     plugin.methods.register_function(
         function=predict_regression,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Regressor]},
-        parameters={"device": DEVICES},
+        parameters={"device": DEVICES, "batches": MetadataColumn[Categorical]},
         outputs=[("predictions", SampleData[RegressorPredictions])],
         input_descriptions={**PREDICTION_INPUTS, "model": "A fine-tuned MGM regressor."},
-        parameter_descriptions={"device": DEVICE_DESCRIPTION},
+        parameter_descriptions={"device": DEVICE_DESCRIPTION, "batches": PREDICT_BATCHES_DESCRIPTION},
         output_descriptions={"predictions": "The predicted value of each sample."},
         name="Predict sample values with an MGM regressor",
         examples={"predict_values": _examples.predict_regression_example},

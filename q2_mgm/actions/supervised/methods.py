@@ -12,18 +12,23 @@ from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import Corpus
 from ...core.training import (FINE_TUNING as D, TrainingError, TrainingSettings, load_trained_model, predict,
                               save_trained_model, sequence_model, train_sequence_model, validation_split)
+from ...core.training.batch_corrected import train_batch_corrected
 from ...core.training.splits import TEST_SIZE, check_class_sizes
 from ...core.vocab import mgm_vocabulary
 
 
 def labelled_samples(corpus: Corpus, column: qiime2.MetadataColumn, groups=None,
-                     missing_samples: str = MISSING_SAMPLES):
-    """The corpus samples with a label (and group), in corpus order; the rest are counted and reported. Samples the
-    metadata does not hold fail unless missing_samples is 'ignore'."""
-    columns = [(column.name, column.to_series())] + ([] if groups is None else [(groups.name, groups.to_series())])
+                     missing_samples: str = MISSING_SAMPLES, batches=None):
+    """The corpus samples with a label (and group, and batch), in corpus order: (IDs, labels, group names or None,
+    batch names or None); the rest are counted and reported. Samples the metadata does not hold fail unless
+    missing_samples is 'ignore'."""
+    optional = [c for c in (groups, batches) if c is not None]
+    columns = [(column.name, column.to_series())] + [(c.name, c.to_series()) for c in optional]
     kept, values = samples_with_values(corpus.samples.index, columns, TrainingError, report,
                                        missing_samples=missing_samples)
-    return kept, values[0], (None if groups is None else values[1].astype(str).to_numpy())
+    extra = iter(v.astype(str).to_numpy() for v in values[1:])
+    group_values = None if groups is None else next(extra)
+    return kept, values[0], group_values, (None if batches is None else next(extra))
 
 
 def _task(column):
@@ -36,11 +41,12 @@ def _check_task(column, task):
                             "or use task 'classification'.")
 
 
-def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_to_train):
+def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_to_train, batches=None):
     """Labels checked before any work (a class too rare for the validation split fails here), then the model from
-    `load_model_to_train()` -> (backbone or None, vocabulary, config or None, provenance) trained and saved."""
+    `load_model_to_train()` -> (backbone or None, vocabulary, config or None, provenance) trained and saved. With
+    batches, the across-study recipe instead of the head (core.training.batch_corrected)."""
     _check_task(metadata, task)
-    kept, labels, group_values = labelled_samples(corpus, metadata, groups, missing_samples)
+    kept, labels, group_values, batch_values = labelled_samples(corpus, metadata, groups, missing_samples, batches)
     if task == "classification" and isinstance(metadata, qiime2.NumericMetadataColumn):
         labels = labels.map("{:g}".format)  # class codes 0/1, not 0.0/1.0
     if task == "classification":
@@ -49,15 +55,31 @@ def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_t
     token_ids = encode(corpus.samples.sentence.loc[kept], vocabulary)
     n_labels = labels.astype(str).nunique() if task == "classification" else 1
     network = sequence_model(task, n_labels, backbone=backbone, config=config, random_state=settings.random_state)
-    trained = train_sequence_model(network, token_ids, labels, task, settings, group_values, report=report,
-                                   abundances=corpus.abundance_table(kept) if settings.forest_weight else None)
+    if batches is not None:
+        report(f"batches from {batches.name!r}: fitting the across-study recipe; freeze_layers, forest_weight, "
+               "forest_trees and the epoch settings do not apply")
+        trained = train_batch_corrected(network, token_ids, labels, task, batch_values, _abundances(corpus, kept),
+                                        settings, report)
+        provenance["batches_column"] = batches.name
+    else:
+        trained = train_sequence_model(network, token_ids, labels, task, settings, group_values, report=report,
+                                       abundances=corpus.abundance_table(kept) if settings.forest_weight else None)
     out = MGMSupervisedModelDirFmt()
     save_trained_model(trained, vocabulary, out.path, settings, label_column=metadata.name, **provenance)
     return out, trained.history
 
 
+def _abundances(corpus, sample_ids=None):
+    abundances = corpus.abundance_table(sample_ids)
+    if abundances is None:
+        raise TrainingError("The across-study recipe (batches) reads the corpus's genus abundances, and this corpus "
+                            "holds none (it was generated, or made by an older q2-mgm). Tokenize the table again.")
+    return abundances
+
+
 def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, model: MGMModelDirFmt = None,
-              groups: qiime2.CategoricalMetadataColumn = None, epochs: int = D.epochs,
+              groups: qiime2.CategoricalMetadataColumn = None, batches: qiime2.CategoricalMetadataColumn = None,
+              epochs: int = D.epochs,
               learning_rate: float = D.learning_rate, batch_size: int = D.batch_size,
               validation_fraction: float = D.validation_fraction, patience: int = D.patience,
               class_weighting: bool = D.class_weighting, freeze_layers: int = D.freeze_layers,
@@ -72,7 +94,7 @@ def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, model:
         epochs=epochs, learning_rate=learning_rate, batch_size=batch_size, validation_fraction=validation_fraction,
         patience=patience, class_weighting=class_weighting, freeze_layers=freeze_layers, random_state=random_state,
         device=resolve_device(device), forest_weight=forest_weight, forest_trees=forest_trees)
-    return _fit(corpus, metadata, task, groups, missing_samples, settings, pretrained)
+    return _fit(corpus, metadata, task, groups, missing_samples, settings, pretrained, batches)
 
 
 def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qiime2.CategoricalMetadataColumn = None,
@@ -90,18 +112,41 @@ def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qi
     return _fit(corpus, metadata, task, groups, missing_samples, settings, architecture)
 
 
-def _predict(corpus, model, device):
+def _predict(corpus, model, device, batches):
     trained, vocabulary, _ = load_trained_model(model.path)
     token_ids = encode(corpus.samples.sentence, vocabulary)
     report(f"predicting {len(token_ids)} samples"
            + (f", {trained.forest_weight:g} of each prediction from its RandomForest" if trained.forest else ""))
     abundances = corpus.abundance_table() if trained.forest else None
-    return trained, predict(trained, token_ids, resolve_device(device), abundances)
+    batch_values = None
+    if trained.transfer is not None:
+        abundances = _abundances(corpus)
+        batch_values = _batches_of(corpus, batches)
+    elif batches is not None:
+        raise TrainingError("This model was not fit with batches, so it corrects none: leave batches out, or "
+                            "fine-tune with batches to get a model that standardises each batch on itself.")
+    return trained, predict(trained, token_ids, resolve_device(device), abundances, batch_values)
 
 
-def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt,
-                           device: str = D.device) -> (pd.Series, pd.DataFrame):
-    trained, probabilities = _predict(corpus, model, device)
+def _batches_of(corpus, batches):
+    """Each corpus sample's batch; without a batches column every sample is one batch (the corpus is one new
+    cohort, standardised on itself)."""
+    if batches is None:
+        report("this model standardises each batch on its own samples; no batches given, so the corpus's "
+               f"{len(corpus.samples)} samples are one batch")
+        return np.full(len(corpus.samples), "all samples")
+    values = batches.to_series().reindex(corpus.samples.index)
+    if values.isna().any():
+        missing = values.index[values.isna()]
+        raise TrainingError(f"{len(missing)} samples have no batch in {batches.name!r} (for example "
+                            f"{', '.join(map(str, missing[:5]))}); this model standardises each batch on its own "
+                            "samples, so every sample needs one. Fill them in, or filter those samples out.")
+    return values.astype(str).to_numpy()
+
+
+def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: str = D.device,
+                           batches: qiime2.CategoricalMetadataColumn = None) -> (pd.Series, pd.DataFrame):
+    trained, probabilities = _predict(corpus, model, device, batches)
     index = pd.Index(corpus.samples.index, name="SampleID")
     probabilities = pd.DataFrame(probabilities.astype(np.float64), index=index, columns=trained.labels)
     predictions = pd.Series(np.asarray(trained.labels)[probabilities.to_numpy().argmax(1)], index=index,
@@ -109,8 +154,9 @@ def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt,
     return predictions, probabilities
 
 
-def predict_regression(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: str = D.device) -> pd.Series:
-    _, values = _predict(corpus, model, device)
+def predict_regression(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: str = D.device,
+                       batches: qiime2.CategoricalMetadataColumn = None) -> pd.Series:
+    _, values = _predict(corpus, model, device, batches)
     return pd.Series(values.astype(np.float64), index=pd.Index(corpus.samples.index, name="SampleID"),
                      name="prediction")
 
@@ -118,7 +164,7 @@ def predict_regression(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: 
 def split_corpus(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2.CategoricalMetadataColumn = None,
                  test_size: float = TEST_SIZE, random_state: int = D.random_state,
                  missing_samples: str = MISSING_SAMPLES) -> (Corpus, Corpus):
-    kept, labels, group_values = labelled_samples(corpus, metadata, groups, missing_samples)
+    kept, labels, group_values, _ = labelled_samples(corpus, metadata, groups, missing_samples)
     task = _task(metadata)
     if task == "classification":
         check_class_sizes(labels, ("training", "test"), metadata.name, group_values)

@@ -7,13 +7,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
+import safetensors
+import safetensors.numpy
 import torch
 import transformers
 
 from ..forest import Forest, load_forest, save_forest
-from ..inference import length_batches, padded_batch
+from ..inference import language_model_features, length_batches, padded_batch
 from ..models import ModelFormatError, load_model, save_model
-from ..schemas import TRAINING_RECORD_FILE, TRAINING_RECORD_KEYS
+from ..schemas import TRAINING_RECORD_FILE, TRAINING_RECORD_KEYS, TRANSFER_FILE
+from ..transfer import Recipe, SampleFeatures, TransferError, load_recipe
 from ..vocab import PathLike, Vocabulary
 from .blend import forest_matrix
 from .settings import TrainingError, TrainingSettings
@@ -34,13 +37,16 @@ class TrainedModel:
     forest_genera: List[str] = dataclasses.field(default_factory=list)  # the forest's feature columns, genus tokens
     # validation metrics of each part (network, forest, blend): metric name -> value
     validation: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
+    # fit with batches: the across-study recipe that predicts (core.transfer), each batch standardised on itself
+    transfer: Optional[Recipe] = None
 
     def training_record(self) -> Dict[str, Any]:
         return {"task": self.task, "labels": self.labels, "target_mean": self.target_mean,
                 "target_std": self.target_std, "n_training_samples": self.n_training,
                 "n_validation_samples": self.n_validation, "validation": self.validation,
                 "forest": None if self.forest is None else {"weight": self.forest_weight,
-                                                             "genera": self.forest_genera}}
+                                                             "genera": self.forest_genera},
+                "transfer": None if self.transfer is None else self.transfer.record}
 
 
 def network_outputs(model: transformers.GPT2ForSequenceClassification, task: str, token_ids: Sequence[np.ndarray],
@@ -58,10 +64,21 @@ def network_outputs(model: transformers.GPT2ForSequenceClassification, task: str
 
 
 def predict(trained_model: TrainedModel, token_ids: Sequence[np.ndarray], device: str = "cpu",
-            abundances: Optional[pd.DataFrame] = None) -> np.ndarray:
+            abundances: Optional[pd.DataFrame] = None, batches: Optional[np.ndarray] = None) -> np.ndarray:
     """Class probabilities (n x classes) or de-standardised predictions (n,); a model with a forest blends in its
-    predictions from `abundances` (samples x genus tokens, rows in token_ids' order)."""
-    outputs = network_outputs(trained_model.model, trained_model.task, token_ids, device)
+    predictions from `abundances` (samples x genus tokens, rows in token_ids' order). A model fit with batches
+    (trained_model.transfer) predicts with its across-study recipe from the features, the abundances and
+    `batches` ((n,) names; each batch standardised on its own samples, labels unused)."""
+    if trained_model.transfer is not None:
+        if abundances is None or batches is None:
+            raise TrainingError("This model was fit with batches: predicting needs the corpus's genus abundances "
+                                "and each sample's batch.")
+        embeddings, likelihood = language_model_features(trained_model.model, token_ids, device)
+        record = trained_model.transfer.record
+        outputs = trained_model.transfer.predict(SampleFeatures(embeddings, likelihood, abundances, batches,
+                                                                record["clr_parts"], record["clr_genera"]))
+    else:
+        outputs = network_outputs(trained_model.model, trained_model.task, token_ids, device)
     if trained_model.forest is not None:
         if abundances is None:
             raise TrainingError("This model blends in a RandomForest on genus abundances, and the corpus holds "
@@ -84,6 +101,9 @@ def save_trained_model(trained: TrainedModel, vocabulary: Vocabulary, directory:
     (directory / TRAINING_RECORD_FILE).write_text(json.dumps(record, indent=2, default=float) + "\n")
     if trained.forest is not None:
         save_forest(trained.forest, directory)
+    if trained.transfer is not None:
+        safetensors.numpy.save_file({k: np.ascontiguousarray(v, dtype=np.float64)
+                                     for k, v in trained.transfer.arrays.items()}, str(directory / TRANSFER_FILE))
 
 
 def read_training_record(directory: PathLike) -> Dict[str, Any]:
@@ -101,6 +121,8 @@ def read_training_record(directory: PathLike) -> Dict[str, Any]:
                                f"{len(n_outputs)} outputs.")
     if record.get("forest"):
         load_blended_forest(directory, record)
+    if record.get("transfer"):
+        load_transfer(directory, record)
     return record
 
 
@@ -115,7 +137,21 @@ def load_trained_model(directory: PathLike) -> Tuple[TrainedModel, Vocabulary, D
                            validation=record.get("validation") or {})
     if record.get("forest"):
         trained.forest, trained.forest_weight, trained.forest_genera = load_blended_forest(directory, record)
+    if record.get("transfer"):
+        trained.transfer = load_transfer(directory, record)
     return trained, vocabulary, versions
+
+
+def load_transfer(directory: PathLike, record: Dict[str, Any]) -> Recipe:
+    """The across-study recipe of a model fit with batches: transfer.safetensors checked against training.json;
+    ModelFormatError where they do not fit."""
+    path = pathlib.Path(directory) / TRANSFER_FILE
+    try:
+        arrays = safetensors.numpy.load_file(str(path))
+        return load_recipe(arrays, record["transfer"])
+    except (OSError, safetensors.SafetensorError, TransferError, KeyError) as error:
+        raise ModelFormatError(f"{TRANSFER_FILE} does not hold the recipe training.json names ({error}); "
+                               "re-create the model with q2-mgm.") from None
 
 
 def load_blended_forest(directory: PathLike, record: Dict[str, Any]) -> Tuple[Forest, float, List[str]]:

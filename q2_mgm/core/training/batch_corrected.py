@@ -1,0 +1,58 @@
+"""fine-tune with batches: the across-study recipe (core.transfer.DEFAULT_RECIPE) on the frozen general model's
+features, each batch standardised on its own samples, so that a new cohort is corrected on itself, labels unused,
+when predict-* is given its batches. Validated leaving one batch out."""
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import transformers
+from sklearn.metrics import mean_absolute_error, roc_auc_score
+
+from ..cross_validation import cross_validate, make_folds
+from ..inference import language_model_features
+from ..transfer import DEFAULT_RECIPE, SampleFeatures, make_recipe
+from .settings import TrainingSettings
+from .targets import encode_targets
+from .trained import TrainedModel
+
+
+def _leave_one_batch_out(data, targets, task, classes, settings, report):
+    """{'validation_auc' or 'validation_mae': mean over held-out batches}; empty with one batch."""
+    if len(np.unique(data.batches)) < 2:
+        report("one batch only: no leave-one-batch-out validation")
+        return {}
+    encoded, _, _, _ = encode_targets(targets, task)
+    folds = make_folds(encoded, data.batches, 0, "leave-one-group-out", task, settings.random_state)
+    result = cross_validate(data, targets, task, folds, DEFAULT_RECIPE, (), settings.random_state,
+                            report=lambda message: None)
+    scores = []
+    for _, frame in result.predictions.groupby("fold"):
+        if task == "regression":
+            scores.append(mean_absolute_error(frame["truth"], frame["prediction"]))
+        elif frame["truth"].nunique() == len(classes) == 2:
+            scores.append(roc_auc_score(frame["truth"] == classes[1], frame[f"probability:{classes[1]}"]))
+    if not scores:
+        return {}
+    name = "validation_mae" if task == "regression" else "validation_auc"
+    report(f"leave-one-batch-out {name}: " + ", ".join(f"{s:.3f}" for s in scores) + f"; mean {np.mean(scores):.3f}")
+    return {name: float(np.mean(scores))}
+
+
+def train_batch_corrected(model: transformers.GPT2ForSequenceClassification, token_ids: Sequence[np.ndarray],
+                          targets: pd.Series, task: str, batches: np.ndarray, abundances: pd.DataFrame,
+                          settings: TrainingSettings, report: Callable[[str], None] = print) -> TrainedModel:
+    """The across-study recipe fit on every labelled sample: model (from sequence_model, its encoder frozen) gives
+    the features; batches: (n_samples,) batch names, each standardised on its own samples; abundances: samples x
+    genus tokens, rows in token_ids' order. The recipe is validated leaving one batch out where there are several,
+    then fit on every sample; its arrays travel in the model (TrainedModel.transfer)."""
+    encoded, labels, mean, std = encode_targets(targets, task)
+    report(f"features of {len(token_ids)} samples from the frozen encoder, then {DEFAULT_RECIPE} with every batch "
+           f"standardised on its own samples ({len(np.unique(batches))} batches)")
+    embeddings, likelihood = language_model_features(model.eval(), token_ids, settings.device)
+    data = SampleFeatures(embeddings, likelihood, abundances, np.asarray(batches))
+    validation = _leave_one_batch_out(data, targets, task, labels, settings, report)
+    recipe = make_recipe(DEFAULT_RECIPE, task, settings.random_state).fit(data, encoded)
+    history = pd.DataFrame({k: [v] for k, v in validation.items()} or {"samples": [len(token_ids)]},
+                           index=pd.Index(["1"], name="epoch"))
+    return TrainedModel(model.cpu(), task, labels, mean, std, history, len(token_ids), 0,
+                        validation={"leave-one-batch-out": validation}, transfer=recipe)
