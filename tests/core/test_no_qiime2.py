@@ -20,3 +20,15 @@ def test_the_core_imports_no_qiime2():
                 "print(','.join(loaded))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "", f"q2_mgm.core imports QIIME 2 packages: {result.stdout.strip()}"
+
+
+def test_every_core_module_imports_first():
+    """Each module imported first, in a fresh interpreter: no import cycle depends on which is loaded first (a
+    benchmark that imports core.transfer first once met one)."""
+    script = ("import importlib, sys\n"
+              "for name in sys.argv[1:]:\n"
+              "    for loaded in [m for m in sys.modules if m.startswith('q2_mgm')]:\n"
+              "        del sys.modules[loaded]\n"
+              "    importlib.import_module(name)\n")
+    result = subprocess.run([sys.executable, "-c", script, *core_modules()], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

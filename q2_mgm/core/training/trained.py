@@ -3,7 +3,7 @@ training.json, and the forest's arrays)."""
 import dataclasses
 import json
 import pathlib
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -16,10 +16,12 @@ from ..forest import Forest, load_forest, save_forest
 from ..inference import language_model_features, length_batches, padded_batch
 from ..models import ModelFormatError, load_model, save_model
 from ..schemas import TRAINING_RECORD_FILE, TRAINING_RECORD_KEYS, TRANSFER_FILE
-from ..transfer import Recipe, SampleFeatures, TransferError, load_recipe
 from ..vocab import PathLike, Vocabulary
 from .blend import forest_matrix
 from .settings import TrainingError, TrainingSettings
+
+if TYPE_CHECKING:  # core.transfer reads the training defaults, so it is imported where it is used
+    from ..transfer import Recipe
 
 
 @dataclasses.dataclass
@@ -38,7 +40,7 @@ class TrainedModel:
     # validation metrics of each part (network, forest, blend): metric name -> value
     validation: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
     # fit with batches: the across-study recipe that predicts (core.transfer), each batch standardised on itself
-    transfer: Optional[Recipe] = None
+    transfer: Optional["Recipe"] = None
 
     def training_record(self) -> Dict[str, Any]:
         return {"task": self.task, "labels": self.labels, "target_mean": self.target_mean,
@@ -70,6 +72,7 @@ def predict(trained_model: TrainedModel, token_ids: Sequence[np.ndarray], device
     (trained_model.transfer) predicts with its across-study recipe from the features, the abundances and
     `batches` ((n,) names; each batch standardised on its own samples, labels unused)."""
     if trained_model.transfer is not None:
+        from ..transfer import SampleFeatures
         if abundances is None or batches is None:
             raise TrainingError("This model was fit with batches: predicting needs the corpus's genus abundances "
                                 "and each sample's batch.")
@@ -142,9 +145,10 @@ def load_trained_model(directory: PathLike) -> Tuple[TrainedModel, Vocabulary, D
     return trained, vocabulary, versions
 
 
-def load_transfer(directory: PathLike, record: Dict[str, Any]) -> Recipe:
+def load_transfer(directory: PathLike, record: Dict[str, Any]) -> "Recipe":
     """The across-study recipe of a model fit with batches: transfer.safetensors checked against training.json;
     ModelFormatError where they do not fit."""
+    from ..transfer import TransferError, load_recipe
     path = pathlib.Path(directory) / TRANSFER_FILE
     try:
         arrays = safetensors.numpy.load_file(str(path))
