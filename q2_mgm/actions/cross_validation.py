@@ -3,6 +3,8 @@ pipelines classify-samples-cv and regress-samples-cv, registered by `register(pl
 by models that never saw it (q2-sample-classifier's classify-samples-ncv), with folds that can hold out whole
 studies, and the conventional baselines fit on exactly the same samples of each fold. Defaults live in the core
 (q2_mgm.core.cross_validation.CROSS_VALIDATION)."""
+import time
+
 import numpy as np
 import pandas as pd
 import qiime2
@@ -17,7 +19,8 @@ from .._formats import MGMModelDirFmt
 from .._progress import report
 from .._types import MGMCorpus, MGMCrossValidation, MGMModel, Pretrained
 from ..core import schemas
-from ..core.cross_validation import CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, cross_validate, make_folds
+from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, check_fold_settings,
+                                     cross_validate, make_folds)
 from ..core.inference import encode, language_model_features, resolve_device
 from ..core.models import load_general_model, load_model
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
@@ -33,7 +36,8 @@ def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe
          random_state, device, missing_samples):
     columns = [(metadata.name, metadata.to_series())]
     columns += [(c.name, c.to_series()) for c in (groups, batches) if c is not None]
-    kept, values = samples_with_values(corpus.samples.index, columns, TransferError, report, missing_samples)
+    kept, values = samples_with_values(corpus.samples.index, columns, TransferError, report,
+                                       missing_samples=missing_samples)
     labels = values[0] if task == "regression" else values[0].astype(str)
     extra = iter(values[1:])
     group_values = None if groups is None else next(extra).astype(str).to_numpy()
@@ -46,8 +50,10 @@ def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe
     folds = make_folds(encoded, group_values, cv, cv_strategy, task, random_state)
     backbone, vocabulary, _ = load_general_model() if model is None else load_model(model.path)
     report(f"features of {len(kept)} samples from the frozen encoder (one pass, shared by every fold)")
+    started = time.perf_counter()
     embeddings, likelihood = language_model_features(
         backbone, encode(corpus.samples.sentence.loc[kept], vocabulary), resolve_device(device))
+    features_seconds = time.perf_counter() - started
     report(f"{len(folds)} folds ({cv_strategy}); methods: {recipe}, then " + ", ".join(BASELINES))
     left_out = samples_left_out(corpus.samples.index, kept, columns, corpus.dropped_samples).to_dict("records")
     if left_out:
@@ -57,7 +63,7 @@ def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe
         n_estimators, group_values if transfer_matrix and group_values is not None else None, report,
         label_column=metadata.name, groups_column=None if groups is None else groups.name,
         batches_column=None if batches is None else batches.name, cv_strategy=cv_strategy,
-        cv=len(folds), left_out=left_out)
+        cv=len(folds), left_out=left_out, features_seconds=features_seconds)
     if transfer_matrix and groups is None:
         report("transfer_matrix needs a groups column; none drawn")
     own = result.predictions[result.predictions["method"] == recipe].set_index("sample_id")
@@ -92,6 +98,9 @@ def cross_validate_regression(corpus: Corpus, metadata: qiime2.NumericMetadataCo
 
 
 def _pipeline(ctx, name, table, taxonomy, max_length, harmonize_names, **parameters):
+    groups = parameters["groups"]
+    check_fold_settings(parameters["cv"], parameters["cv_strategy"],
+                        None if groups is None else groups.to_series().dropna().nunique())  # before any work
     tokenize = ctx.get_action("mgm", "tokenize")
     run = ctx.get_action("mgm", name)
     evaluate = ctx.get_action("mgm", "evaluate_cross_validation")
@@ -150,9 +159,9 @@ CV_TABLE = FeatureTable[Frequency | RelativeFrequency]
 
 
 def register(plugin):
-    tasks = (("classification", Categorical, "class", [("predictions", SampleData[ClassifierPredictions]),
+    tasks = (("classification", Categorical, "classes", [("predictions", SampleData[ClassifierPredictions]),
                                                         ("probabilities", SampleData[Probabilities])]),
-             ("regression", Numeric, "value", [("predictions", SampleData[RegressorPredictions])]))
+             ("regression", Numeric, "values", [("predictions", SampleData[RegressorPredictions])]))
     for task, column, kind, outputs in tasks:
         output_descriptions = {"predictions": f"The MGM recipe's out-of-fold {kind} of every sample.",
                                "probabilities": "The MGM recipe's out-of-fold class probabilities of every sample."}
@@ -193,7 +202,7 @@ def register(plugin):
                                  "evaluation": "Per held-out fold or group: MGM beside the conventional baselines "
                                                "on the same samples, the mean with its 95% interval, a dot plot "
                                                "and pooled curves."},
-            name=f"Predict sample {kind}s across studies with MGM: tokenize, cross-validate, evaluate",
+            name=f"Predict sample {kind} across studies with MGM: tokenize, cross-validate, evaluate",
             description="Tokenize the table, then predict every sample from models that never saw it (k-fold or "
                         "leave-one-group-out, e.g. leave-one-study-out), and show MGM beside a RandomForest and "
                         "a batch-corrected CLR linear model fit on the same samples of each fold. Mirrors "

@@ -50,31 +50,37 @@ class Fold:
     test: np.ndarray
 
 
+def check_fold_settings(cv: int, strategy: str, n_groups: Optional[int]) -> None:
+    """What can be checked of the folds before any work: the strategy, and enough groups (n_groups: how many
+    distinct groups, None without a groups column). TransferError names the parameter and the fix."""
+    if strategy not in CV_STRATEGIES:
+        raise TransferError(f"cv_strategy must be one of {', '.join(CV_STRATEGIES)}, not {strategy!r}.")
+    if strategy == "leave-one-group-out":
+        if n_groups is None:
+            raise TransferError("cv_strategy 'leave-one-group-out' needs a groups column (study, country or "
+                                "subject of each sample; --m-groups-column); give one, or use cv_strategy "
+                                "'k-fold'.")
+        if n_groups < 2:
+            raise TransferError(f"leave-one-group-out needs at least 2 groups; the groups column holds {n_groups}.")
+        return
+    if cv < 2:
+        raise TransferError(f"cv must be at least 2 folds, not {cv}.")
+    if n_groups is not None and n_groups < cv:
+        raise TransferError(f"k-fold with groups needs at least cv={cv} groups (--p-cv), and the groups column "
+                            f"holds {n_groups}; lower cv to {n_groups} or use cv_strategy 'leave-one-group-out'.")
+
+
 def make_folds(targets: np.ndarray, groups: Optional[np.ndarray], cv: int, strategy: str, task: str,
                random_state: int) -> List[Fold]:
     """Folds over (n_samples,) targets. k-fold is stratified by class for classification, and keeps each group on
     one side where groups ((n_samples,) names) are given; leave-one-group-out holds out one group per fold.
     TransferError where the strategy cannot be made from these samples."""
-    if strategy not in CV_STRATEGIES:
-        raise TransferError(f"cv_strategy must be one of {', '.join(CV_STRATEGIES)}, not {strategy!r}.")
+    check_fold_settings(cv, strategy, None if groups is None else len(np.unique(groups)))
     index = np.arange(len(targets))
     if strategy == "leave-one-group-out":
-        if groups is None:
-            raise TransferError("cv_strategy 'leave-one-group-out' needs a groups column (study, country or "
-                                "subject of each sample); give one, or use cv_strategy 'k-fold'.")
-        names = np.unique(groups)
-        if len(names) < 2:
-            raise TransferError(f"leave-one-group-out needs at least 2 groups; the groups column holds "
-                                f"{len(names)} ({names[0]!r}).")
         splits = LeaveOneGroupOut().split(index, targets, groups)
         return [Fold(str(groups[test][0]), train, test) for train, test in splits]
-    if cv < 2:
-        raise TransferError(f"cv must be at least 2 folds, not {cv}.")
     if groups is not None:
-        n_groups = len(np.unique(groups))
-        if n_groups < cv:
-            raise TransferError(f"k-fold with groups needs at least cv={cv} groups, and the groups column holds "
-                                f"{n_groups}; lower cv to {n_groups} or use cv_strategy 'leave-one-group-out'.")
         splitter = (StratifiedGroupKFold(cv, shuffle=True, random_state=random_state) if task == "classification"
                     else GroupKFold(cv))
         splits = splitter.split(index, targets, groups)

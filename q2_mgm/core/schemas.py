@@ -39,4 +39,4 @@ CV_TRANSFER_FILE = "transfer_matrix.tsv"
 CV_TRANSFER_COLUMNS = ("method", "trained_on", "tested_on", "score")
 CV_RECORD_FILE = "cross_validation.json"
 CV_RECORD_KEYS = ("task", "classes", "methods", "descriptions", "uses_mgm", "seconds", "label_column", "groups_column",
-                  "batches_column", "cv_strategy", "cv", "random_state", "left_out")
+                  "batches_column", "cv_strategy", "cv", "random_state", "left_out", "features_seconds")

@@ -38,14 +38,16 @@ def _fold_scores(result: CrossValidation) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _interval(values):
-    """Mean and 95% t-interval of the per-fold figures (NaN folds, e.g. one class only, left out)."""
+def _interval(values, bounded):
+    """Mean and 95% t-interval of the per-fold figures (NaN folds, e.g. one class only, left out); clipped to
+    [0, 1] where the figure is bounded (ROC AUC): with few folds the t-interval is wide."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     if len(values) < 2:
-        return (values.mean() if len(values) else np.nan), np.nan, np.nan
+        return (values.mean() if len(values) else np.nan), (np.nan, np.nan)
     half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    return values.mean(), values.mean() - half, values.mean() + half
+    low, high = values.mean() - half, values.mean() + half
+    return values.mean(), (max(low, 0.0), min(high, 1.0)) if bounded else (low, high)
 
 
 def _summary(scores, result, metric, higher_is_better):
@@ -53,9 +55,11 @@ def _summary(scores, result, metric, higher_is_better):
     wide = scores.pivot(index="fold", columns="method", values=metric)
     rows = {}
     for method in result.methods:
-        mean, low, high = _interval(wide[method])
+        mean, (low, high) = _interval(wide[method], bounded=metric == "ROC AUC")
         row = {f"mean {metric}": mean, "95% interval": f"{low:.3f} to {high:.3f}" if np.isfinite(low) else "n/a",
-               "folds scored": int(wide[method].notna().sum()), "seconds (all folds)": result.record["seconds"][method]}
+               "folds scored": int(wide[method].notna().sum()),
+               "seconds fitting and predicting, all folds": result.record["seconds"][method],
+               f"{mgm} wins / losses": ""}
         if method != mgm:
             both = wide[[mgm, method]].dropna()
             better = both[mgm] > both[method] if higher_is_better else both[mgm] < both[method]
@@ -86,17 +90,24 @@ def _dot_plot(scores, result, metric, output_dir):
     return save_figure(figure, output_dir, "dot_plot")
 
 
-def _transfer_plot(transfer, result, output_dir):
+def _transfer_plot(transfer, result, metric, output_dir):
+    """One heatmap per method on one colour scale, each cell's figure written in it."""
     methods = [m for m in result.methods if m in set(transfer["method"])]
+    scores = transfer["score"].to_numpy(dtype=float)
+    low, high = np.nanmin(scores), np.nanmax(scores)
     figure, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods), 4.2), squeeze=False)
     for ax, method in zip(axes[0], methods):
         matrix = transfer[transfer["method"] == method].pivot(index="trained_on", columns="tested_on",
                                                                values="score")
-        image = ax.imshow(matrix.to_numpy(dtype=float), cmap="viridis")
+        image = ax.imshow(matrix.to_numpy(dtype=float), cmap="viridis", vmin=low, vmax=high)
+        for (i, j), value in np.ndenumerate(matrix.to_numpy(dtype=float)):
+            if np.isfinite(value):
+                ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if value < (low + high) / 2 else "black")
         ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=45, ha="right", fontsize=7)
         ax.set_yticks(range(matrix.shape[0]), matrix.index, fontsize=7)
         ax.set_title(method, fontsize=9), ax.set_xlabel("tested on"), ax.set_ylabel("trained on")
-        figure.colorbar(image, ax=ax, fraction=0.046)
+    figure.colorbar(image, ax=axes[0][-1], fraction=0.046, label=metric)  # one scale for every panel
     return save_figure(figure, output_dir, "transfer_matrix")
 
 
@@ -121,14 +132,15 @@ def evaluate_cross_validation(output_dir: str, cross_validation: CrossValidation
     metric, higher = ("ROC AUC", True) if result.task == "classification" else ("MAE", False)
     scores = _fold_scores(result)
     summary = _summary(scores, result, metric, higher)
-    left_out = pd.DataFrame(record["left_out"], columns=["sample_id", "reason"])
+    left_out = pd.DataFrame(record["left_out"], columns=["sample_id", "reason"]).reset_index(drop=True)
     wide = scores.pivot(index="fold", columns="method", values=metric)[result.methods]
     counts = scores[scores["method"] == result.methods[0]].set_index("fold").drop(
         columns=["method", "ROC AUC", "balanced accuracy", "MAE", "R2"], errors="ignore")
     per_fold = counts.join(wide).loc[wide.index]
     transfer = result.transfer
     downloads = write_tsvs(output_dir, summary=summary, per_fold=scores, left_out_samples=left_out,
-                           **({"transfer_matrix": transfer} if len(transfer) else {}))
+                           **({"transfer_matrix": transfer.rename(columns={"score": metric})} if len(transfer)
+                              else {}))
     downloads.append("out_of_fold_predictions.tsv")
     result.predictions.to_csv(f"{output_dir}/out_of_fold_predictions.tsv", sep="\t", index=False)
     strategy = record["cv_strategy"]
@@ -137,7 +149,8 @@ def evaluate_cross_validation(output_dir: str, cross_validation: CrossValidation
                             + (f", groups from {record['groups_column']!r}" if record["groups_column"] else ""),
                 "batches corrected within": record["batches_column"] or "none given",
                 "samples predicted": int((result.predictions["method"] == result.methods[0]).sum()),
-                "samples left out": len(left_out), "seed": record["random_state"]}
+                "samples left out": len(left_out), "seed": record["random_state"],
+                "seconds for the features (one encoder pass, every fold)": f"{record['features_seconds']:.1f}"}
     render_page(output_dir, "cross_validation", {
         "title": "MGM across folds and studies", "overview": overview_table(overview),
         "mgm": result.methods[0], "metric": metric, "higher": higher,
@@ -145,7 +158,8 @@ def evaluate_cross_validation(output_dir: str, cross_validation: CrossValidation
         "summary": html_table(summary, "{:.3f}"), "per_fold": html_table(per_fold, "{:.3f}"),
         "dot_plot": _dot_plot(scores, result, metric, output_dir) if len(result.methods) > 1 else None,
         "pooled_plot": _pooled_plot(result, output_dir),
-        "transfer_plot": _transfer_plot(transfer, result, output_dir) if len(transfer) else None,
+        "transfer_plot": _transfer_plot(transfer, result, metric, output_dir) if len(transfer) else None,
+        "unscored": int(wide[result.methods[0]].isna().sum()),
         "transfer_means": (html_table(transfer.groupby("method", sort=False)["score"].mean().to_frame(
             f"mean {metric} off the diagonal"), "{:.3f}") if len(transfer) else None),
         "left_out": html_table(left_out, index=False) if len(left_out) else None, "n_left_out": len(left_out),

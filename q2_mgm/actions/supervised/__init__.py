@@ -65,11 +65,13 @@ FIT_BATCHES_DESCRIPTION = (
     "classify-samples-cv (mgm-transfer: the frozen general model's features and CLR abundances, each batch "
     "standardised on its own samples, labels unused) instead of the head, validates it leaving one batch out, and "
     "records it in the model; predict-* then corrects a new cohort on its own samples. freeze_layers, "
-    "forest_weight, forest_trees and the epoch settings do not apply then.")
+    "forest_weight, forest_trees, validation_fraction and the epoch settings do not apply then.")
 PREDICT_BATCHES_DESCRIPTION = (
     "For a model fit with batches: each sample's batch (study, sequencing run), each standardised on its own "
     "samples before prediction, labels unused. Left out, all the corpus's samples are one batch (one new cohort; "
-    "at least 3 samples). A model fit without batches takes none.")
+    "at least 3 samples). Each batch's scores are centred on that batch, so the predicted classes and "
+    "probabilities are relative within it: rank samples by them (AUROC); a case share far from the training "
+    "batches' shifts the calls. A model fit without batches takes none.")
 LABEL_DESCRIPTION = ("The sample metadata column to learn. Samples with no value are left out and counted; samples "
                      "the metadata does not hold follow missing_samples.")
 # what every action that reads a label column of the corpus's (table's) samples adds
@@ -183,8 +185,9 @@ def _register_prediction(plugin):
         output_descriptions={"predictions": "The most probable class of each sample.",
                              "probabilities": "Each class's probability for each sample."},
         name="Predict sample classes with an MGM classifier",
-        description="Outputs are q2-sample-classifier's types: its confusion-matrix visualizer reads "
-                    "them.",
+        description="The class of each sample of the corpus, and each class's probability, from a fine-tuned MGM "
+                    "classifier (its blended RandomForest and across-study recipe included). Outputs are "
+                    "q2-sample-classifier's types: its confusion-matrix visualizer reads them.",
         citations=[citations["zhang2026mgm"]],
         examples={"predict_classes": _examples.predict_example},
     )
@@ -198,7 +201,8 @@ def _register_prediction(plugin):
         output_descriptions={"predictions": "The predicted value of each sample."},
         name="Predict sample values with an MGM regressor",
         examples={"predict_values": _examples.predict_regression_example},
-        description="Outputs are q2-sample-classifier's type: its scatterplot visualizer reads them.",
+        description="The value of each sample of the corpus from a fine-tuned MGM regressor. Outputs are "
+                    "q2-sample-classifier's type: its scatterplot visualizer reads them.",
         citations=[citations["zhang2026mgm"]],
     )
 

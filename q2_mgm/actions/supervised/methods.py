@@ -60,7 +60,7 @@ def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_t
                "forest_trees and the epoch settings do not apply")
         trained = train_batch_corrected(network, token_ids, labels, task, batch_values, _abundances(corpus, kept),
                                         settings, report)
-        provenance["batches_column"] = batches.name
+        trained.transfer.record["batches_column"] = batches.name
     else:
         trained = train_sequence_model(network, token_ids, labels, task, settings, group_values, report=report,
                                        abundances=corpus.abundance_table(kept) if settings.forest_weight else None)
@@ -138,7 +138,7 @@ def _batches_of(corpus, batches):
     values = batches.to_series().reindex(corpus.samples.index)
     if values.isna().any():
         missing = values.index[values.isna()]
-        raise TrainingError(f"{len(missing)} samples have no batch in {batches.name!r} (for example "
+        raise TrainingError(f"{len(missing)} sample(s) have no batch in {batches.name!r} (for example "
                             f"{', '.join(map(str, missing[:5]))}); this model standardises each batch on its own "
                             "samples, so every sample needs one. Fill them in, or filter those samples out.")
     return values.astype(str).to_numpy()
