@@ -33,6 +33,7 @@ from _harness import BENCH, SHARED, earlier_results, fmt_s, out_dir, parser, say
 WORK = BENCH / "work" / "transfer"
 SIZES = (10, 20, 50, 100)
 REPEATS = 10
+MIN_TEST_PER_CLASS = 5  # a repeat is scored only where every class keeps this many test samples
 FEW_LABEL_TASKS = ("CRC_Metagenomics", "CD_Metagenomics", "PD_Amplicon", "ASD_Amplicon", "HMP_oral_sites")
 UPSTREAM_SUBSET = ("CD_Amplicon", "UC_Amplicon", "NAFLD_Amplicon", "Adenoma_Metagenomics")
 UPSTREAM = "upstream-fine-tuning"
@@ -191,13 +192,19 @@ def few_label_curves(name, data, labels, subjects, methods):
             test = np.setdiff1d(np.arange(len(encoded)), train)
             if subjects is not None:
                 test = test[~np.isin(subjects.to_numpy()[test], subjects.to_numpy()[train])]
+            if np.bincount(encoded[test], minlength=len(classes)).min() < MIN_TEST_PER_CLASS:
+                continue  # the drawn samples' subjects took (nearly) all of a class's other samples
             for method in methods:
                 fitted = make_recipe(method, "classification", repeat).fit(data.rows(train), encoded[train])
                 scores = fitted.predict(data.rows(test))
                 out[method].setdefault(size, []).append(
                     (auroc(np.asarray(classes)[encoded[test]], scores, classes),
                      float(f1_score(encoded[test], scores.argmax(1), average="macro"))))
-        say(f"    {name}: {size} per class: " + ", ".join(
+        if size not in out[methods[0]]:
+            say(f"    {name}: no repeat at {size} per class left {MIN_TEST_PER_CLASS} test samples of every class "
+                "once the drawn samples' subjects were set aside; size left out")
+            continue
+        say(f"    {name}: {size} per class ({len(out[methods[0]][size])} repeats): " + ", ".join(
             f"{m} {np.mean([a for a, _ in out[m][size]]):.3f}" for m in methods))
     return out
 
@@ -301,8 +308,10 @@ def render(record, out):
     means = auc.mean()
     pub_means = [f"{published.loc[auc.index, f'{k}_loso'].mean():.3f}" for k in PUBLISHED
                  if f"{k}_loso" in published and set(auc.index) <= set(published.index)]
-    lines.append("| **mean** | | | " + " | ".join(f"**{means[m]:.3f}**" for m in methods) + " | "
-                 + " | ".join(pub_means) + " |")
+    counted = auc.notna().sum()
+    lines.append("| **mean** | | | " + " | ".join(
+        f"**{means[m]:.3f}**" + ("" if counted[m] == len(auc) else f" ({counted[m]} cohorts)") for m in methods)
+        + " | " + " | ".join(pub_means) + " |")
     lines += ["", f"Paired over cohorts, {default} wins / losses: " + ", ".join(
         "vs {} {}/{}".format(m, *_wins(auc[default], auc[m])) for m in methods[1:]) + "."]
     conventional = max(record["conventional"], key=lambda m: means[m])
@@ -361,7 +370,8 @@ def few_label_section(record, out):
     methods = list(next(iter(curves.values())))
     lines = ["", "## Few labels: learning curves", "",
              f"{REPEATS} repeats of n labelled samples per class drawn at random, the rest as test (HMP: less the "
-             "drawn samples' subjects). Macro AUROC (macro F1 in brackets), mean over repeats.", "",
+             f"drawn samples' subjects; a repeat counts only where every class keeps {MIN_TEST_PER_CLASS} test samples). "
+             "Macro AUROC (macro F1 in brackets), mean over repeats.", "",
              "| task | n per class | " + " | ".join(methods) + " |", "|---|---:|" + "---:|" * len(methods)]
     ahead = {size: 0 for size in ("10", "20")}
     earns = 0
@@ -371,7 +381,9 @@ def few_label_section(record, out):
         for size in sizes:
             cells = [f"{np.mean([a for a, _ in by_method[m][size]]):.3f} "
                      f"({np.mean([f for _, f in by_method[m][size]]):.3f})" for m in methods]
-            lines.append(f"| {task} | {size} | " + " | ".join(cells) + " |")
+            repeats = len(by_method[methods[0]][size])
+            lines.append(f"| {task} | {size}{'' if repeats == REPEATS else f' ({repeats} repeat(s) only)'} | "
+                         + " | ".join(cells) + " |")
             mean = {m: np.mean([a for a, _ in by_method[m][size]]) for m in methods}
             if size in ahead and mean[default] > mean["random-forest"]:
                 ahead[size] += 1
