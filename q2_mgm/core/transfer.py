@@ -61,7 +61,7 @@ class SampleFeatures:
     batches: Optional[np.ndarray] = None
     # the CLR's parts (by default the abundances' columns) and the genera of its block (by default those present in
     # CLR_PREVALENCE of these samples): a stored model gives its own, so a new cohort is read against them
-    clr_parts_: Optional[Sequence[str]] = None
+    clr_parts: Optional[Sequence[str]] = None
     clr_genera: Optional[Sequence[str]] = None
     _blocks: dict = dataclasses.field(default_factory=dict, repr=False)
 
@@ -87,13 +87,14 @@ class SampleFeatures:
         """The samples at these positions, with their blocks already corrected on every sample of their batch."""
         blocks = {name: self.block(name)[index] for name in BLOCKS}
         return SampleFeatures(self.embeddings[index], self.likelihood[index], self.abundances.iloc[index],
-                              None if self.batches is None else self.batches[index], self.clr_parts(),
+                              None if self.batches is None else self.batches[index], self.parts_read(),
                               self.genera_read(), blocks)
 
-    def clr_parts(self) -> list:
-        if self.clr_parts_ is None:
-            self.clr_parts_ = [str(g) for g in self.abundances.columns]
-        return list(self.clr_parts_)
+    def parts_read(self) -> list:
+        """The CLR's parts: those given, or the abundances' columns."""
+        if self.clr_parts is None:
+            self.clr_parts = [str(g) for g in self.abundances.columns]
+        return list(self.clr_parts)
 
     def genera_read(self) -> list:
         """The genera of the CLR block: those given, or those in at least CLR_PREVALENCE of these samples."""
@@ -113,7 +114,7 @@ class SampleFeatures:
         (n_samples, width) float64."""
         if name not in self._blocks:
             if name == "clr":
-                raw = clr(self.abundances, self.clr_parts())[self.genera_read()].to_numpy()
+                raw = clr(self.abundances, self.parts_read())[self.genera_read()].to_numpy()
             elif name == "mgm":
                 raw = np.asarray(self.embeddings, dtype=np.float64)
             else:
@@ -195,7 +196,7 @@ class Recipe:
 
     def fit(self, data: SampleFeatures, targets: np.ndarray) -> "Recipe":
         """targets: (n_samples,) class indices (0..n_classes-1, every class present) or standardised values."""
-        self.arrays, self.record = {}, {"recipe": self.name, "task": self.task, "clr_parts": data.clr_parts(),
+        self.arrays, self.record = {}, {"recipe": self.name, "task": self.task, "clr_parts": data.parts_read(),
                                         "clr_genera": data.genera_read()}
         for part, (blocks, c) in enumerate(self.parts):
             features = self._features(data, part)
@@ -353,7 +354,6 @@ class ClassifyDefault(Recipe):
 
 RECIPES: Dict[str, type] = {recipe.name: recipe for recipe in (
     MGMTransfer, BatchMGM, FrozenHead, ClassifyDefault, TransferWithoutMGM, BatchCLR, RandomForestBaseline)}
-MGM_RECIPES = tuple(name for name, recipe in RECIPES.items() if recipe.uses_mgm)
 BASELINES = (RandomForestBaseline.name, BatchCLR.name)  # shown beside every cross-validation
 DEFAULT_RECIPE = MGMTransfer.name
 
