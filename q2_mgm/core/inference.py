@@ -103,9 +103,9 @@ def _next_token_log_likelihood(model, hidden, input_ids, mask):
     """(sum of log p(token | previous tokens) over each sentence's tokens after the first, their count), per row."""
     total = torch.zeros(len(hidden), dtype=torch.float64, device=hidden.device)
     rows = max(1, LIKELIHOOD_TOKENS_PER_CHUNK // hidden.shape[1])
+    head = getattr(model, "lm_head", None)  # a classifier has none: its tied token embeddings are the head
     for start in range(0, len(hidden), rows):
         part = slice(start, start + rows)
-        head = getattr(model, "lm_head", None)
         logits = (head(hidden[part, :-1]) if head is not None else
                   torch.nn.functional.linear(hidden[part, :-1], model.transformer.wte.weight))
         log_p = torch.log_softmax(logits.float(), -1)
