@@ -1,5 +1,8 @@
 """Accuracy benchmark: q2-mgm's default fine-tuning recipe, upstream MGM's fine-tuning recipe and a 500-tree
-RandomForest on relative abundance, on the same stratified (group-aware where samples repeat) 5-fold splits.
+RandomForest on relative abundance, on the same stratified (group-aware where samples repeat) 5-fold splits: ROC
+AUC of the probabilities, and balanced accuracy of the hard predictions (the classes each method calls: q2-mgm's by
+the decision rule its model chose on its validation share, the RandomForest's most probable class, as
+q2-sample-classifier calls them; q2-mgm's most probable class beside, for what the rule changes).
 
 Datasets: every cohort in ../shared/data/disease-benchmark (Case vs Control), ECAM delivery mode (months 0-12,
 grouped by child) and twins lean vs obese (grouped by subject). Writes benchmarks/results/accuracy.{md,json}.
@@ -7,7 +10,8 @@ grouped by child) and twins lean vs obese (grouped by subject). Writes benchmark
 A method's figures are carried over from an earlier run with the same folds, epoch cap and recipe for that method
 (the splits are seeded, so they are the same samples), and the results say so; --fresh reruns everything.
 
-usage: accuracy.py [--datasets NAME ...] [--epochs N] [--folds K] [--methods ...] [--fresh] [--out DIR]
+usage: accuracy.py [--datasets NAME ...] [--epochs N] [--folds K] [--methods ...] [--fresh | --rerun METHOD ...]
+                   [--out DIR]
        accuracy.py --from-json [ACCURACY_JSON]     # re-render accuracy.md from accuracy.json, measuring nothing
 """
 import dataclasses
@@ -19,7 +23,7 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from _harness import SHARED, earlier_results, out_dir, parser, say, write_json, write_markdown
@@ -82,6 +86,8 @@ def run_dataset(name, table, labels, groups, general, vocabulary, settings, meth
     positive = sorted(labels.unique())[-1] if "Case" not in set(labels) else "Case"
     to_run = [m for m in methods if m not in carried]
     scores = {m: pd.Series(np.nan, index=kept) for m in to_run}
+    called = {m: pd.Series("", index=kept, dtype=object) for m in to_run}  # hard predictions
+    called_argmax = {m: pd.Series("", index=kept, dtype=object) for m in to_run if m != "randomforest"}
     seconds = {m: 0.0 for m in to_run}
     for fold, (train, test) in enumerate(folds(labels, groups, n_folds)):
         for method in to_run:
@@ -90,6 +96,7 @@ def run_dataset(name, table, labels, groups, general, vocabulary, settings, meth
                 probabilities = random_forest_baseline(table.loc[kept], labels, kept[test], "classification",
                                                        n_jobs=2)
                 scores[method].iloc[test] = probabilities[positive].to_numpy()
+                called[method].iloc[test] = probabilities.idxmax(axis=1).astype(str).to_numpy()
             else:
                 model = sequence_model("classification", labels.nunique(), backbone=general,
                                        random_state=settings[method].random_state)
@@ -102,31 +109,55 @@ def run_dataset(name, table, labels, groups, general, vocabulary, settings, meth
                 probabilities = predict(trained, [token_ids[i] for i in test],
                                         abundances=corpus.abundance_table(kept[test]) if forest else None)
                 scores[method].iloc[test] = probabilities[:, trained.labels.index(positive)]
+                called[method].iloc[test] = trained.predict_classes(probabilities)
+                called_argmax[method].iloc[test] = np.asarray(trained.labels)[probabilities.argmax(1)]
             seconds[method] += time.time() - start
         say(f"  {name} fold {fold + 1}/{n_folds} done")
     truth = (labels == positive).astype(int)
     auc = {m: float(roc_auc_score(truth, scores[m])) for m in to_run}
+    balanced = {m: float(balanced_accuracy_score(labels.astype(str), called[m])) for m in to_run}
+    balanced_argmax = {m: float(balanced_accuracy_score(labels.astype(str), p)) for m, p in called_argmax.items()}
     seconds = {m: round(seconds[m], 1) for m in to_run}
-    for method, (previous_auc, previous_seconds) in carried.items():
-        auc[method], seconds[method] = previous_auc, previous_seconds
+    for method, (previous_auc, previous_seconds, previous_balanced, previous_argmax) in carried.items():
+        auc[method], seconds[method], balanced[method] = previous_auc, previous_seconds, previous_balanced
+        if previous_argmax is not None:
+            balanced_argmax[method] = previous_argmax
     return {"n_samples": int(len(kept)), "n_dropped": int(len(table) - len(kept)), "grouped": groups is not None,
             "positive_class": positive, "auc": {m: auc[m] for m in methods},
+            "balanced_accuracy": {m: balanced[m] for m in methods},
+            "balanced_accuracy_argmax": {m: balanced_argmax[m] for m in methods if m in balanced_argmax},
             "seconds": {m: seconds[m] for m in methods}, "carried_over": sorted(carried)}
 
 
+def _frame(results, key, methods):
+    """datasets x methods of one figure; NaN where a run carried over from before it was recorded lacks it."""
+    return pd.DataFrame({name: r.get(key, {}) for name, r in results.items()}).T.reindex(columns=list(methods))
+
+
 def summarise(results, methods):
-    auc = pd.DataFrame({name: r["auc"] for name, r in results.items()}).T[list(methods)]
+    auc = _frame(results, "auc", methods)
+    balanced = _frame(results, "balanced_accuracy", methods)
+    argmax = _frame(results, "balanced_accuracy_argmax", methods)
     summary = {"median_auc": auc.median().round(4).to_dict(),
+               "median_balanced_accuracy": {m: (None if balanced[m].isna().any() else round(balanced[m].median(), 4))
+                                            for m in methods},
+               "median_balanced_accuracy_argmax": {m: round(argmax[m].median(), 4) for m in methods
+                                                   if argmax[m].notna().all() and argmax[m].notna().any()},
                "total_seconds": {m: round(sum(r["seconds"][m] for r in results.values()), 1) for m in methods}}
     if "q2-mgm" in methods:
         summary["q2-mgm_wins_losses"] = {other: [int((auc["q2-mgm"] > auc[other]).sum()),
                                                  int((auc["q2-mgm"] < auc[other]).sum())]
                                          for other in methods if other != "q2-mgm"}
-    return auc, summary
+        summary["q2-mgm_balanced_accuracy_wins_ties_losses"] = {
+            other: [int((balanced["q2-mgm"] > balanced[other]).sum()),
+                    int((balanced["q2-mgm"] == balanced[other]).sum()),
+                    int((balanced["q2-mgm"] < balanced[other]).sum())]
+            for other in methods if other != "q2-mgm" and balanced[other].notna().all()}
+    return auc, balanced, argmax, summary
 
 
 def write(results, settings, methods, n_folds, epochs, dates, out, all_datasets=()):
-    _, summary = summarise(results, methods)
+    *_, summary = summarise(results, methods)
     machine = {"cpu": platform.processor() or platform.machine(), "cores": torch.get_num_threads(),
                "python": platform.python_version(), "torch": torch.__version__}
     record = {"date": time.strftime("%Y-%m-%d"), "machine": machine, "folds": n_folds, "epoch_cap": epochs,
@@ -140,8 +171,8 @@ def render(record, out, all_datasets=()):
     """accuracy.md from accuracy.json's record (datasets in all_datasets but not in the record are listed as not run
     yet; the JSON does not name them, so a re-rendering from it alone lists none)."""
     results, methods, n_folds, dates = record["datasets"], record["methods"], record["folds"], record["method_dates"]
-    auc, summary = summarise(results, methods)
-    lines = [f"# Accuracy: ROC-AUC, {n_folds}-fold, the same splits for every method",
+    auc, balanced, argmax, summary = summarise(results, methods)
+    lines = [f"# Accuracy: ROC-AUC and balanced accuracy, {n_folds}-fold, the same splits for every method",
              "", f"Run on {record['date']}, {record['machine']['cores']} CPU threads, torch "
              f"{record['machine']['torch']}. "
              f"Fine-tuning capped at {record['epoch_cap']} epochs (early stopping may end sooner); RandomForest: 500 "
@@ -151,6 +182,7 @@ def render(record, out, all_datasets=()):
         lines.append(f"| {name} | {results[name]['n_samples']} | " + " | ".join(f"{row[m]:.3f}" for m in methods)
                      + " |")
     lines.append("| **median** | | " + " | ".join(f"**{summary['median_auc'][m]:.3f}**" for m in methods) + " |")
+    lines += _balanced_accuracy_lines(results, balanced, argmax, summary, methods)
     missing = [name for name in all_datasets if name not in results]
     if missing:
         lines += ["", f"Not run yet ({len(missing)} of {len(all_datasets)}): {', '.join(missing)}. "
@@ -168,6 +200,37 @@ def render(record, out, all_datasets=()):
     print("\n".join(lines))
 
 
+def _balanced_accuracy_lines(results, balanced, argmax, summary, methods):
+    """The hard predictions' table: each method's balanced accuracy, and q2-mgm's most probable class beside."""
+    if balanced.isna().all().all():
+        return []
+    shown = [m for m in methods if balanced[m].notna().any()]
+    beside = [m for m in shown if m in summary["median_balanced_accuracy_argmax"]]
+    lines = ["", "## Balanced accuracy of the hard predictions", "",
+             "The classes each method calls: q2-mgm's by the decision rule its model chose on its validation share "
+             "(core.training.decision: a prior correction whose strength maximises validation balanced accuracy), "
+             "the RandomForest's most probable class (as q2-sample-classifier calls them). `argmax` columns: the "
+             "same model's most probable class, for what the rule changes. Balanced accuracy is the mean of the "
+             "per-class recalls (0.5: no better than chance).", "",
+             "| dataset | " + " | ".join(shown + [f"{m} argmax" for m in beside]) + " |",
+             "|---|" + "---|" * (len(shown) + len(beside))]
+    cell = lambda v: "—" if pd.isna(v) else f"{v:.3f}"  # noqa: E731
+    for name in balanced.index:
+        lines.append(f"| {name} | " + " | ".join([cell(balanced.loc[name, m]) for m in shown]
+                                                 + [cell(argmax.loc[name, m]) for m in beside]) + " |")
+    median = lambda v: "—" if v is None else f"**{v:.3f}**"  # noqa: E731
+    lines.append("| **median** | " + " | ".join([median(summary["median_balanced_accuracy"][m]) for m in shown]
+                                               + [median(summary["median_balanced_accuracy_argmax"][m])
+                                                  for m in beside]) + " |")
+    missing = [m for m in shown if balanced[m].isna().any()]
+    if missing:
+        lines += ["", f"—: carried over from a run before balanced accuracy was recorded ({', '.join(missing)})."]
+    for other, (wins, ties, losses) in summary.get("q2-mgm_balanced_accuracy_wins_ties_losses", {}).items():
+        lines.append(f"q2-mgm's balanced accuracy vs {other}: {wins} wins, {ties} ties, {losses} losses of "
+                     f"{len(balanced)} datasets.")
+    return lines
+
+
 def _recipe(settings, method):
     if method in settings:
         return vars(settings[method])
@@ -183,8 +246,9 @@ def _same_recipe(old, new):
 
 
 def previous_results(settings, args, out):
-    """(dataset -> earlier entry, dataset -> {method: (auc, seconds)}, method -> date) from an earlier run with
-    the same folds and epoch cap, for the methods whose recipe is unchanged: only what changed is rerun."""
+    """(dataset -> earlier entry, dataset -> {method: (auc, seconds, balanced accuracy, its argmax)}, method ->
+    date) from an earlier run with the same folds and epoch cap, for the methods whose recipe is unchanged and
+    that --rerun does not name: only what changed is rerun."""
     path = out / "accuracy.json"
     if args.fresh or not path.exists():
         return {}, {}, {}
@@ -195,7 +259,9 @@ def previous_results(settings, args, out):
                                                  for m in previous["methods"]}
     same = [m for m in args.methods if m in recipes and _same_recipe(recipes[m], _recipe(settings, m))]
     dates = previous.get("method_dates") or {m: previous["date"] for m in previous["methods"]}
-    carried = {name: {m: (r["auc"][m], r["seconds"][m]) for m in same if m in r["auc"]}
+    same = [m for m in same if m not in args.rerun]
+    carried = {name: {m: (r["auc"][m], r["seconds"][m], r.get("balanced_accuracy", {}).get(m),
+                          r.get("balanced_accuracy_argmax", {}).get(m)) for m in same if m in r["auc"]}
                for name, r in previous["datasets"].items()}
     return previous["datasets"], carried, {m: dates[m] for m in same}
 
@@ -207,6 +273,8 @@ def main():
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     p.add_argument("--fresh", action="store_true", help="ignore results of an earlier run with these settings")
+    p.add_argument("--rerun", nargs="*", default=[], choices=METHODS, help="rerun these methods even where an "
+                   "earlier run used the same recipe (e.g. after a change to what is recorded), carrying the rest")
     p.add_argument("--report-only", action="store_true", help="rewrite accuracy.md from accuracy.json, for the "
                    "datasets and methods asked for (those not run yet listed as such)")
     args = p.parse_args()

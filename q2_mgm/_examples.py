@@ -122,8 +122,16 @@ def classifier_history_factory():
 
 
 @functools.lru_cache(maxsize=None)
+def _predicted_classes():
+    return _actions().predict_classification(corpus=held_out_corpus_factory(), model=classifier_factory())
+
+
 def probabilities_factory():
-    return _actions().predict_classification(corpus=held_out_corpus_factory(), model=classifier_factory()).probabilities
+    return _predicted_classes().probabilities
+
+
+def predictions_factory():
+    return _predicted_classes().predictions
 
 
 def month_held_out_corpus_factory():
@@ -259,10 +267,11 @@ def predict_example(use):
 def evaluate_classification_example(use):
     table, label = _table_and_label(use, "delivery")
     probabilities = use.init_artifact("probabilities", probabilities_factory)
+    predictions = use.init_artifact("predictions", predictions_factory)
     history = use.init_artifact("delivery_classifier_history", classifier_history_factory)
     use.action(use.UsageAction("mgm", "evaluate_classification"),
-               use.UsageInputs(probabilities=probabilities, truth=label, history=history, table=table,
-                               n_estimators=50),
+               use.UsageInputs(probabilities=probabilities, predictions=predictions, truth=label, history=history,
+                               table=table, n_estimators=50),
                use.UsageOutputNames(visualization="evaluation"))
 
 

@@ -4,7 +4,9 @@ Artifact API on ECAM (../shared/data/ecam).
 
 `python -m tests.behaviour_reference write` (from the repository root, with the venv's python) records them in
 tests/data/behaviour-reference.{json,safetensors}; tests/test_behaviour_reference.py recomputes and compares them.
-The reference was written on commit d1cf5d0, the last commit before the redesign of issue 14.
+The reference was written on commit d1cf5d0, the last commit before the redesign of issue 14. The two classifiers'
+hard predictions (classify_*_predictions) were re-recorded when the decision rule (core.training.decision) changed
+them on purpose; their probabilities, and every other output, are still d1cf5d0's.
 Arrays are stored as safetensors (no pickles); sentences as their sha256 and a few in full, to read on failure."""
 import hashlib
 import json

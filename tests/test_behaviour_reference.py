@@ -1,5 +1,6 @@
 """Tokens, embeddings, seeded predictions and keystone scores on real data (ECAM) are those recorded before the
-redesign of issue 14 (tests/behaviour_reference.py says how they were recorded). Sentences and hard predictions must
+redesign of issue 14 (tests/behaviour_reference.py says how they were recorded; the hard predictions since the
+decision rule). Sentences and hard predictions must
 match exactly; floating-point outputs to 1e-6, float32 rounding on one torch thread. On another scientific stack
 (the QIIME 2 2024.10 lane) the head that scikit-learn's solver fits may move by solver tolerance: there its outputs
 are held to 1e-4, everything else still to 1e-6."""

@@ -38,8 +38,9 @@ def loso(cohort):
                                            transfer_matrix=True), table
 
 
-def test_leave_one_study_out_predicts_every_sample_once_from_models_that_never_saw_its_study(loso, tmp_path):
+def test_leave_one_study_out_predicts_every_sample_once_from_models_that_never_saw_its_study(loso, cohort, tmp_path):
     results, table = loso
+    cohort_labels = cohort[1].get_column("Group").to_series().reindex
     predictions = results.predictions.view(pd.Series)
     probabilities = results.probabilities.view(pd.DataFrame)
     assert len(predictions) == len(table) - 1 and table.index[0] not in predictions.index
@@ -51,6 +52,10 @@ def test_leave_one_study_out_predicts_every_sample_once_from_models_that_never_s
     assert set(per_fold["method"]) == {"mgm-transfer", "random-forest", "batch-clr-logistic"}
     mgm_scores = per_fold.loc[per_fold["method"] == "mgm-transfer", "ROC AUC"]
     assert mgm_scores.between(0.5, 1.0).all() and mgm_scores.mean() > 0.65  # real signal in every held-out study
+    summary = pd.read_csv(tmp_path / "summary.tsv", sep="\t", index_col=0)  # of the classes called, pooled
+    truth = cohort_labels(predictions.index)
+    assert summary.at["mgm-transfer", "accuracy"] == pytest.approx((predictions == truth).mean())
+    assert 0.5 < summary.at["mgm-transfer", "balanced accuracy"] <= 1
     left_out = pd.read_csv(tmp_path / "left_out_samples.tsv", sep="\t")
     assert list(left_out["sample_id"]) == [table.index[0]] and "tokenization" in left_out["reason"][0]
     page = (tmp_path / "index.html").read_text()

@@ -144,7 +144,7 @@ class TestFineTuneClassifier:
         assert series.index.tolist() == samples and frame.index.tolist() == samples
         assert list(frame.columns) == ["Lean", "Obese"]
         np.testing.assert_allclose(frame.sum(axis=1), 1.0, rtol=1e-6)
-        assert (series == frame.idxmax(axis=1)).all()
+        assert set(series) <= {"Lean", "Obese"}  # the classes as the decision rule calls them (TestDecisionRule)
 
     def test_sample_classifier_confusion_matrix_reads_the_predictions(self, classifier_predictions, twins_metadata,
                                                                         tmp_path):
@@ -339,6 +339,64 @@ class TestLabelErrors:
             mgm_plugin.actions.predict_classification(corpus=twins_corpus_artifact, model=small)
 
 
+class TestDecisionRule:
+    """The class a sample is called: a threshold on P(Obese) chosen on the validation share to maximise balanced
+    accuracy (core.training.decision), stored in training.json and applied by predict-classification."""
+
+    def test_chosen_on_the_validation_share_and_stored(self, classifier, tmp_path):
+        record, _ = training_record(classifier.trained_model, tmp_path)
+        decision = record["decision"]
+        assert decision["rule"] == "threshold" and decision["positive_class"] == "Obese"
+        assert 0 < decision["threshold"] < 1 and -1 <= decision["prior_exponent"] <= 3
+        assert decision["validation_samples"] == record["n_validation_samples"]
+        assert decision["validation_balanced_accuracy"] >= decision["validation_balanced_accuracy_argmax"]
+        # the training share of each class, from which the prior correction is made
+        shares = decision["training_class_shares"]
+        assert set(shares) == {"Lean", "Obese"} and sum(shares.values()) == pytest.approx(1)
+        assert shares["Obese"] > shares["Lean"]  # 4 of 5 twins with a label are obese
+
+    def test_predictions_apply_it_and_probabilities_are_untouched(self, classifier, classifier_predictions,
+                                                                  tmp_path):
+        threshold = training_record(classifier.trained_model, tmp_path)[0]["decision"]["threshold"]
+        predictions = classifier_predictions.predictions.view(pd.Series)
+        probabilities = classifier_predictions.probabilities.view(pd.DataFrame)
+        called = np.where(probabilities["Obese"] >= threshold, "Obese", "Lean")
+        assert (predictions.to_numpy() == called).all()
+        assert np.allclose(probabilities.sum(axis=1), 1)
+
+    def test_a_model_without_one_calls_the_most_probable_class(self, mgm_plugin, classifier,
+                                                               labelled_twins_corpus, classifier_predictions,
+                                                               tmp_path):
+        """A model made before q2-mgm chose a rule has no `decision` in training.json."""
+        classifier.trained_model.save(str(tmp_path / "model.qza"))
+        record = json.loads((export(classifier.trained_model, tmp_path / "model") / TRAINING_RECORD_FILE).read_text())
+        record.pop("decision")
+        older = qiime2.Artifact.load(str(rewrite_qza(tmp_path / "model.qza", tmp_path / "older.qza",
+                                                     {TRAINING_RECORD_FILE: json.dumps(record).encode()})))
+        predictions, probabilities = mgm_plugin.actions.predict_classification(corpus=labelled_twins_corpus,
+                                                                               model=older)
+        probabilities = probabilities.view(pd.DataFrame)
+        pd.testing.assert_frame_equal(probabilities, classifier_predictions.probabilities.view(pd.DataFrame))
+        assert (predictions.view(pd.Series) == probabilities.idxmax(axis=1)).all()
+
+    def test_every_class_of_three_gets_a_weight(self, mgm_plugin, ecam_subset_corpus_artifact, ecam_metadata,
+                                                tmp_path):
+        """ECAM's diet in three classes (eb, fd, bd; bd the rarest): one weight per class, the prior correction of
+        the training shares."""
+        model, _ = mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact, task="classification",
+                                                metadata=ecam_metadata.get_column("diet_3"),
+                                                groups=ecam_metadata.get_column("studyid"), forest_trees=50)
+        record, _ = training_record(model, tmp_path)
+        decision = record["decision"]
+        assert decision["rule"] == "class weights"
+        weights, shares = decision["class_weights"], decision["training_class_shares"]
+        assert set(weights) == set(shares) == {"bd", "eb", "fd"}
+        alpha = decision["prior_exponent"]
+        expected = {c: shares[c] ** -alpha for c in shares}
+        scale = np.exp(np.mean(np.log(list(expected.values()))))
+        assert weights == pytest.approx({c: v / scale for c, v in expected.items()})
+
+
 def _edit_training_json(change):
     def edit(directory):
         path = directory / "training.json"
@@ -356,6 +414,11 @@ SUPERVISED_TAMPERINGS = {
     "no labels key": (_edit_training_json(lambda r: r.pop("labels")), ["training.json", "'labels'"]),
     "no task key": (_edit_training_json(lambda r: r.pop("task")), ["training.json", "'task'"]),
     "training.json not JSON": (lambda d: (d / TRAINING_RECORD_FILE).write_text("{labels"), ["json"]),
+    "threshold out of range": (_edit_training_json(lambda r: r["decision"].update(threshold=1.5)),
+                               ["decision rule", "threshold in (0, 1)"]),
+    "threshold on another class": (_edit_training_json(lambda r: r["decision"].update(positive_class="Overwt")),
+                                   ["decision rule", "Lean, Obese"]),
+    "unknown rule": (_edit_training_json(lambda r: r["decision"].update(rule="vote")), ["decision rule"]),
 }
 
 
@@ -429,6 +492,14 @@ class TestClassifySamples:
         assert summary.at["MGM", "ROC AUC"] == pytest.approx(roc_auc_score(truth == "Obese", probabilities["Obese"]))
         confusion = pd.read_csv(directory / "confusion_matrix.tsv", sep="\t", index_col=0)
         assert confusion.to_numpy().sum() == n_test
+        # accuracy, balanced accuracy and the confusion matrix are those of the classes the model calls
+        called = twins_classify_samples.predictions.view(pd.Series)
+        table = pd.read_csv(directory / "predictions.tsv", sep="\t", index_col=0)
+        assert (table.loc[called.index, "MGM_prediction"] == called).all()
+        from sklearn.metrics import balanced_accuracy_score
+        assert summary.at["MGM", "balanced accuracy"] == pytest.approx(balanced_accuracy_score(truth, called))
+        assert summary.at["MGM", "accuracy"] == pytest.approx((truth == called).mean())
+        assert "decision rule" in (directory / "index.html").read_text()
 
 
 def test_regress_samples(ecam_regress_samples, tmp_path):

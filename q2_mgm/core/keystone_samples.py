@@ -87,8 +87,8 @@ def sample_groups(corpus: Corpus, column: Optional[pd.Series], model: KeystoneMo
                             "the samples by (e.g. delivery mode); pass `metadata`.")
     classifier = model.classifier
     abundances = corpus.abundance_table() if classifier.forest is not None else None
-    predicted = predict(classifier, token_ids, device, abundances).argmax(1)
-    return (pd.Series(np.asarray(classifier.labels)[predicted], index=corpus.samples.index),
+    predicted = classifier.predict_classes(predict(classifier, token_ids, device, abundances))
+    return (pd.Series(predicted, index=corpus.samples.index),
             "the classes the model predicts")
 
 

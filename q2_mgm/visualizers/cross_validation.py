@@ -29,7 +29,9 @@ def _fold_scores(result: CrossValidation) -> pd.DataFrame:
             row.update({f"n {c}": int((truth == c).sum()) for c in result.classes})
             probabilities = _probabilities(frame, result.classes).reset_index(drop=True)
             row["ROC AUC"] = _roc_auc(truth, probabilities, result.classes)
-            row["balanced accuracy"] = balanced_accuracy_score(truth, frame["prediction"].astype(str))
+            called = frame["prediction"].astype(str).reset_index(drop=True)
+            row["accuracy"] = float((called == truth).mean())
+            row["balanced accuracy"] = balanced_accuracy_score(truth, called)
         else:
             truth, predicted = frame["truth"].astype(float), frame["prediction"].astype(float)
             row.update({"MAE": mean_absolute_error(truth, predicted),
@@ -50,6 +52,13 @@ def _interval(values, bounded):
     return values.mean(), (max(low, 0.0), min(high, 1.0)) if bounded else (low, high)
 
 
+def _pooled_accuracy(result, method, balanced):
+    """Accuracy (or balanced accuracy) of `method`'s called classes over every held-out sample."""
+    frame = result.predictions[result.predictions["method"] == method]
+    truth, called = frame["truth"].astype(str), frame["prediction"].astype(str)
+    return balanced_accuracy_score(truth, called) if balanced else float((truth == called).mean())
+
+
 def _summary(scores, result, metric, higher_is_better):
     mgm = result.methods[0]
     wide = scores.pivot(index="fold", columns="method", values=metric)
@@ -58,6 +67,9 @@ def _summary(scores, result, metric, higher_is_better):
         mean, (low, high) = _interval(wide[method], bounded=metric == "ROC AUC")
         row = {f"mean {metric}": mean, "95% interval": f"{low:.3f} to {high:.3f}" if np.isfinite(low) else "n/a",
                "folds scored": int(wide[method].notna().sum()),
+               # the classes called (the most probable): pooled over every held-out sample, not fold by fold
+               **({name: _pooled_accuracy(result, method, balanced) for name, balanced in
+                   (("accuracy", False), ("balanced accuracy", True))} if result.task == "classification" else {}),
                "seconds fitting and predicting, all folds": result.record["seconds"][method],
                f"{mgm} wins / losses": ""}
         if method != mgm:
@@ -135,7 +147,7 @@ def evaluate_cross_validation(output_dir: str, cross_validation: CrossValidation
     left_out = pd.DataFrame(record["left_out"], columns=["sample_id", "reason"]).reset_index(drop=True)
     wide = scores.pivot(index="fold", columns="method", values=metric)[result.methods]
     counts = scores[scores["method"] == result.methods[0]].set_index("fold").drop(
-        columns=["method", "ROC AUC", "balanced accuracy", "MAE", "R2"], errors="ignore")
+        columns=["method", "ROC AUC", "accuracy", "balanced accuracy", "MAE", "R2"], errors="ignore")
     per_fold = counts.join(wide).loc[wide.index]
     transfer = result.transfer
     downloads = write_tsvs(output_dir, summary=summary, per_fold=scores, left_out_samples=left_out,

@@ -140,11 +140,32 @@ def _roc_auc(truth, probabilities, classes):
     return roc_auc_score(truth.astype(str), probabilities[classes].to_numpy(), multi_class="ovr", labels=classes)
 
 
+def _hard_predictions(predictions, probabilities, classes):
+    """MGM's called classes: predict-classification's, checked against the probabilities' samples and classes;
+    without them, the most probable class."""
+    if predictions is None:
+        return pd.Series(np.asarray(classes)[probabilities.to_numpy().argmax(1)], index=probabilities.index)
+    predictions = predictions.astype(str)
+    if set(predictions.index) != set(probabilities.index):
+        raise ValueError(f"predictions and probabilities hold different samples ({len(predictions)} and "
+                         f"{len(probabilities)}); pass both outputs of the same predict-classification run.")
+    unknown = sorted(set(predictions) - set(classes))
+    if unknown:
+        raise ValueError(f"predictions name classes the probabilities do not ({', '.join(unknown[:5])}); pass both "
+                         "outputs of the same predict-classification run.")
+    return predictions.reindex(probabilities.index)
+
+
 def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth: qiime2.CategoricalMetadataColumn,
-                            history: pd.DataFrame = None, table: biom.Table = None, training_corpus: Corpus = None,
-                            n_estimators: int = BASELINE_TREES, random_state: int = 0) -> None:
+                            predictions: pd.Series = None, history: pd.DataFrame = None, table: biom.Table = None,
+                            training_corpus: Corpus = None, n_estimators: int = BASELINE_TREES,
+                            random_state: int = 0) -> None:
+    """MGM's hard predictions are `predictions` (the model's decision rule) where given, else the most probable
+    class; the RandomForest baseline's are its most probable class, as q2-sample-classifier calls them."""
     classes = [str(c) for c in probabilities.columns]
     probabilities.columns = classes
+    called = {"MGM": _hard_predictions(predictions, probabilities, classes)}
+    predictions_given = predictions is not None
     labels = _truth_for(truth, probabilities.index).astype(str)
     unknown = sorted(set(labels) - set(classes))
     if unknown:
@@ -161,7 +182,7 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
     predictions = pd.DataFrame({"truth": labels})
     metrics = []
     for name, probs in methods.items():
-        predicted = pd.Series(np.asarray(classes)[probs.to_numpy().argmax(1)], index=probs.index)
+        predicted = called.get(name, pd.Series(np.asarray(classes)[probs.to_numpy().argmax(1)], index=probs.index))
         predictions[f"{name}_prediction"] = predicted
         for c in classes:
             predictions[f"{name}_probability_{c}"] = probs[c]
@@ -183,7 +204,7 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
                       "confusion_matrix": confusion}, samples, table is not None,
                      curves_plot=_roc_pr_plots(labels, methods, classes, output_dir),
                      confusion_plot=_confusion_plot(confusion, output_dir), per_class=html_table(per_class, "{:.3f}"),
-                     absent_classes=absent)
+                     absent_classes=absent, argmax_predictions=not predictions_given)
 
 
 def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.NumericMetadataColumn,

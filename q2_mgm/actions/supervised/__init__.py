@@ -182,7 +182,11 @@ def _register_prediction(plugin):
         outputs=[("predictions", SampleData[ClassifierPredictions]), ("probabilities", SampleData[Probabilities])],
         input_descriptions={**PREDICTION_INPUTS, "model": "A fine-tuned MGM classifier."},
         parameter_descriptions={"device": DEVICE_DESCRIPTION, "batches": PREDICT_BATCHES_DESCRIPTION},
-        output_descriptions={"predictions": "The most probable class of each sample.",
+        output_descriptions={"predictions": "The class each sample is called, by the model's decision rule: "
+                                            "for two classes a threshold on the second class's probability, for "
+                                            "more one weight per class, chosen at training to maximise balanced "
+                                            "accuracy on the validation share (training.json's `decision`; the "
+                                            "most probable class for a model made before q2-mgm chose one).",
                              "probabilities": "Each class's probability for each sample."},
         name="Predict sample classes with an MGM classifier",
         description="The class of each sample of the corpus, and each class's probability, from a fine-tuned MGM "
@@ -210,16 +214,21 @@ def _register_prediction(plugin):
 def _register_evaluation(plugin):
     plugin.visualizers.register_function(
         function=evaluate_classification,
-        inputs={"probabilities": SampleData[Probabilities], "history": MGMTrainingHistory, "table": TABLE,
-                "training_corpus": SampleData[MGMCorpus]},
+        inputs={"probabilities": SampleData[Probabilities], "predictions": SampleData[ClassifierPredictions],
+                "history": MGMTrainingHistory, "table": TABLE, "training_corpus": SampleData[MGMCorpus]},
         parameters={"truth": MetadataColumn[Categorical], **EVALUATION_PARAMETERS},
         input_descriptions={"probabilities": "Class probabilities of held-out samples (from "
-                                             "predict-classification).", **EVALUATION_INPUTS},
+                                             "predict-classification).",
+                            "predictions": "The classes predict-classification called for the same samples (its "
+                                           "`predictions`): accuracy, balanced accuracy, per-class figures and the "
+                                           "confusion matrix are those of these hard predictions, as the model "
+                                           "calls them. Left out, the most probable class of each sample is used, "
+                                           "and the page says so.", **EVALUATION_INPUTS},
         parameter_descriptions={"truth": "The true class of each sample.", **EVALUATION_DESCRIPTIONS},
         name="Evaluate an MGM classifier beside a RandomForest",
         examples={"evaluate_a_classifier": _examples.evaluate_classification_example},
-        description="ROC and precision-recall curves with their AUC, confusion matrix, per-class metrics and "
-                    "training curves, with a RandomForest trained and tested on exactly the same split; the samples "
+        description="ROC and precision-recall curves with their AUC, accuracy and balanced accuracy of the hard "
+                    "predictions, confusion matrix, per-class metrics and training curves, with a RandomForest trained and tested on exactly the same split; the samples "
                     "left out, and why; TSVs to download.",
         citations=[citations["zhang2026mgm"]],
     )

@@ -149,8 +149,8 @@ def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt, devi
     trained, probabilities = _predict(corpus, model, device, batches)
     index = pd.Index(corpus.samples.index, name="SampleID")
     probabilities = pd.DataFrame(probabilities.astype(np.float64), index=index, columns=trained.labels)
-    predictions = pd.Series(np.asarray(trained.labels)[probabilities.to_numpy().argmax(1)], index=index,
-                            name="prediction")
+    # the class each sample is called, by the decision rule the model chose on its validation share
+    predictions = pd.Series(trained.predict_classes(probabilities.to_numpy()), index=index, name="prediction")
     return predictions, probabilities
 
 

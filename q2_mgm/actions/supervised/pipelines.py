@@ -38,8 +38,10 @@ def _run(ctx, task, evaluate_name, predict_name, table, metadata, taxonomy, grou
     predicted = predict(corpus=test, model=model, device=fine_tune_parameters["device"])
     # the training corpus: the baseline is fit on exactly MGM's training samples, and the evaluation lists the
     # samples tokenization dropped and those the metadata left out (the table holds them all)
+    # a classifier's hard predictions as it calls them (its decision rule), beside its probabilities
+    hard = {"predictions": predicted[0]} if task == "classification" else {}
     visualization, = evaluate(predicted[-1], metadata, history=history, table=table, training_corpus=training,
-                              n_estimators=n_estimators, random_state=random_state)
+                              n_estimators=n_estimators, random_state=random_state, **hard)
     return (model, history, *predicted, visualization)
 
 

@@ -10,7 +10,9 @@ from sklearn.metrics import mean_absolute_error, roc_auc_score
 
 from ..cross_validation import cross_validate, make_folds
 from ..inference import language_model_features
+from ..schemas import CV_PROBABILITY_PREFIX
 from ..transfer import DEFAULT_RECIPE, SampleFeatures, make_recipe
+from .decision import choose_decision_rule
 from .settings import TrainingSettings
 from .targets import encode_targets
 from .trained import TrainedModel
@@ -18,27 +20,35 @@ from .trained import TrainedModel
 
 def _leave_one_batch_out(data, targets, task, classes, settings, report):
     """({'validation_auc' or 'validation_mae': mean over held-out batches, and one entry per batch}, samples
-    validated); nothing with one batch."""
+    validated, a classifier's decision rule chosen on the held-out batches' probabilities); nothing with one
+    batch (the most probable class is then called)."""
     if len(np.unique(data.batches)) < 2:
         report("one batch only: no leave-one-batch-out validation")
-        return {}, 0
+        return {}, 0, None
     encoded, _, _, _ = encode_targets(targets, task)
     folds = make_folds(encoded, data.batches, 0, "leave-one-group-out", task, settings.random_state)
     result = cross_validate(data, targets, task, folds, DEFAULT_RECIPE, (), settings.random_state,
                             report=lambda message: None)
     name = "validation_mae" if task == "regression" else "validation_auc"
+    decision = None
+    if task == "classification":
+        held_out = result.predictions  # every sample, predicted with its batch held out
+        truth = held_out["truth"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+        decision = choose_decision_rule(held_out[[CV_PROBABILITY_PREFIX + c for c in classes]].to_numpy(), truth,
+                                        classes, np.bincount(truth, minlength=len(classes)) / len(truth))
+        report(decision.summary())
     scores = {}
     for batch, frame in result.predictions.groupby("fold"):
         if task == "regression":
             scores[batch] = mean_absolute_error(frame["truth"], frame["prediction"])
         elif frame["truth"].nunique() == len(classes) == 2:
-            scores[batch] = roc_auc_score(frame["truth"] == classes[1], frame[f"probability:{classes[1]}"])
+            scores[batch] = roc_auc_score(frame["truth"] == classes[1], frame[CV_PROBABILITY_PREFIX + classes[1]])
     if not scores:
-        return {}, len(data)
+        return {}, len(data), decision
     report(f"leave-one-batch-out {name}: " + ", ".join(f"{b} {s:.3f}" for b, s in scores.items())
            + f"; mean {np.mean(list(scores.values())):.3f}")
     return {name: float(np.mean(list(scores.values()))),
-            **{f"{name} ({batch} held out)": float(s) for batch, s in scores.items()}}, len(data)
+            **{f"{name} ({batch} held out)": float(s) for batch, s in scores.items()}}, len(data), decision
 
 
 def train_batch_corrected(model: transformers.GPT2ForSequenceClassification, token_ids: Sequence[np.ndarray],
@@ -53,11 +63,11 @@ def train_batch_corrected(model: transformers.GPT2ForSequenceClassification, tok
            f"standardised on its own samples ({len(np.unique(batches))} batches)")
     embeddings, likelihood = language_model_features(model.eval(), token_ids, settings.device)
     data = SampleFeatures(embeddings, likelihood, abundances, np.asarray(batches))
-    validation, n_validated = _leave_one_batch_out(data, targets, task, labels, settings, report)
+    validation, n_validated, decision = _leave_one_batch_out(data, targets, task, labels, settings, report)
     recipe = make_recipe(DEFAULT_RECIPE, task, settings.random_state).fit(data, encoded)
     names, counts = np.unique(np.asarray(batches).astype(str), return_counts=True)
     recipe.record["training_batches"] = {str(n): int(c) for n, c in zip(names, counts)}
     history = pd.DataFrame({k: [v] for k, v in validation.items()} or {"samples": [len(token_ids)]},
                            index=pd.Index(["1"], name="epoch"))
     return TrainedModel(model.cpu(), task, labels, mean, std, history, len(token_ids), n_validated,
-                        validation={"leave-one-batch-out": validation}, transfer=recipe)
+                        validation={"leave-one-batch-out": validation}, transfer=recipe, decision=decision)

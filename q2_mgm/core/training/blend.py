@@ -19,9 +19,9 @@ def forest_matrix(abundances: pd.DataFrame, genera: Sequence[str]) -> np.ndarray
 
 def add_forest(trained: "TrainedModel", abundances: pd.DataFrame, encoded: np.ndarray, train_idx: np.ndarray,
                val_idx: np.ndarray, network_validation: np.ndarray, settings: TrainingSettings,
-               report: Callable[[str], None]) -> None:
+               report: Callable[[str], None]) -> np.ndarray:
     """Validate the forest and the blend on the held-out samples, then refit the forest on every sample (trained is
-    updated in place). abundances: samples x genus tokens, rows in encoded's order; encoded: (n_samples,) targets;
+    updated in place); returns the blend's outputs on val_idx. abundances: samples x genus tokens, rows in encoded's order; encoded: (n_samples,) targets;
     network_validation: the network's outputs on val_idx, (n_validation, n_classes) or (n_validation,)."""
     task, weight = trained.task, settings.forest_weight
     genera = list(abundances.columns[(abundances.to_numpy() > 0).any(axis=0)])
@@ -38,3 +38,4 @@ def add_forest(trained: "TrainedModel", abundances: pd.DataFrame, encoded: np.nd
     trained.forest = fit_forest(matrix, encoded, task, settings.forest_trees, settings.random_state)
     trained.forest_weight, trained.forest_genera = float(weight), genera
     trained.n_training = len(encoded)
+    return blend

@@ -9,6 +9,7 @@ import transformers
 
 from ..inference import resolve_device
 from .blend import add_forest
+from .decision import choose_decision_rule
 from .head import fit_frozen_head
 from .networks import encoder_frozen, freeze
 from .settings import TrainingError, TrainingSettings
@@ -25,7 +26,8 @@ def train_sequence_model(model: transformers.GPT2ForSequenceClassification, toke
                          abundances: Optional[pd.DataFrame] = None) -> TrainedModel:
     """Train `model` (from sequence_model) on sentences and their labels. With the encoder frozen, fit its
     linear head exactly; otherwise train with the Trainer, stopping when validation stops improving and keeping the
-    best epoch's weights. groups: one group (e.g. subject) per sample, none on both sides of the validation split.
+    best epoch's weights; a classifier's decision rule is then chosen on the validation share (core.training.
+    decision). groups: one group (e.g. subject) per sample, none on both sides of the validation split.
     With settings.forest_weight > 0, also fit a RandomForest on `abundances` (samples x genus tokens, rows in
     token_ids' order) and blend it into the predictions."""
     settings = dataclasses.replace(settings, device=resolve_device(settings.device))
@@ -45,6 +47,13 @@ def train_sequence_model(model: transformers.GPT2ForSequenceClassification, toke
                                                          labels, std, settings, report)
     trained = TrainedModel(model, task, labels, mean, std, history, n_training, len(val_idx),
                            validation={"network": validation_scores(task, network_validation, encoded[val_idx], std)})
+    validation = network_validation
     if settings.forest_weight > 0:
-        add_forest(trained, abundances, encoded, train_idx, val_idx, network_validation, settings, report)
+        validation = add_forest(trained, abundances, encoded, train_idx, val_idx, network_validation, settings,
+                                report)
+    if task == "classification":  # on the outputs the model predicts with: the blend's where there is a forest
+        priors = np.bincount(encoded[train_idx], minlength=len(labels)) / len(train_idx)
+        trained.decision = choose_decision_rule(validation, encoded[val_idx], labels, priors)
+        report(trained.decision.summary())
     return trained
+

@@ -18,6 +18,7 @@ from ..models import ModelFormatError, load_model, save_model
 from ..schemas import TRAINING_RECORD_FILE, TRAINING_RECORD_KEYS, TRANSFER_FILE
 from ..vocab import PathLike, Vocabulary
 from .blend import forest_matrix
+from .decision import DecisionRule, argmax_rule, load_decision_rule
 from .settings import TrainingError, TrainingSettings
 
 if TYPE_CHECKING:  # core.transfer reads the training defaults, so it is imported where it is used
@@ -41,6 +42,13 @@ class TrainedModel:
     validation: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
     # fit with batches: the across-study recipe that predicts (core.transfer), each batch standardised on itself
     transfer: Optional["Recipe"] = None
+    # classification: the rule that calls a class from the probabilities, chosen on the validation share (None:
+    # the most probable class, as a model made by an older q2-mgm)
+    decision: Optional[DecisionRule] = None
+
+    def predict_classes(self, probabilities: np.ndarray) -> np.ndarray:
+        """(n,) class names of (n, n_classes) probabilities from predict(), by the model's decision rule."""
+        return (self.decision or argmax_rule(self.labels)).predict(probabilities)
 
     def training_record(self) -> Dict[str, Any]:
         return {"task": self.task, "labels": self.labels, "target_mean": self.target_mean,
@@ -48,7 +56,8 @@ class TrainedModel:
                 "n_validation_samples": self.n_validation, "validation": self.validation,
                 "forest": None if self.forest is None else {"weight": self.forest_weight,
                                                              "genera": self.forest_genera},
-                "transfer": None if self.transfer is None else self.transfer.record}
+                "transfer": None if self.transfer is None else self.transfer.record,
+                "decision": None if self.decision is None else self.decision.record}
 
 
 def network_outputs(model: transformers.GPT2ForSequenceClassification, task: str, token_ids: Sequence[np.ndarray],
@@ -126,6 +135,8 @@ def read_training_record(directory: PathLike) -> Dict[str, Any]:
         load_blended_forest(directory, record)
     if record.get("transfer"):
         load_transfer(directory, record)
+    if record["task"] == "classification":
+        load_decision_rule(record.get("decision"), record["labels"])
     return record
 
 
@@ -142,6 +153,8 @@ def load_trained_model(directory: PathLike) -> Tuple[TrainedModel, Vocabulary, D
         trained.forest, trained.forest_weight, trained.forest_genera = load_blended_forest(directory, record)
     if record.get("transfer"):
         trained.transfer = load_transfer(directory, record)
+    if record["task"] == "classification" and record.get("decision"):
+        trained.decision = load_decision_rule(record["decision"], record["labels"])
     return trained, vocabulary, versions
 
 
