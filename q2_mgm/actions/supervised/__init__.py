@@ -228,8 +228,9 @@ def _register_evaluation(plugin):
         name="Evaluate an MGM classifier beside a RandomForest",
         examples={"evaluate_a_classifier": _examples.evaluate_classification_example},
         description="ROC and precision-recall curves with their AUC, accuracy and balanced accuracy of the hard "
-                    "predictions, confusion matrix, per-class metrics and training curves, with a RandomForest trained and tested on exactly the same split; the samples "
-                    "left out, and why; TSVs to download.",
+                    "predictions, confusion matrix, per-class metrics and training curves, with a RandomForest "
+                    "trained and tested on exactly the same split; the samples left out, and why; TSVs to "
+                    "download.",
         citations=[citations["zhang2026mgm"]],
     )
     plugin.visualizers.register_function(

@@ -21,8 +21,9 @@ def add_forest(trained: "TrainedModel", abundances: pd.DataFrame, encoded: np.nd
                val_idx: np.ndarray, network_validation: np.ndarray, settings: TrainingSettings,
                report: Callable[[str], None]) -> np.ndarray:
     """Validate the forest and the blend on the held-out samples, then refit the forest on every sample (trained is
-    updated in place); returns the blend's outputs on val_idx. abundances: samples x genus tokens, rows in encoded's order; encoded: (n_samples,) targets;
-    network_validation: the network's outputs on val_idx, (n_validation, n_classes) or (n_validation,)."""
+    updated in place); returns the blend's outputs on val_idx. abundances: samples x genus tokens, rows in
+    encoded's order; encoded: (n_samples,) targets; network_validation: the network's outputs on val_idx,
+    (n_validation, n_classes) or (n_validation,)."""
     task, weight = trained.task, settings.forest_weight
     genera = list(abundances.columns[(abundances.to_numpy() > 0).any(axis=0)])
     matrix = forest_matrix(abundances, genera)
