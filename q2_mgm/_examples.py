@@ -342,10 +342,18 @@ def keystone_genera_example(use):
     importance.assert_output_type("FeatureData[Importance]")
 
 
+def attention_samples_factory():
+    """The samples whose attention maps keystone-report shows: metadata of their IDs alone."""
+    import qiime2
+    return qiime2.Metadata(pd.DataFrame(index=pd.Index(["infant2", "infant5"], name="sample-id")))
+
+
 def keystone_report_example(use):
     corpus, model, delivery = _keystone_inputs(use)
+    picked = use.init_metadata("attention_samples", attention_samples_factory)
     use.action(use.UsageAction("mgm", "keystone_report"),
-               use.UsageInputs(corpus=corpus, model=model, metadata=delivery, min_samples=2, n_bootstrap=200),
+               use.UsageInputs(corpus=corpus, model=model, metadata=delivery, min_samples=2, n_bootstrap=200,
+                               attention_samples=picked),
                use.UsageOutputNames(visualization="keystone_report"))
 
 

@@ -1,6 +1,8 @@
 """keystone-genera and keystone-report on ECAM (every fourth sample), grouped by delivery mode: the importance
 artifact as q2-sample-classifier and `metadata tabulate` read it, the groups a user can ask for, clear errors, and
 the report's files and page in a real browser."""
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -111,7 +113,8 @@ def test_a_regressor_is_refused(mgm_plugin, ecam_subset_corpus_artifact, ecam_me
 def report(mgm_plugin, ecam_subset_corpus_artifact, classifier, delivery, tmp_path_factory):
     picked = ecam_subset_corpus_artifact.view(pd.DataFrame).index[[3, 100, 150]].tolist()
     visualization, = mgm_plugin.actions.keystone_report(corpus=ecam_subset_corpus_artifact, model=classifier,
-                                                        metadata=delivery, n_bootstrap=200, sample_ids=picked)
+                                                        metadata=delivery, n_bootstrap=200,
+                                                        attention_samples=ids_as_metadata(picked))
     return export(visualization, tmp_path_factory.mktemp("keystone")), picked
 
 
@@ -135,10 +138,23 @@ def test_report_renders_in_a_browser(report, tmp_path):
     assert_renders_in_a_browser(report[0] / "index.html", tmp_path)
 
 
-def test_report_refuses_unknown_samples(mgm_plugin, ecam_subset_corpus_artifact, classifier, delivery):
-    with pytest.raises(KeystoneError, match="sample_ids names samples that were not scored.*no-such-sample"):
+def ids_as_metadata(sample_ids):
+    """attention_samples as a user gives it: a metadata file of sample IDs alone."""
+    return qiime2.Metadata(pd.DataFrame(index=pd.Index(sample_ids, name="sample-id")))
+
+
+def test_report_refuses_samples_without_a_map(mgm_plugin, ecam_subset_corpus_artifact, classifier, ecam_metadata):
+    samples = ecam_subset_corpus_artifact.view(pd.DataFrame).index
+    delivery = ecam_metadata.to_dataframe().delivery.copy()
+    delivery[samples[0]] = np.nan  # in the corpus, but without a group
+    delivery = qiime2.CategoricalMetadataColumn(delivery)
+    with pytest.raises(KeystoneError, match=(
+            r"2 of the 3 samples of attention_samples have no attention map to show; not in the corpus: "
+            rf"'no-such-sample'; in the corpus but without a group .*'{re.escape(samples[0])}'\. Give "
+            "attention_samples metadata whose IDs are samples of the corpus with a group, or leave it out")):
         mgm_plugin.actions.keystone_report(corpus=ecam_subset_corpus_artifact, model=classifier, metadata=delivery,
-                                           sample_ids=["no-such-sample"])
+                                           attention_samples=ids_as_metadata(["no-such-sample", samples[0],
+                                                                              samples[1]]))
 
 
 def test_subjects_are_the_units(mgm_plugin, ecam_subset_corpus_artifact, classifier, delivery, ecam_metadata,

@@ -29,7 +29,7 @@ def plugin():
 PATH_WORDS = re.compile(r"(^|_)(path|file|filename|filepath|dir|directory|fp|folder)($|_)")
 
 
-FREE_TEXT = {"sample_ids", "labels"}  # lists of the user's own IDs and label values; other strings are enumerations
+FREE_TEXT = {"labels"}  # label values as the user wrote them in the metadata; other strings are enumerations
 
 
 def _predicate_name(qiime_type):

@@ -5,7 +5,7 @@ import qiime2
 from q2_sample_classifier import Classifier, Importance
 from q2_types.feature_data import FeatureData
 from q2_types.sample_data import SampleData
-from qiime2.plugin import Categorical, Choices, Float, Int, List, MetadataColumn, Range, Str
+from qiime2.plugin import Categorical, Choices, Float, Int, Metadata, MetadataColumn, Range, Str
 
 from .. import _examples
 from .._formats import ModelFiles
@@ -76,7 +76,7 @@ def register(plugin):
         function=keystone_report,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Classifier | Pretrained]},
         parameters={**PARAMETERS, "top_genera": Int % Range(1, 200), "n_bootstrap": Int % Range(1, 100_000),
-                    "confidence": Float % Range(0.5, 1, inclusive_end=False), "sample_ids": List[Str],
+                    "confidence": Float % Range(0.5, 1, inclusive_end=False), "attention_samples": Metadata,
                     "random_state": SEED},
         input_descriptions=INPUTS,
         parameter_descriptions={
@@ -84,7 +84,11 @@ def register(plugin):
             "top_genera": "Genera shown per group.",
             "n_bootstrap": "Bootstrap resamples of each group's samples for the confidence intervals.",
             "confidence": "Level of the bootstrap confidence intervals.",
-            "sample_ids": "Samples whose attention maps to show (default: the first sample of each group).",
+            "attention_samples": "The samples whose attention maps to show, as metadata whose IDs are "
+                                 "those samples (a file with just a sample-id column will do; other columns are "
+                                 "ignored), as feature-table filter-samples picks samples by ID. Each must be in "
+                                 "the corpus and have a group. Left out, the first sample of each group is "
+                                 "shown (four at most).",
             "random_state": "Seed of the bootstrap.",
         },
         name="Keystone genera: ranking, confidence intervals and group differences",

@@ -24,15 +24,18 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     subjects: qiime2.CategoricalMetadataColumn = None, method: str = REPORT["method"],
                     min_samples: int = REPORT["min_samples"], top_genera: int = REPORT["top_genera"],
                     n_bootstrap: int = REPORT["n_bootstrap"], confidence: float = REPORT["confidence"],
-                    sample_ids: list = None, random_state: int = 0, device: str = "auto") -> None:
+                    attention_samples: qiime2.Metadata = None, random_state: int = 0,
+                    device: str = "auto") -> None:
     scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
                            report)
+    shown = _chosen_samples(scored, None if attention_samples is None else list(attention_samples.ids),
+                            set(corpus.samples.index))  # checked before the bootstrap
     units, unit_groups = scored.units(None if subjects is None else subjects.to_series(), report)
     summary = aggregate(units, unit_groups, min_samples, n_bootstrap, confidence, random_state)
     classes = list(summary.importance.columns)
     differences = (class_differences(units, unit_groups, min_samples).sort_values("p_value")
                    if len(classes) > 1 else None)
-    maps = _attention_maps(scored, sample_ids, output_dir)
+    maps = _attention_maps(scored, shown, output_dir)
     write_tsv(output_dir, "genus_scores", scored.scores)
     if subjects is not None:
         write_tsv(output_dir, "subject_scores", units, index_label="subject (group)")
@@ -126,19 +129,30 @@ def _volcano(differences, classes, output_dir):
     return save_figure(figure, output_dir, "class_differences")
 
 
-def _chosen_samples(scored, sample_ids):
+def _listed(ids, limit=5):
+    return ", ".join(map(repr, ids[:limit])) + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def _chosen_samples(scored, sample_ids, corpus_ids):
     if not sample_ids:
         return [ids[0] for _, ids in scored.groups.groupby(scored.groups).groups.items()][:DEFAULT_MAPS * 2]
     unknown = [s for s in sample_ids if s not in scored.groups.index]
     if unknown:
-        raise KeystoneError(f"sample_ids names samples that were not scored ({', '.join(unknown[:3])}): they are "
-                            "not in the corpus or have no group. Pick sample IDs from the corpus.")
+        absent = [s for s in unknown if s not in corpus_ids]
+        ungrouped = [s for s in unknown if s in corpus_ids]
+        reasons = ([f"not in the corpus: {_listed(absent)}"] if absent else []) + (
+            [f"in the corpus but without a group (no value in the metadata column): {_listed(ungrouped)}"]
+            if ungrouped else [])
+        raise KeystoneError(
+            f"{len(unknown)} of the {len(sample_ids)} samples of attention_samples have no attention map to show; "
+            f"{'; '.join(reasons)}. Give attention_samples metadata whose IDs are samples of the corpus with a "
+            "group, or leave it out to show the first sample of each group.")
     return list(sample_ids)
 
 
-def _attention_maps(scored, sample_ids, output_dir):
+def _attention_maps(scored, samples, output_dir):
     maps = []
-    for number, sample in enumerate(_chosen_samples(scored, sample_ids), start=1):
+    for number, sample in enumerate(samples, start=1):
         ids = scored.token_ids[scored.groups.index.get_loc(sample)]
         frame = attention_map(scored.model.network, ids, scored.model.vocabulary)
         tsv = write_tsv(output_dir, f"attention_map_{number}", frame)
