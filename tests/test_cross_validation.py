@@ -176,7 +176,7 @@ def test_a_tampered_cross_validation_is_refused(tmp_path):
         load_cross_validation(folder)
 
 
-def test_a_model_fit_with_batches_corrects_a_new_study_on_itself(cohort):
+def test_a_model_fit_with_batches_corrects_a_new_study_on_itself(cohort, tmp_path):
     """fine-tune with batches on two studies, predict the third given as its own batch, or as the whole corpus (the
     same predictions); clear errors where batches do not fit the model."""
     from qiime2.plugins import mgm
@@ -198,6 +198,13 @@ def test_a_model_fit_with_batches_corrects_a_new_study_on_itself(cohort):
     pd.testing.assert_frame_equal(first, second)
     truth = frame.loc[first.index, "Group"] == "Case"
     assert roc_auc_score(truth, first["Case"]) > 0.65
+    # the classes called: a threshold chosen on the held-out batches' probabilities (leave one batch out)
+    model.export_data(str(tmp_path))
+    decision = json.loads((tmp_path / "training.json").read_text())["decision"]
+    assert decision["rule"] == "threshold" and decision["positive_class"] == "Control"
+    assert decision["validation_samples"] == len(training_ids)
+    called = with_batches.predictions.view(pd.Series)
+    assert (called == np.where(first["Control"] >= decision["threshold"], "Control", "Case")).all()
     plain, _ = mgm.actions.fine_tune(corpus=training_corpus, metadata=metadata.get_column("Group"),
                                      task="classification", forest_weight=0.0)
     with pytest.raises(ValueError, match="not fit with batches"):
