@@ -70,12 +70,14 @@ def measure(workers, n_estimators):
     serial = mgm.actions.classify_samples_cv(**settings)
     results["serial_s"] = time.perf_counter() - started
     H.say(f"classify-samples-cv --parallel, {workers} workers")
-    config = Config(executors=[HighThroughputExecutor(label="default", max_workers_per_node=workers,
-                                                      provider=LocalProvider())], strategy="none")
-    started = time.perf_counter()
-    with ParallelConfig(config):
-        parallel = mgm.actions.classify_samples_cv.parallel(**settings)._result()
-    results["parallel_s"] = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as run_dir:  # parsl's logs, not ./runinfo
+        config = Config(executors=[HighThroughputExecutor(label="default", max_workers_per_node=workers,
+                                                          provider=LocalProvider())], strategy="none",
+                        run_dir=run_dir)
+        started = time.perf_counter()
+        with ParallelConfig(config):
+            parallel = mgm.actions.classify_samples_cv.parallel(**settings)._result()
+        results["parallel_s"] = time.perf_counter() - started
     a, b = _predictions(serial), _predictions(parallel)
     numbers = [c for c in a.columns if c.startswith("probability:")]
     results["same_classes"] = bool((a["prediction"] == b["prediction"]).all())

@@ -10,8 +10,9 @@ import scipy.sparse as sp
 import skbio
 from q2_types.ordination import OrdinationFormat
 
-from ._formats import (MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMCrossValidationFoldsDirFmt, MGMFoldPredictionsDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat,
-                       MGMModelDirFmt, MGMSupervisedModelDirFmt, ModelFiles, TrainingHistoryFormat)
+from ._formats import (MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMCrossValidationFoldsDirFmt,
+                       MGMFoldPredictionsDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat, MGMModelDirFmt,
+                       MGMSupervisedModelDirFmt, ModelFiles, TrainingHistoryFormat)
 from .core import schemas
 from .core.cross_validation import (CrossValidation, FoldPlan, FoldResult, load_cross_validation, load_fold_plan,
                                     load_fold_result, save_cross_validation, save_fold_plan, save_fold_result)

@@ -8,12 +8,13 @@ from q2_sample_classifier import Classifier, Regressor
 from q2_types.sample_data import SampleData
 
 from . import __version__
-from ._formats import (CorpusDroppedSamplesFormat, CrossValidationTSVFormat, CorpusFeaturesFormat, CorpusSamplesFormat, JSONFormat,
-                       MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMCrossValidationFoldsDirFmt, MGMFoldPredictionsDirFmt, MGMGeneratorDirFmt, MGMLabelsDirFmt, MGMLabelsFormat, MGMModelDirFmt,
+from ._formats import (CorpusDroppedSamplesFormat, CrossValidationTSVFormat, CorpusFeaturesFormat, CorpusSamplesFormat,
+                       JSONFormat, MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMCrossValidationFoldsDirFmt,
+                       MGMFoldPredictionsDirFmt, MGMGeneratorDirFmt, MGMLabelsDirFmt, MGMLabelsFormat, MGMModelDirFmt,
                        MGMReconstructorDirFmt, MGMSupervisedModelDirFmt, SafetensorsFormat, TrainingHistoryDirFmt,
                        TrainingHistoryFormat, VocabularyFormat)
-from ._types import (Generator, MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMLabels, MGMModel, MGMReconstructor,
-                     MGMTrainingHistory, Pretrained)
+from ._types import (Generator, MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMLabels,
+                     MGMModel, MGMReconstructor, MGMTrainingHistory, Pretrained)
 from .actions import corpus, cross_validation, generative, keystone, supervised, trajectories
 from .actions._parameters import citations
 

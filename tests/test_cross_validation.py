@@ -205,13 +205,13 @@ def test_a_model_fit_with_batches_corrects_a_new_study_on_itself(cohort):
 
 
 def _same_outputs(first, second):
-    """Two cv runs' outputs hold the same predicted classes, and the same probabilities and cross-validation up to
-    float rounding (a fold runs its solvers on one BLAS thread, the single method on all of them: sums in another
-    order differ in the last bits); wall seconds aside."""
+    """Two cv runs' outputs hold the same predictions, probabilities and cross-validation bit for bit, wall seconds
+    aside: every fit of a fold runs on one BLAS/OpenMP thread whichever path or process runs it
+    (core.cross_validation.ONE_THREAD; on all threads the solvers' sums come in another order, ~1e-16 apart)."""
     pd.testing.assert_series_equal(first.predictions.view(pd.Series), second.predictions.view(pd.Series),
                                    check_exact=True)
     pd.testing.assert_frame_equal(first.probabilities.view(pd.DataFrame), second.probabilities.view(pd.DataFrame),
-                                  check_exact=False, rtol=0, atol=1e-12)
+                                  check_exact=True)
     if not hasattr(first, "cross_validation"):  # the pipelines: every method's predictions, from the evaluation
         import tempfile
         frames = []
@@ -221,11 +221,11 @@ def _same_outputs(first, second):
                 frames.append([pd.read_csv(f"{folder}/{name}", sep="\t", float_precision="round_trip")
                                for name in ("out_of_fold_predictions.tsv", "transfer_matrix.tsv")])
         for a, b in zip(*frames):
-            pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=0, atol=1e-12)
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
         return
     a, b = (r.cross_validation.view(CrossValidation) for r in (first, second))
-    pd.testing.assert_frame_equal(a.predictions, b.predictions, check_exact=False, rtol=0, atol=1e-12)
-    pd.testing.assert_frame_equal(a.transfer, b.transfer, check_exact=False, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(a.predictions, b.predictions, check_exact=True)
+    pd.testing.assert_frame_equal(a.transfer, b.transfer, check_exact=True)
     timing = {"seconds", "features_seconds"}
     assert {k: v for k, v in a.record.items() if k not in timing} == \
         {k: v for k, v in b.record.items() if k not in timing}
@@ -269,7 +269,7 @@ def test_fold_by_fold_gives_exactly_the_single_method_predictions(cohort, cohort
 
 
 def test_regress_samples_cv_runs_fold_by_fold_as_the_single_method_does():
-    """The pipeline (prepare, one action per fold, collate) and cross-validate-regression agree."""
+    """The pipeline (prepare, one action per fold, collate) and cross-validate-regression agree bit for bit."""
     from qiime2.plugins import mgm
     table = read_genus_table("ecam", "genus_relative.tsv")
     metadata = read_metadata("ecam").loc[table.index]
@@ -282,9 +282,8 @@ def test_regress_samples_cv_runs_fold_by_fold_as_the_single_method_does():
     piped = mgm.actions.regress_samples_cv(table=artifact, **settings)
     corpus, = mgm.actions.tokenize(table=artifact)
     single = mgm.actions.cross_validate_regression(corpus=corpus, **settings)
-    # up to float rounding: a fold's solvers run on one BLAS thread (see _same_outputs)
     pd.testing.assert_series_equal(piped.predictions.view(pd.Series), single.predictions.view(pd.Series),
-                                   check_exact=False, rtol=1e-12, atol=0)
+                                   check_exact=True)
 
 
 PARALLEL = tuple(int(part) for part in qiime2.__version__.split(".")[:2]) >= (2023, 5)
@@ -292,9 +291,10 @@ PARALLEL = tuple(int(part) for part in qiime2.__version__.split(".")[:2]) >= (20
 
 @pytest.mark.skipif(not PARALLEL, reason=f"QIIME 2 {qiime2.__version__} has no parallel pipelines (parsl came with "
                                          "2023.5): the QIIME 2 2024.10 lane runs this test")
-def test_classify_samples_cv_in_parallel_predicts_as_the_serial_run(cohort, loso, monkeypatch):
+def test_classify_samples_cv_in_parallel_predicts_as_the_serial_run(cohort, loso, monkeypatch, tmp_path):
     """classify-samples-cv with QIIME 2's parsl executor, two worker processes (one fold each at a time), gives the
-    serial run's predictions, probabilities and cross-validation."""
+    serial run's predictions, probabilities and cross-validation, bit for bit. parsl's logs go under tmp_path, not
+    into the working directory (its default run_dir is ./runinfo)."""
     from parsl.config import Config
     from parsl.executors import HighThroughputExecutor
     from parsl.providers import LocalProvider
@@ -307,7 +307,8 @@ def test_classify_samples_cv_in_parallel_predicts_as_the_serial_run(cohort, loso
     artifact = qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table)
     study = metadata.get_column("study")
     config = Config(executors=[HighThroughputExecutor(label="default", max_workers_per_node=2,
-                                                      provider=LocalProvider())], strategy=None)
+                                                      provider=LocalProvider())], strategy="none",
+                    run_dir=str(tmp_path / "runinfo"))
     with ParallelConfig(config):
         future = mgm.actions.classify_samples_cv.parallel(
             table=artifact, metadata=metadata.get_column("Group"), groups=study, batches=study,

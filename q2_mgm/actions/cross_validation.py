@@ -10,7 +10,6 @@ import pandas as pd
 import qiime2
 from qiime2.plugin import (Bool, Categorical, Choices, Int, List, MetadataColumn, Numeric, Range, Str,
                            Visualization)
-from threadpoolctl import threadpool_limits
 from q2_sample_classifier import ClassifierPredictions, Probabilities, RegressorPredictions
 from q2_types.feature_data import FeatureData, Taxonomy
 from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
@@ -22,8 +21,8 @@ from .._progress import report
 from .._types import MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMModel, Pretrained
 from ..core import schemas
 from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, FoldPlan, FoldResult,
-                                     check_fold_settings, collate_folds, cross_validate, fold_count, make_folds,
-                                     plan_folds, run_fold)
+                                     check_fold_settings, collate_folds, fold_count, make_folds, plan_folds,
+                                     run_fold, run_plan)
 from ..core.inference import encode, language_model_features, resolve_device
 from ..core.models import load_general_model, load_model
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
@@ -32,7 +31,8 @@ from ..core.training.targets import encode_targets
 from ..core.transfer import BASELINES, RECIPES, SampleFeatures, TransferError
 from ..visualizers.cross_validation import evaluate_cross_validation
 from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMONIZE_DESCRIPTION,
-                          MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES, MISSING_SAMPLES_DESCRIPTION, SEED, TABLE_DESCRIPTION, TAXONOMY_DESCRIPTION, citations)
+                          MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES, MISSING_SAMPLES_DESCRIPTION, SEED, TABLE_DESCRIPTION,
+                          TAXONOMY_DESCRIPTION, citations)
 
 
 def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, n_estimators,
@@ -75,9 +75,9 @@ def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe
          random_state, device, missing_samples):
     plan, folds = _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix,
                         n_estimators, random_state, device, missing_samples)
-    report(f"{len(folds)} folds ({cv_strategy}); methods: {recipe}, then " + ", ".join(BASELINES))
-    return cross_validate(plan.features, plan.targets, task, folds, recipe, BASELINES, random_state, n_estimators,
-                          plan.groups if plan.settings["transfer_matrix"] else None, report, **plan.record)
+    report(f"{len(folds)} folds ({cv_strategy}); methods: " + ", ".join(plan.settings["methods"]))
+    # each fold as cross-validate-fold runs it (one thread), so that the pipelines' fold-by-fold path gives the same
+    return run_plan(plan, report)
 
 
 def _classification_outputs(result):
@@ -135,10 +135,10 @@ def prepare_cross_validation(corpus: Corpus, metadata: qiime2.MetadataColumn, ta
 
 
 def cross_validate_fold(folds: FoldPlan, fold: int) -> FoldResult:
-    # one thread per worker: QIIME 2's parallel pipelines run one fold per worker. No torch here (the features were
-    # computed by prepare-cross-validation); the forests are fit with n_jobs=1; BLAS and OpenMP pools are held to one
-    with threadpool_limits(limits=1):
-        return run_fold(folds, fold, report)
+    # one thread per worker: QIIME 2's parallel pipelines run one fold per worker. No model runs here (the features
+    # were computed by prepare-cross-validation); run_fold holds BLAS and OpenMP to one thread and the forests have
+    # n_jobs=1
+    return run_fold(folds, fold, report)
 
 
 def collate_classification_folds(folds: FoldPlan, fold_predictions: FoldResult) \

@@ -3,7 +3,9 @@ classify-samples-ncv does), with folds that can hold out whole groups (studies, 
 fit on exactly the same samples of each fold, and the train-on-one-group, test-on-each-other transfer matrix.
 
 The frozen encoder's features come in precomputed (`transfer.SampleFeatures`): one forward pass per sample, not one
-per fold.
+per fold. A cross-validation is planned (plan_folds), run fold by fold (run_fold: one call per fold, which QIIME 2's
+parallel pipelines run at once) and collated (collate_folds); cross_validate does the three in one process. Every fit
+runs on one BLAS/OpenMP thread (ONE_THREAD), so the result is the same bit for bit whichever way the folds ran.
 """
 import dataclasses
 import json
@@ -14,6 +16,7 @@ from typing import Callable, List, Optional, Sequence
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from . import schemas
 from .baselines import BASELINE_TREES
@@ -22,6 +25,10 @@ from .transfer import BASELINES, DEFAULT_RECIPE, RECIPES, SampleFeatures, Transf
 from .vocab import PathLike
 
 CV_STRATEGIES = ("k-fold", "leave-one-group-out")
+# the BLAS/OpenMP threads of every fit of a cross-validation (folds and transfer matrix): one, so that a fold fit in
+# a worker of QIIME 2's parallel pipelines, one of several side by side, gives the single process's result bit for
+# bit (a solver's sums taken by more threads come in another order and differ in the last bits, ~1e-16)
+ONE_THREAD = 1
 
 
 @dataclasses.dataclass
@@ -217,26 +224,17 @@ def cross_validate(data: SampleFeatures, targets: pd.Series, task: str, folds: S
                    **record) -> CrossValidation:
     """Fit the MGM `recipe` and each baseline on every fold's training samples and predict its held-out samples.
 
-    data and targets ((n_samples,) labels or numbers, index = sample IDs) hold the same samples in the same order.
-    With transfer_groups ((n_samples,) names), also fit each method on each group alone and score it on each other
-    group. `record` adds the columns and settings used to the result's record. Raises TransferError where a fold
-    leaves a class without training samples."""
-    encoded, classes, mean, std = encode_targets(targets, task)
-    if task == "classification":
-        _check_training_classes(folds, encoded, len(classes), classes)
-    methods = _methods(recipe, baselines)
-    frames, seconds = [], {}
-    for method in methods:
-        start = time.perf_counter()
-        parts = []
-        for number, fold in enumerate(folds, start=1):
-            parts.append(_predict_fold(data, targets, encoded, task, classes, mean, std, fold, method,
-                                       random_state, n_estimators))
-            report(f"{method}: fold {number}/{len(folds)} ({fold.name}, {len(fold.test)} held out) done")
-        seconds[method] = time.perf_counter() - start
-        frames.append(_in_input_order(pd.concat(parts), targets, method))
-    return _assemble(frames, data, encoded, transfer_groups, methods, task, random_state, n_estimators, classes,
-                     report, seconds, record)
+    data and targets ((n_samples,) labels or numbers, index = sample IDs) hold the same samples in the same order;
+    folds: from make_folds (each sample held out once, trained on by every other fold). With transfer_groups
+    ((n_samples,) names), also fit each method on each group alone and score it on each other group. `record` adds
+    the columns and settings used to the result's record. Raises TransferError where a fold leaves a class without
+    training samples.
+
+    The same path as the fold-by-fold actions (plan_folds, run_fold per fold, collate_folds), in one process: every
+    fit runs on one BLAS/OpenMP thread, so both give the same result bit for bit."""
+    plan = plan_folds(data, targets, task, folds, recipe, baselines, random_state, n_estimators,
+                      transfer_matrix=transfer_groups is not None, groups=transfer_groups, **record)
+    return run_plan(plan, report)
 
 
 def _methods(recipe, baselines):
@@ -256,18 +254,6 @@ def _in_input_order(frame, targets, method):
     frame = frame.set_index("sample_id").loc[targets.index].rename_axis("sample_id").reset_index()
     frame.insert(0, "method", method)
     return frame
-
-
-def _assemble(frames, data, encoded, transfer_groups, methods, task, random_state, n_estimators, classes, report,
-              seconds, record):
-    transfer = (_transfer_matrix(data, encoded, np.asarray(transfer_groups), methods, task, random_state,
-                                 n_estimators, classes, report) if transfer_groups is not None
-                else pd.DataFrame(columns=["method", "trained_on", "tested_on", "score"]))
-    return CrossValidation(pd.concat(frames, ignore_index=True), transfer, {
-        "task": task, "classes": [str(c) for c in classes], "methods": methods,
-        "descriptions": {m: RECIPES[m].description for m in methods}, "uses_mgm": [m for m in methods if
-                                                                                   RECIPES[m].uses_mgm],
-        "seconds": seconds, "random_state": random_state, **record})
 
 
 # --- the same cross-validation run fold by fold: a shared plan (features computed once, folds drawn once), one call
@@ -308,8 +294,10 @@ def plan_folds(features: SampleFeatures, targets: pd.Series, task: str, folds: S
                recipe: str = DEFAULT_RECIPE, baselines: Sequence[str] = BASELINES, random_state: int = 0,
                n_estimators: int = BASELINE_TREES, transfer_matrix: bool = False,
                groups: Optional[np.ndarray] = None, **record) -> FoldPlan:
-    """A FoldPlan of folds from make_folds over these samples; TransferError where a fold leaves a class without
-    training samples (checked here, before any fold runs)."""
+    """A FoldPlan of folds from make_folds over these samples (features and targets in the same order; groups:
+    (n_samples,) names, read by the transfer matrix where transfer_matrix is set). TransferError where a fold leaves
+    a class without training samples (checked here, before any fold runs), or where the folds are not as make_folds
+    draws them: every sample held out by exactly one fold, which trains on every other sample, in input order."""
     if recipe not in RECIPES:
         raise TransferError(f"Unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}.")
     encoded, classes, _, _ = encode_targets(targets, task)
@@ -317,9 +305,16 @@ def plan_folds(features: SampleFeatures, targets: pd.Series, task: str, folds: S
         _check_training_classes(folds, encoded, len(classes), classes)
     fold_of = np.zeros(len(targets), dtype=np.int64)
     for number, fold in enumerate(folds, start=1):
+        if (fold_of[fold.test] != 0).any():
+            raise TransferError(f"Every sample must be held out by exactly one fold; {fold.name} holds out samples "
+                                "an earlier fold holds out.")
         fold_of[fold.test] = number
     if (fold_of == 0).any():
-        raise TransferError("Every sample must be held out by exactly one fold.")
+        raise TransferError("Every sample must be held out by exactly one fold; some are held out by none.")
+    for number, fold in enumerate(folds, start=1):
+        if not np.array_equal(fold.train, np.flatnonzero(fold_of != number)):
+            raise TransferError(f"{fold.name} must train on every sample it does not hold out, in input order (as "
+                                "make_folds draws folds).")
     settings = {"recipe": recipe, "methods": _methods(recipe, baselines), "random_state": int(random_state),
                 "n_estimators": int(n_estimators), "transfer_matrix": bool(transfer_matrix and groups is not None)}
     return FoldPlan(features, targets, task, fold_of, [f.name for f in folds],
@@ -338,7 +333,8 @@ class FoldResult:
 
 def run_fold(plan: FoldPlan, number: int, report: Callable[[str], None] = print) -> FoldResult:
     """Fit every method of the plan on fold `number`'s training samples (1-based) and predict its held-out ones,
-    exactly as cross_validate does for that fold."""
+    on one BLAS/OpenMP thread (ONE_THREAD; the forests' n_jobs is 1 too): the fold of cross_validate, which calls
+    this. TransferError where `number` is not one of the plan's folds."""
     if not 1 <= number <= len(plan.fold_names):
         raise TransferError(f"fold must be between 1 and {len(plan.fold_names)} (this plan's folds), not {number}.")
     fold = plan.folds()[number - 1]
@@ -347,8 +343,9 @@ def run_fold(plan: FoldPlan, number: int, report: Callable[[str], None] = print)
     parts, seconds = [], {}
     for method in settings["methods"]:
         start = time.perf_counter()
-        frame = _predict_fold(plan.features, plan.targets, encoded, plan.task, classes, mean, std, fold, method,
-                              settings["random_state"], settings["n_estimators"])
+        with threadpool_limits(limits=ONE_THREAD):
+            frame = _predict_fold(plan.features, plan.targets, encoded, plan.task, classes, mean, std, fold, method,
+                                  settings["random_state"], settings["n_estimators"])
         frame.insert(0, "method", method)
         parts.append(frame)
         seconds[method] = time.perf_counter() - start
@@ -381,9 +378,23 @@ def collate_folds(plan: FoldPlan, results: Sequence[FoldResult],
     seconds = {method: float(sum(r.record["seconds"][method] for r in ordered)) for method in methods}
     encoded, classes, _, _ = encode_targets(plan.targets, plan.task)
     settings = plan.settings
-    transfer_groups = plan.groups if settings["transfer_matrix"] else None
-    return _assemble(frames, plan.features, encoded, transfer_groups, methods, plan.task, settings["random_state"],
-                     settings["n_estimators"], classes, report, seconds, plan.record)
+    if settings["transfer_matrix"]:
+        with threadpool_limits(limits=ONE_THREAD):
+            transfer = _transfer_matrix(plan.features, encoded, plan.groups, methods, plan.task,
+                                        settings["random_state"], settings["n_estimators"], classes, report)
+    else:
+        transfer = pd.DataFrame(columns=list(schemas.CV_TRANSFER_COLUMNS))
+    return CrossValidation(pd.concat(frames, ignore_index=True), transfer, {
+        "task": plan.task, "classes": [str(c) for c in classes], "methods": methods,
+        "descriptions": {m: RECIPES[m].description for m in methods},
+        "uses_mgm": [m for m in methods if RECIPES[m].uses_mgm], "seconds": seconds,
+        "random_state": settings["random_state"], **plan.record})
+
+
+def run_plan(plan: FoldPlan, report: Callable[[str], None] = print) -> CrossValidation:
+    """Every fold of the plan, one after another in this process (run_fold), collated (collate_folds)."""
+    return collate_folds(plan, [run_fold(plan, number, report) for number in range(1, len(plan.fold_names) + 1)],
+                         report)
 
 
 def save_fold_plan(plan: FoldPlan, directory: PathLike) -> None:
