@@ -6,7 +6,8 @@ import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
 
 from .core import schemas
-from .core.cross_validation import CrossValidationFormatError, load_cross_validation
+from .core.cross_validation import (CrossValidationFormatError, FoldsFormatError, load_cross_validation,
+                                    load_fold_plan, load_fold_result)
 from .core.forest import ForestFormatError
 from .core.models import ModelFormatError, validate_model_dir
 from .core.reconstruction import ReconstructorFormatError, load_reconstructor
@@ -206,6 +207,33 @@ class MGMCrossValidationDirFmt(model.DirectoryFormat):
         try:
             load_cross_validation(self.path)
         except CrossValidationFormatError as error:
+            raise ValidationError(str(error)) from None
+
+
+class MGMCrossValidationFoldsDirFmt(model.DirectoryFormat):
+    """What every fold of a cross-validation shares: the frozen encoder's features of every sample
+    (features.safetensors: embeddings, likelihood, abundances), each sample's target, fold, group and batch
+    (samples.tsv), and the fold names, genera and settings (folds.json); checked together on load."""
+    features = model.File(schemas.FOLDS_FEATURES_FILE, format=SafetensorsFormat)
+    samples = model.File(schemas.FOLDS_SAMPLES_FILE, format=CrossValidationTSVFormat)
+    record = model.File(schemas.FOLDS_RECORD_FILE, format=JSONFormat)
+
+    def _validate_(self, level):
+        try:
+            load_fold_plan(self.path)
+        except FoldsFormatError as error:
+            raise ValidationError(str(error)) from None
+
+
+class MGMFoldPredictionsDirFmt(model.DirectoryFormat):
+    """One fold's out-of-fold predictions by every method (predictions.tsv) and what was run (fold.json)."""
+    predictions = model.File(schemas.CV_PREDICTIONS_FILE, format=CrossValidationTSVFormat)
+    record = model.File(schemas.FOLD_RECORD_FILE, format=JSONFormat)
+
+    def _validate_(self, level):
+        try:
+            load_fold_result(self.path)
+        except FoldsFormatError as error:
             raise ValidationError(str(error)) from None
 
 

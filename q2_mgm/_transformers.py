@@ -10,10 +10,12 @@ import scipy.sparse as sp
 import skbio
 from q2_types.ordination import OrdinationFormat
 
-from ._formats import (MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat,
-                       MGMModelDirFmt, MGMSupervisedModelDirFmt, ModelFiles, TrainingHistoryFormat)
+from ._formats import (MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMCrossValidationFoldsDirFmt,
+                       MGMFoldPredictionsDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat, MGMModelDirFmt,
+                       MGMSupervisedModelDirFmt, ModelFiles, TrainingHistoryFormat)
 from .core import schemas
-from .core.cross_validation import CrossValidation, load_cross_validation, save_cross_validation
+from .core.cross_validation import (CrossValidation, FoldPlan, FoldResult, load_cross_validation, load_fold_plan,
+                                    load_fold_result, save_cross_validation, save_fold_plan, save_fold_result)
 from .core.taxonomy import features_with_written_genera
 from .core.tokenizer import Corpus
 from .core.vocab import genus_statistics
@@ -152,3 +154,27 @@ def _cross_validation_to_format(result: CrossValidation) -> MGMCrossValidationDi
 @plugin.register_transformer
 def _format_to_cross_validation(fmt: MGMCrossValidationDirFmt) -> CrossValidation:
     return load_cross_validation(fmt.path)
+
+
+@plugin.register_transformer
+def _fold_plan_to_format(plan: FoldPlan) -> MGMCrossValidationFoldsDirFmt:
+    fmt = MGMCrossValidationFoldsDirFmt()
+    save_fold_plan(plan, fmt.path)
+    return fmt
+
+
+@plugin.register_transformer
+def _format_to_fold_plan(fmt: MGMCrossValidationFoldsDirFmt) -> FoldPlan:
+    return load_fold_plan(fmt.path)
+
+
+@plugin.register_transformer
+def _fold_result_to_format(result: FoldResult) -> MGMFoldPredictionsDirFmt:
+    fmt = MGMFoldPredictionsDirFmt()
+    save_fold_result(result, fmt.path)
+    return fmt
+
+
+@plugin.register_transformer
+def _format_to_fold_result(fmt: MGMFoldPredictionsDirFmt) -> FoldResult:
+    return load_fold_result(fmt.path)

@@ -8,12 +8,13 @@ from q2_sample_classifier import Classifier, Regressor
 from q2_types.sample_data import SampleData
 
 from . import __version__
-from ._formats import (CorpusDroppedSamplesFormat, CrossValidationTSVFormat, CorpusFeaturesFormat, CorpusSamplesFormat, JSONFormat,
-                       MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMGeneratorDirFmt, MGMLabelsDirFmt, MGMLabelsFormat, MGMModelDirFmt,
+from ._formats import (CorpusDroppedSamplesFormat, CrossValidationTSVFormat, CorpusFeaturesFormat, CorpusSamplesFormat,
+                       JSONFormat, MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMCrossValidationFoldsDirFmt,
+                       MGMFoldPredictionsDirFmt, MGMGeneratorDirFmt, MGMLabelsDirFmt, MGMLabelsFormat, MGMModelDirFmt,
                        MGMReconstructorDirFmt, MGMSupervisedModelDirFmt, SafetensorsFormat, TrainingHistoryDirFmt,
                        TrainingHistoryFormat, VocabularyFormat)
-from ._types import (Generator, MGMCorpus, MGMCrossValidation, MGMLabels, MGMModel, MGMReconstructor,
-                     MGMTrainingHistory, Pretrained)
+from ._types import (Generator, MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMLabels,
+                     MGMModel, MGMReconstructor, MGMTrainingHistory, Pretrained)
 from .actions import corpus, cross_validation, generative, keystone, supervised, trajectories
 from .actions._parameters import citations
 
@@ -31,12 +32,12 @@ plugin = Plugin(
 )
 
 plugin.register_semantic_types(MGMModel, Pretrained, Generator, MGMCorpus, MGMLabels, MGMReconstructor,
-                               MGMTrainingHistory, MGMCrossValidation)
+                               MGMTrainingHistory, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions)
 plugin.register_formats(MGMModelDirFmt, MGMSupervisedModelDirFmt, MGMGeneratorDirFmt, MGMCorpusDirFmt,
                         CorpusSamplesFormat, CorpusFeaturesFormat, CorpusDroppedSamplesFormat, JSONFormat,
                         SafetensorsFormat, VocabularyFormat, TrainingHistoryFormat, TrainingHistoryDirFmt,
                         MGMLabelsFormat, MGMLabelsDirFmt, MGMReconstructorDirFmt, MGMCrossValidationDirFmt,
-                        CrossValidationTSVFormat)
+                        CrossValidationTSVFormat, MGMCrossValidationFoldsDirFmt, MGMFoldPredictionsDirFmt)
 plugin.register_artifact_class(MGMModel[Pretrained], directory_format=MGMModelDirFmt,
                                description="An MGM GPT-2 language model over genus tokens: config.json, weights as "
                                            "model.safetensors, vocab.txt and versions.json.")
@@ -58,6 +59,13 @@ plugin.register_artifact_class(MGMTrainingHistory, directory_format=TrainingHist
 plugin.register_artifact_class(MGMCrossValidation, directory_format=MGMCrossValidationDirFmt,
                                description="Every sample predicted by models that never saw it, by MGM and by the "
                                            "conventional baselines on the same folds, with the transfer matrix.")
+plugin.register_artifact_class(MGMCrossValidationFolds, directory_format=MGMCrossValidationFoldsDirFmt,
+                               description="What every fold of a cross-validation shares: the frozen encoder's "
+                                           "features of every sample (safetensors), each sample's target, fold, "
+                                           "group and batch, and the settings of the methods.")
+plugin.register_artifact_class(MGMFoldPredictions, directory_format=MGMFoldPredictionsDirFmt,
+                               description="One fold's out-of-fold predictions by MGM and by the conventional "
+                                           "baselines, with the seconds each took.")
 plugin.register_artifact_class(SampleData[MGMCorpus], directory_format=MGMCorpusDirFmt,
                                description="Samples tokenized as MGM sentences, with the tokenization report.")
 

@@ -47,10 +47,12 @@ pip_install "setuptools<81" wheel "torch==$TORCH_VERSION"
 # the framework's and the plugins' dependencies, as $VENDOR/README.md lists them, then q2-mgm's and the tests'.
 # scikit-learn as the release ships it (1.4.2, which q2-sample-classifier 2024.10 is built against): newer ones
 # (1.9.1 checked) place groups differently in StratifiedGroupKFold, so that a class held by a single group never
-# lands in the first fold, the validation split (tests/core/test_training.py finds no seed that validates on it)
+# lands in the first fold, the validation split (tests/core/test_training.py finds no seed that validates on it).
+# parsl before 2024.9.9: QIIME 2 2024.10's default parallel config (`--parallel` without --parallel-config) gives its
+# HighThroughputExecutor `max_workers`, which parsl 2024.9.9 removed (max_workers_per_node since)
 pip_install pyyaml "decorator>=4,<5" "pandas<2.3" "tzlocal<3" python-dateutil bibtexparser "networkx==3.1" dill \
-  psutil flufl.lock parsl appdirs tomlkit lxml "scikit-bio>=0.6,<0.7" scipy numpy "biom-format>=2.1.16" ijson h5py \
-  pyhmmer "click>=8.1,<8.2" joblib "scikit-learn==1.4.2" seaborn fastcluster matplotlib ipywidgets jinja2 \
+  psutil flufl.lock "parsl<2024.9.9" appdirs tomlkit lxml "scikit-bio>=0.6,<0.7" scipy numpy "biom-format>=2.1.16" \
+  ijson h5py pyhmmer "click>=8.1,<8.2" joblib "scikit-learn==1.4.2" seaborn fastcluster matplotlib ipywidgets jinja2 \
   "transformers>=4.46,<5" "accelerate>=0.26" safetensors "hypothesis>=6" "pytest>=7"
 for p in $Q2_PACKAGES; do
   if $VENV/bin/python -m pip show "$p" 2>/dev/null | grep -qx "Version: $RELEASE"; then continue; fi

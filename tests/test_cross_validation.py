@@ -1,6 +1,9 @@
 """classify-samples-cv / regress-samples-cv and their parts, on real cohorts: leave-one-study-out on a three-study
 case/control cohort of ../shared/data/disease-benchmark, grouped k-fold regression of infant age on ECAM."""
 import json
+import os
+import pathlib
+import sys
 
 import numpy as np
 import pandas as pd
@@ -211,3 +214,116 @@ def test_a_model_fit_with_batches_corrects_a_new_study_on_itself(cohort, tmp_pat
         mgm.actions.predict_classification(corpus=test_corpus, model=plain, batches=metadata.get_column("study"))
     with pytest.raises(ValueError, match="fit with batches"):
         mgm.actions.keystone_genera(corpus=test_corpus, model=model, metadata=metadata.get_column("Group"))
+
+
+def _same_outputs(first, second):
+    """Two cv runs' outputs hold the same predictions, probabilities and cross-validation bit for bit, wall seconds
+    aside: every fit of a fold runs on one BLAS/OpenMP thread whichever path or process runs it
+    (core.cross_validation.ONE_THREAD; on all threads the solvers' sums come in another order, ~1e-16 apart)."""
+    pd.testing.assert_series_equal(first.predictions.view(pd.Series), second.predictions.view(pd.Series),
+                                   check_exact=True)
+    pd.testing.assert_frame_equal(first.probabilities.view(pd.DataFrame), second.probabilities.view(pd.DataFrame),
+                                  check_exact=True)
+    if not hasattr(first, "cross_validation"):  # the pipelines: every method's predictions, from the evaluation
+        import tempfile
+        frames = []
+        for result in (first, second):
+            with tempfile.TemporaryDirectory() as folder:
+                result.evaluation.export_data(folder)
+                frames.append([pd.read_csv(f"{folder}/{name}", sep="\t", float_precision="round_trip")
+                               for name in ("out_of_fold_predictions.tsv", "transfer_matrix.tsv")])
+        for a, b in zip(*frames):
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+        return
+    a, b = (r.cross_validation.view(CrossValidation) for r in (first, second))
+    pd.testing.assert_frame_equal(a.predictions, b.predictions, check_exact=True)
+    pd.testing.assert_frame_equal(a.transfer, b.transfer, check_exact=True)
+    timing = {"seconds", "features_seconds"}
+    assert {k: v for k, v in a.record.items() if k not in timing} == \
+        {k: v for k, v in b.record.items() if k not in timing}
+
+
+@pytest.fixture(scope="module")
+def cohort_corpus(cohort):
+    from qiime2.plugins import mgm
+    table, _ = cohort
+    return mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table)).corpus
+
+
+def test_fold_by_fold_gives_exactly_the_single_method_predictions(cohort, cohort_corpus, tmp_path):
+    """prepare-cross-validation, cross-validate-fold per fold (in any order) and collate-classification-folds give
+    what cross-validate-classification gives, bit for bit; the fold plan and each fold's result refuse tampering."""
+    from qiime2.plugins import mgm
+    from q2_mgm.core.cross_validation import FoldPlan, FoldsFormatError, load_fold_plan
+    _, metadata = cohort
+    settings = dict(metadata=metadata.get_column("Group"), groups=metadata.get_column("study"),
+                    batches=metadata.get_column("study"), cv_strategy="leave-one-group-out", n_estimators=50,
+                    transfer_matrix=True)
+    single = mgm.actions.cross_validate_classification(corpus=cohort_corpus, **settings)
+    folds, = mgm.actions.prepare_cross_validation(corpus=cohort_corpus, task="classification", **settings)
+    plan = folds.view(FoldPlan)
+    assert plan.fold_names == ["study 1", "study 2", "study 3"]
+    results = [mgm.actions.cross_validate_fold(folds=folds, fold=number).fold_predictions for number in (3, 1, 2)]
+    _same_outputs(mgm.actions.collate_classification_folds(folds=folds, fold_predictions=results), single)
+    with pytest.raises(ValueError, match="folds 1-3 once each"):
+        mgm.actions.collate_classification_folds(folds=folds, fold_predictions=results[:2])
+    with pytest.raises(ValueError, match="prepared for classification"):
+        mgm.actions.collate_regression_folds(folds=folds, fold_predictions=results)
+    with pytest.raises(ValueError, match="between 1 and 3"):
+        mgm.actions.cross_validate_fold(folds=folds, fold=4)
+    copy = tmp_path / "folds"
+    folds.export_data(copy)
+    load_fold_plan(copy)
+    samples = pd.read_csv(copy / schemas.FOLDS_SAMPLES_FILE, sep="\t", keep_default_na=False)
+    samples.iloc[:-1].to_csv(copy / schemas.FOLDS_SAMPLES_FILE, sep="\t", index=False)
+    with pytest.raises(FoldsFormatError, match="do not match"):
+        load_fold_plan(copy)
+
+
+def test_regress_samples_cv_runs_fold_by_fold_as_the_single_method_does():
+    """The pipeline (prepare, one action per fold, collate) and cross-validate-regression agree bit for bit."""
+    from qiime2.plugins import mgm
+    table = read_genus_table("ecam", "genus_relative.tsv")
+    metadata = read_metadata("ecam").loc[table.index]
+    infants = metadata.index[metadata["month"] <= 12][:120]
+    frame = metadata.loc[infants, ["month", "studyid"]].astype({"studyid": str}).rename_axis("sample-id")
+    columns = qiime2.Metadata(frame)
+    artifact = qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table.loc[infants])
+    settings = dict(metadata=columns.get_column("month"), groups=columns.get_column("studyid"), cv=3,
+                    n_estimators=30)
+    piped = mgm.actions.regress_samples_cv(table=artifact, **settings)
+    corpus, = mgm.actions.tokenize(table=artifact)
+    single = mgm.actions.cross_validate_regression(corpus=corpus, **settings)
+    pd.testing.assert_series_equal(piped.predictions.view(pd.Series), single.predictions.view(pd.Series),
+                                   check_exact=True)
+
+
+PARALLEL = tuple(int(part) for part in qiime2.__version__.split(".")[:2]) >= (2023, 5)
+
+
+@pytest.mark.skipif(not PARALLEL, reason=f"QIIME 2 {qiime2.__version__} has no parallel pipelines (parsl came with "
+                                         "2023.5): the QIIME 2 2024.10 lane runs this test")
+def test_classify_samples_cv_in_parallel_predicts_as_the_serial_run(cohort, loso, monkeypatch, tmp_path):
+    """classify-samples-cv with QIIME 2's parsl executor, two worker processes (one fold each at a time), gives the
+    serial run's predictions, probabilities and cross-validation, bit for bit. parsl's logs go under tmp_path, not
+    into the working directory (its default run_dir is ./runinfo)."""
+    from parsl.config import Config
+    from parsl.executors import HighThroughputExecutor
+    from parsl.providers import LocalProvider
+    from qiime2.plugins import mgm
+    from qiime2.sdk.parallel_config import ParallelConfig
+    serial, table = loso
+    _, metadata = cohort
+    # parsl starts its interchange and worker pool as commands of the venv running the tests
+    monkeypatch.setenv("PATH", f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    artifact = qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table)
+    study = metadata.get_column("study")
+    config = Config(executors=[HighThroughputExecutor(label="default", max_workers_per_node=2,
+                                                      provider=LocalProvider())], strategy="none",
+                    run_dir=str(tmp_path / "runinfo"))
+    with ParallelConfig(config):
+        future = mgm.actions.classify_samples_cv.parallel(
+            table=artifact, metadata=metadata.get_column("Group"), groups=study, batches=study,
+            cv_strategy="leave-one-group-out", n_estimators=100, transfer_matrix=True)
+        parallel = future._result()
+    _same_outputs(parallel, serial)

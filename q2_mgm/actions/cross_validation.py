@@ -8,19 +8,21 @@ import time
 import numpy as np
 import pandas as pd
 import qiime2
-from qiime2.plugin import Bool, Categorical, Choices, Int, MetadataColumn, Numeric, Range, Str, Visualization
+from qiime2.plugin import (Bool, Categorical, Choices, Int, List, MetadataColumn, Numeric, Range, Str,
+                           Visualization)
 from q2_sample_classifier import ClassifierPredictions, Probabilities, RegressorPredictions
 from q2_types.feature_data import FeatureData, Taxonomy
 from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
 from q2_types.sample_data import SampleData
 
 from .. import _examples
-from .._formats import MGMModelDirFmt
+from .._formats import MGMCrossValidationFoldsDirFmt, MGMModelDirFmt
 from .._progress import report
-from .._types import MGMCorpus, MGMCrossValidation, MGMModel, Pretrained
+from .._types import MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMModel, Pretrained
 from ..core import schemas
-from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, check_fold_settings,
-                                     cross_validate, make_folds)
+from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, FoldPlan, FoldResult,
+                                     check_fold_settings, collate_folds, fold_count, make_folds, plan_folds,
+                                     run_fold, run_plan)
 from ..core.inference import encode, language_model_features, resolve_device
 from ..core.models import load_general_model, load_model
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
@@ -29,11 +31,13 @@ from ..core.training.targets import encode_targets
 from ..core.transfer import BASELINES, RECIPES, SampleFeatures, TransferError
 from ..visualizers.cross_validation import evaluate_cross_validation
 from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMONIZE_DESCRIPTION,
-                          MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES, MISSING_SAMPLES_DESCRIPTION, SEED, TABLE_DESCRIPTION, TAXONOMY_DESCRIPTION, citations)
+                          MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES, MISSING_SAMPLES_DESCRIPTION, SEED, TABLE_DESCRIPTION,
+                          TAXONOMY_DESCRIPTION, citations)
 
 
-def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, n_estimators,
-         random_state, device, missing_samples):
+def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, n_estimators,
+          random_state, device, missing_samples):
+    """(the FoldPlan: every kept sample's frozen features, targets and fold; the folds as make_folds drew them)."""
     columns = [(metadata.name, metadata.to_series())]
     columns += [(c.name, c.to_series()) for c in (groups, batches) if c is not None]
     kept, values = samples_with_values(corpus.samples.index, columns, TransferError, report,
@@ -54,21 +58,40 @@ def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe
     embeddings, likelihood = language_model_features(
         backbone, encode(corpus.samples.sentence.loc[kept], vocabulary), resolve_device(device))
     features_seconds = time.perf_counter() - started
-    report(f"{len(folds)} folds ({cv_strategy}); methods: {recipe}, then " + ", ".join(BASELINES))
     left_out = samples_left_out(corpus.samples.index, kept, columns, corpus.dropped_samples).to_dict("records")
     if left_out:
         report(f"left out {len(left_out)} samples that cannot be predicted (listed in the evaluation)")
-    result = cross_validate(
-        SampleFeatures(embeddings, likelihood, abundances, batch_values), labels, task, folds, recipe, BASELINES, random_state,
-        n_estimators, group_values if transfer_matrix and group_values is not None else None, report,
-        label_column=metadata.name, groups_column=None if groups is None else groups.name,
-        batches_column=None if batches is None else batches.name, cv_strategy=cv_strategy,
-        cv=len(folds), left_out=left_out, features_seconds=features_seconds)
     if transfer_matrix and groups is None:
         report("transfer_matrix needs a groups column; none drawn")
-    own = result.predictions[result.predictions["method"] == recipe].set_index("sample_id")
+    plan = plan_folds(
+        SampleFeatures(embeddings, likelihood, abundances, batch_values), labels, task, folds, recipe, BASELINES,
+        random_state, n_estimators, transfer_matrix, group_values, label_column=metadata.name,
+        groups_column=None if groups is None else groups.name, batches_column=None if batches is None else
+        batches.name, cv_strategy=cv_strategy, cv=len(folds), left_out=left_out, features_seconds=features_seconds)
+    return plan, folds
+
+
+def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, n_estimators,
+         random_state, device, missing_samples):
+    plan, folds = _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix,
+                        n_estimators, random_state, device, missing_samples)
+    report(f"{len(folds)} folds ({cv_strategy}); methods: " + ", ".join(plan.settings["methods"]))
+    # each fold as cross-validate-fold runs it (one thread), so that the pipelines' fold-by-fold path gives the same
+    return run_plan(plan, report)
+
+
+def _classification_outputs(result):
+    own = result.predictions[result.predictions["method"] == result.methods[0]].set_index("sample_id")
     own.index = pd.Index(own.index, name="SampleID")
-    return result, own, classes
+    probabilities = own[[schemas.CV_PROBABILITY_PREFIX + c for c in result.classes]].astype(np.float64)
+    probabilities.columns = result.classes
+    return own["prediction"].rename("prediction"), probabilities, result
+
+
+def _regression_outputs(result):
+    own = result.predictions[result.predictions["method"] == result.methods[0]].set_index("sample_id")
+    own.index = pd.Index(own.index, name="SampleID")
+    return own["prediction"].astype(np.float64).rename("prediction"), result
 
 
 def cross_validate_classification(corpus: Corpus, metadata: qiime2.CategoricalMetadataColumn,
@@ -78,11 +101,8 @@ def cross_validate_classification(corpus: Corpus, metadata: qiime2.CategoricalMe
                                   transfer_matrix: bool = D.transfer_matrix, n_estimators: int = D.n_estimators,
                                   random_state: int = D.random_state, device: str = "auto",
                                   missing_samples: str = MISSING_DEFAULT) -> (pd.Series, pd.DataFrame, CrossValidation):
-    result, own, classes = _run(corpus, metadata, "classification", model, groups, batches, cv, cv_strategy,
-                                recipe, transfer_matrix, n_estimators, random_state, device, missing_samples)
-    probabilities = own[[schemas.CV_PROBABILITY_PREFIX + c for c in classes]].astype(np.float64)
-    probabilities.columns = classes
-    return own["prediction"].rename("prediction"), probabilities, result
+    return _classification_outputs(_run(corpus, metadata, "classification", model, groups, batches, cv, cv_strategy,
+                                        recipe, transfer_matrix, n_estimators, random_state, device, missing_samples))
 
 
 def cross_validate_regression(corpus: Corpus, metadata: qiime2.NumericMetadataColumn, model: MGMModelDirFmt = None,
@@ -92,20 +112,68 @@ def cross_validate_regression(corpus: Corpus, metadata: qiime2.NumericMetadataCo
                               transfer_matrix: bool = D.transfer_matrix, n_estimators: int = D.n_estimators,
                               random_state: int = D.random_state, device: str = "auto",
                               missing_samples: str = MISSING_DEFAULT) -> (pd.Series, CrossValidation):
-    result, own, _ = _run(corpus, metadata, "regression", model, groups, batches, cv, cv_strategy, recipe,
-                          transfer_matrix, n_estimators, random_state, device, missing_samples)
-    return own["prediction"].astype(np.float64).rename("prediction"), result
+    return _regression_outputs(_run(corpus, metadata, "regression", model, groups, batches, cv, cv_strategy, recipe,
+                                    transfer_matrix, n_estimators, random_state, device, missing_samples))
 
 
-def _pipeline(ctx, name, table, taxonomy, max_length, harmonize_names, **parameters):
+# --- the same, fold by fold: the pipelines' path, which QIIME 2 2024.10's parallel pipelines run at once ---
+
+def prepare_cross_validation(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str,
+                             model: MGMModelDirFmt = None, groups: qiime2.CategoricalMetadataColumn = None,
+                             batches: qiime2.CategoricalMetadataColumn = None, cv: int = D.cv,
+                             cv_strategy: str = D.cv_strategy, recipe: str = D.recipe,
+                             transfer_matrix: bool = D.transfer_matrix, n_estimators: int = D.n_estimators,
+                             random_state: int = D.random_state, device: str = "auto",
+                             missing_samples: str = MISSING_DEFAULT) -> FoldPlan:
+    if task == "regression" and not isinstance(metadata, qiime2.NumericMetadataColumn):
+        raise TransferError(f"task is 'regression' but {metadata.name!r} is categorical; regress a numeric column, "
+                            "or use task 'classification'.")
+    plan, folds = _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix,
+                        n_estimators, random_state, device, missing_samples)
+    report(f"{len(folds)} folds ({cv_strategy}) planned; methods: " + ", ".join(plan.settings["methods"]))
+    return plan
+
+
+def cross_validate_fold(folds: FoldPlan, fold: int) -> FoldResult:
+    # one thread per worker: QIIME 2's parallel pipelines run one fold per worker. No model runs here (the features
+    # were computed by prepare-cross-validation); run_fold holds BLAS and OpenMP to one thread and the forests have
+    # n_jobs=1
+    return run_fold(folds, fold, report)
+
+
+def collate_classification_folds(folds: FoldPlan, fold_predictions: FoldResult) \
+        -> (pd.Series, pd.DataFrame, CrossValidation):
+    _check_task(folds, "classification")
+    return _classification_outputs(collate_folds(folds, fold_predictions, report))
+
+
+def collate_regression_folds(folds: FoldPlan, fold_predictions: FoldResult) -> (pd.Series, CrossValidation):
+    _check_task(folds, "regression")
+    return _regression_outputs(collate_folds(folds, fold_predictions, report))
+
+
+def _check_task(plan, task):
+    if plan.task != task:
+        raise TransferError(f"These folds were prepared for {plan.task}; collate them with "
+                            f"collate-{plan.task}-folds.")
+
+
+def _pipeline(ctx, task, table, taxonomy, max_length, harmonize_names, **parameters):
     groups = parameters["groups"]
     check_fold_settings(parameters["cv"], parameters["cv_strategy"],
                         None if groups is None else groups.to_series().dropna().nunique())  # before any work
     tokenize = ctx.get_action("mgm", "tokenize")
-    run = ctx.get_action("mgm", name)
+    prepare = ctx.get_action("mgm", "prepare_cross_validation")
+    run_fold_action = ctx.get_action("mgm", "cross_validate_fold")
+    collate = ctx.get_action("mgm", f"collate_{task}_folds")
     evaluate = ctx.get_action("mgm", "evaluate_cross_validation")
     corpus, = tokenize(table=table, taxonomy=taxonomy, max_length=max_length, harmonize_names=harmonize_names)
-    *predicted, result = run(corpus=corpus, **parameters)
+    folds, = prepare(corpus=corpus, task=task, **parameters)
+    # how many folds there are is known once the kept samples are (QIIME 2 2024.10's parallel pipelines wait here for
+    # the one features pass, which every fold needs anyway); then every fold is asked for before any is waited on
+    n_folds = fold_count(folds.view(MGMCrossValidationFoldsDirFmt).path)
+    results = [run_fold_action(folds=folds, fold=number).fold_predictions for number in range(1, n_folds + 1)]
+    *predicted, result = collate(folds=folds, fold_predictions=results)
     visualization, = evaluate(cross_validation=result)
     return (*predicted, visualization)
 
@@ -114,7 +182,7 @@ def classify_samples_cv(ctx, table, metadata, taxonomy=None, groups=None, batche
                         cv_strategy=D.cv_strategy, recipe=D.recipe, transfer_matrix=D.transfer_matrix,
                         n_estimators=D.n_estimators, random_state=D.random_state, max_length=MAX_LENGTH,
                         harmonize_names=False, device="auto", missing_samples=MISSING_DEFAULT):
-    return _pipeline(ctx, "cross_validate_classification", table, taxonomy, max_length, harmonize_names,
+    return _pipeline(ctx, "classification", table, taxonomy, max_length, harmonize_names,
                      metadata=metadata, groups=groups, batches=batches, cv=cv, cv_strategy=cv_strategy,
                      recipe=recipe, transfer_matrix=transfer_matrix, n_estimators=n_estimators,
                      random_state=random_state, device=device, missing_samples=missing_samples)
@@ -124,7 +192,7 @@ def regress_samples_cv(ctx, table, metadata, taxonomy=None, groups=None, batches
                        cv_strategy=D.cv_strategy, recipe=D.recipe, transfer_matrix=D.transfer_matrix,
                        n_estimators=D.n_estimators, random_state=D.random_state, max_length=MAX_LENGTH,
                        harmonize_names=False, device="auto", missing_samples=MISSING_DEFAULT):
-    return _pipeline(ctx, "cross_validate_regression", table, taxonomy, max_length, harmonize_names,
+    return _pipeline(ctx, "regression", table, taxonomy, max_length, harmonize_names,
                      metadata=metadata, groups=groups, batches=batches, cv=cv, cv_strategy=cv_strategy,
                      recipe=recipe, transfer_matrix=transfer_matrix, n_estimators=n_estimators,
                      random_state=random_state, device=device, missing_samples=missing_samples)
@@ -156,6 +224,7 @@ DESCRIPTIONS = {
     "missing_samples": MISSING_SAMPLES_DESCRIPTION,
 }
 CV_TABLE = FeatureTable[Frequency | RelativeFrequency]
+TASKS = ("classification", "regression")
 
 
 def register(plugin):
@@ -207,9 +276,74 @@ def register(plugin):
                         "leave-one-group-out, e.g. leave-one-study-out), and show MGM beside a RandomForest and "
                         "a batch-corrected CLR linear model fit on the same samples of each fold. Mirrors "
                         f"q2-sample-classifier's {'classify' if task == 'classification' else 'regress'}"
-                        "-samples-ncv.",
+                        "-samples-ncv. The frozen encoder reads each sample once (prepare-cross-validation); each "
+                        "fold is its own action (cross-validate-fold), so QIIME 2 2024.10's --parallel runs the "
+                        "folds at once.",
             citations=[citations["zhang2026mgm"]],
             examples={f"{pipeline.__name__}": getattr(_examples, f"{pipeline.__name__}_example")},
+        )
+    plugin.methods.register_function(
+        function=prepare_cross_validation,
+        inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
+        parameters={"metadata": MetadataColumn[Categorical | Numeric], "task": Str % Choices(*TASKS), **PARAMETERS},
+        outputs=[("folds", MGMCrossValidationFolds)],
+        input_descriptions={"corpus": CORPUS_DESCRIPTION,
+                            "model": "The pretrained model whose frozen features the recipe reads; the general "
+                                     "model when left out."},
+        parameter_descriptions={"metadata": "The sample metadata column to predict (numeric for regression). "
+                                            "Samples without a value are left out, counted and listed.",
+                                "task": "'classification' (the column's values as classes) or 'regression'.",
+                                **DESCRIPTIONS},
+        output_descriptions={"folds": "Every kept sample's frozen features, target, fold, group and batch, with "
+                                      "the settings of the methods: the input of cross-validate-fold."},
+        name="Prepare a cross-validation run fold by fold: the frozen features, once",
+        description="The first step of classify-samples-cv and regress-samples-cv: the frozen model reads each "
+                    "sample once, and the folds are drawn (the same folds as cross-validate-classification or "
+                    "cross-validate-regression with these settings). Each fold is then run by cross-validate-fold "
+                    "(QIIME 2 2024.10's --parallel runs them at once) and gathered by collate-classification-folds "
+                    "or collate-regression-folds.",
+        citations=[citations["zhang2026mgm"]],
+        examples={"prepare_cross_validation": _examples.prepare_cross_validation_example},
+    )
+    plugin.methods.register_function(
+        function=cross_validate_fold,
+        inputs={"folds": MGMCrossValidationFolds},
+        parameters={"fold": Int % Range(1, None)},
+        outputs=[("fold_predictions", MGMFoldPredictions)],
+        input_descriptions={"folds": "The features and folds from prepare-cross-validation."},
+        parameter_descriptions={"fold": "The number of the fold to run, from 1 to the number of folds (one per "
+                                        "held-out group with leave-one-group-out, cv with k-fold)."},
+        output_descriptions={"fold_predictions": "This fold's held-out samples as predicted by the MGM recipe and "
+                                                 "by each baseline, all fit on the fold's other samples."},
+        name="Cross-validate one fold: MGM and the baselines fit on its training samples",
+        description="Fit the MGM recipe and the conventional baselines on one fold's training samples and predict "
+                    "its held-out samples, from the features prepare-cross-validation computed (no model is run "
+                    "here; one thread, forests with n_jobs=1), so folds can run side by side.",
+        citations=[citations["zhang2026mgm"]],
+        examples={"cross_validate_fold": _examples.cross_validate_fold_example},
+    )
+    for task, kind, outputs in (("classification", "classes", [("predictions", SampleData[ClassifierPredictions]),
+                                                                 ("probabilities", SampleData[Probabilities])]),
+                                ("regression", "values", [("predictions", SampleData[RegressorPredictions])])):
+        output_descriptions = {"predictions": f"The MGM recipe's out-of-fold {kind} of every sample.",
+                               "probabilities": "The MGM recipe's out-of-fold class probabilities of every sample."}
+        plugin.methods.register_function(
+            function=globals()[f"collate_{task}_folds"],
+            inputs={"folds": MGMCrossValidationFolds, "fold_predictions": List[MGMFoldPredictions]},
+            parameters={},
+            outputs=outputs + [("cross_validation", MGMCrossValidation)],
+            input_descriptions={"folds": "The features and folds from prepare-cross-validation.",
+                                "fold_predictions": "The result of cross-validate-fold for each fold, once each, "
+                                                    "in any order."},
+            output_descriptions={**{name: output_descriptions[name] for name, _ in outputs},
+                                 "cross_validation": "Every method's out-of-fold predictions, for "
+                                                     "evaluate-cross-validation."},
+            name=f"Gather the folds of a cross-validated {task}",
+            description=f"The out-of-fold {kind} of every fold, gathered into the outputs "
+                        f"cross-validate-{task} gives (the same predictions); the transfer matrix, where the "
+                        "folds were prepared with one, is made here.",
+            citations=[citations["zhang2026mgm"]],
+            examples={f"collate_{task}_folds": getattr(_examples, f"collate_{task}_folds_example")},
         )
     plugin.visualizers.register_function(
         function=evaluate_cross_validation,

@@ -40,3 +40,15 @@ CV_TRANSFER_COLUMNS = ("method", "trained_on", "tested_on", "score")
 CV_RECORD_FILE = "cross_validation.json"
 CV_RECORD_KEYS = ("task", "classes", "methods", "descriptions", "uses_mgm", "seconds", "label_column", "groups_column",
                   "batches_column", "cv_strategy", "cv", "random_state", "left_out", "features_seconds")
+
+# cross-validation run fold by fold (classify-samples-cv's parallel path): the shared features and fold plan, and one
+# fold's out-of-fold predictions
+FOLDS_FEATURES_FILE = "features.safetensors"  # embeddings, likelihood, abundances (float arrays)
+FOLDS_FEATURE_ARRAYS = ("embeddings", "likelihood", "abundances")
+FOLDS_SAMPLES_FILE = "samples.tsv"
+FOLDS_SAMPLE_COLUMNS = ("sample_id", "target", "fold", "group", "batch")  # fold: 1-based number it is held out in
+FOLDS_RECORD_FILE = "folds.json"
+FOLDS_RECORD_KEYS = ("task", "genera", "fold_names", "recipe", "methods", "random_state", "n_estimators",
+                     "transfer_matrix", "has_groups", "has_batches", "record")
+FOLD_RECORD_FILE = "fold.json"
+FOLD_RECORD_KEYS = ("fold", "name", "n_folds", "task", "methods", "classes", "seconds")

@@ -73,3 +73,32 @@ def test_every_recipe_carries_signal_to_held_out_studies(cohort):
     assert figures[DEFAULT_RECIPE] > 0.7, figures  # 0.755 when recorded (benchmarks/results/transfer.md)
     default = RECIPES[DEFAULT_RECIPE]
     assert not RECIPES[default.without_mgm].uses_mgm and RECIPES[default.mgm_only].uses_mgm
+
+
+def test_folds_run_one_by_one_and_collated_are_cross_validate_bit_for_bit(cohort, tmp_path):
+    """plan_folds, run_fold per fold (any order, through their stored forms) and collate_folds give what
+    cross_validate gives; plan_folds refuses folds that make_folds would not draw."""
+    from q2_mgm.core.cross_validation import (Fold, collate_folds, load_fold_plan, load_fold_result, plan_folds,
+                                              run_fold, save_fold_plan, save_fold_result)
+    from q2_mgm.core.transfer import TransferError
+    data, labels, studies = cohort
+    encoded, _, _, _ = encode_targets(labels, "classification")
+    folds = make_folds(encoded, studies, 0, "leave-one-group-out", "classification", 0)
+    quiet = dict(report=lambda message: None)
+    whole = cross_validate(data, labels, "classification", folds, DEFAULT_RECIPE, transfer_groups=studies, **quiet)
+    save_fold_plan(plan_folds(data, labels, "classification", folds, DEFAULT_RECIPE, transfer_matrix=True,
+                              groups=studies), tmp_path)
+    plan = load_fold_plan(tmp_path)
+    results = []
+    for number in reversed(range(1, len(folds) + 1)):
+        (tmp_path / str(number)).mkdir()
+        save_fold_result(run_fold(plan, number, **quiet), tmp_path / str(number))
+        results.append(load_fold_result(tmp_path / str(number)))
+    collated = collate_folds(plan, results, **quiet)
+    assert collated.predictions.equals(whole.predictions) and collated.transfer.equals(whole.transfer)
+    twice = [Fold(folds[0].name, folds[0].train, folds[0].test), *folds]
+    with pytest.raises(TransferError, match="exactly one fold"):
+        plan_folds(data, labels, "classification", twice)
+    subset = [Fold(folds[0].name, folds[0].train[1:], folds[0].test), *folds[1:]]
+    with pytest.raises(TransferError, match="every sample it does not hold out"):
+        plan_folds(data, labels, "classification", subset)
