@@ -28,7 +28,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from _harness import SHARED, earlier_results, out_dir, parser, say, write_json, write_markdown
 from q2_mgm.core.baselines import random_forest_baseline  # noqa: E402
-from q2_mgm.core.inference import encode  # noqa: E402
+from q2_mgm.core.inference import encode, resolve_device  # noqa: E402
 from q2_mgm.core.models import load_general_model  # noqa: E402
 from q2_mgm.core.tokenizer import tokenize_dataframe  # noqa: E402
 from q2_mgm.core.training import TrainingSettings, predict, sequence_model, train_sequence_model  # noqa: E402
@@ -242,6 +242,8 @@ def _same_recipe(old, new):
     if isinstance(new, str) or isinstance(old, str):
         return old == new
     defaults = {**vars(TrainingSettings()), **RECIPE_BEFORE_FOREST}
+    # 'auto' is the device it resolves to here: a run on this machine recorded either
+    old, new = ({**r, "device": resolve_device(r.get("device", defaults["device"]))} for r in (old, new))
     return old.keys() <= new.keys() and all(old.get(k, defaults[k]) == v for k, v in new.items())
 
 
