@@ -40,7 +40,8 @@ def test_a_majority_leaning_classifier_calls_the_minority_again(twins_held_out):
     called = rule.classes(probabilities[test])
     assert balanced_accuracy_score(truth[test], called) > balanced_accuracy_score(truth[test], argmax) + 0.05
     assert rule.threshold > 0.5  # a sample is called obese only with more than even odds
-    assert rule.validation["validation_balanced_accuracy"] >= rule.validation["validation_balanced_accuracy_argmax"]
+    chosen, best = rule.validation["validation_balanced_accuracy"], rule.validation["validation_balanced_accuracy_best"]
+    assert best - rule.validation["validation_standard_error"] - 1e-9 <= chosen <= best
 
 
 def test_the_threshold_is_the_weights_two_class_argmax(twins_held_out):
@@ -59,6 +60,23 @@ def test_ties_keep_the_full_prior_correction():
     rule = choose_decision_rule(probabilities, np.array([0, 0, 1, 1]), ["a", "b"], np.array([0.5, 0.5]))
     assert rule.validation["prior_exponent"] == 1.0 and rule.threshold == pytest.approx(0.5)
     assert 1.0 in PRIOR_EXPONENTS and 0.0 in PRIOR_EXPONENTS
+
+
+def test_a_gain_within_one_standard_error_keeps_the_full_prior_correction(twins_held_out):
+    """The one-standard-error rule: an alpha that beats alpha 1 on the validation share by less than the standard
+    error of balanced accuracy there is noise; the Bayes rule is kept."""
+    probabilities, truth, shares = twins_held_out
+    rule = choose_decision_rule(probabilities, truth, ["Lean", "Obese"], shares)
+    record = rule.validation
+    full = np.exp(-np.log(shares))  # alpha 1
+    full_score = balanced_accuracy_score(truth, (probabilities * full).argmax(1))
+    assert 0 < record["validation_standard_error"] < 0.1
+    if record["validation_balanced_accuracy_best"] - full_score <= record["validation_standard_error"]:
+        assert record["prior_exponent"] == 1.0
+    else:  # alpha 1 is more than a standard error worse: the nearest alpha within one is kept, short of 1
+        assert record["prior_exponent"] != 1.0
+        assert record["validation_balanced_accuracy"] >= \
+            record["validation_balanced_accuracy_best"] - record["validation_standard_error"] - 1e-9
 
 
 def test_a_validation_share_without_a_class_keeps_the_most_probable_class():
