@@ -208,7 +208,8 @@ def _balanced_accuracy_lines(results, balanced, argmax, summary, methods):
     beside = [m for m in shown if m in summary["median_balanced_accuracy_argmax"]]
     lines = ["", "## Balanced accuracy of the hard predictions", "",
              "The classes each method calls: q2-mgm's by the decision rule its model chose on its validation share "
-             "(core.training.decision: a prior correction whose strength maximises validation balanced accuracy), "
+             "(core.training.decision: a prior correction whose strength is chosen by validation balanced accuracy "
+             "with the one-standard-error rule), "
              "the RandomForest's most probable class (as q2-sample-classifier calls them). `argmax` columns: the "
              "same model's most probable class, for what the rule changes. Balanced accuracy is the mean of the "
              "per-class recalls (0.5: no better than chance).", "",

@@ -353,9 +353,8 @@ class TestDecisionRule:
         best, error = decision["validation_balanced_accuracy_best"], decision["validation_standard_error"]
         assert best - error - 1e-9 <= decision["validation_balanced_accuracy"] <= best
         # the training share of each class, from which the prior correction is made
-        shares = decision["training_class_shares"]
-        assert set(shares) == {"Lean", "Obese"} and sum(shares.values()) == pytest.approx(1)
-        assert shares["Obese"] > shares["Lean"]  # 4 of 5 twins with a label are obese
+        shares = decision["class_shares"]  # of the 254 samples the model is refit on: 61 Lean, 193 Obese
+        assert shares == pytest.approx({"Lean": 61 / 254, "Obese": 193 / 254})
 
     def test_predictions_apply_it_and_probabilities_are_untouched(self, classifier, classifier_predictions,
                                                                   tmp_path):
@@ -391,7 +390,7 @@ class TestDecisionRule:
         record, _ = training_record(model, tmp_path)
         decision = record["decision"]
         assert decision["rule"] == "class weights"
-        weights, shares = decision["class_weights"], decision["training_class_shares"]
+        weights, shares = decision["class_weights"], decision["class_shares"]
         assert set(weights) == set(shares) == {"bd", "eb", "fd"}
         alpha = decision["prior_exponent"]
         expected = {c: shares[c] ** -alpha for c in shares}

@@ -215,7 +215,9 @@ DESCRIPTIONS = {
                    "held-out one, for each group.",
     "recipe": "The MGM recipe: " + "; ".join(f"'{n}': {r.description}" for n, r in RECIPES.items()
                                              if r.uses_mgm) + ". (The conventional baselines "
-              + ", ".join(f"'{n}'" for n in BASELINES) + " always run beside it; either may also be chosen here.) "
+              + ", ".join(f"'{n}'" for n in BASELINES) + " always run beside it; either may also be chosen here, "
+              "as may " + "; ".join(f"'{n}': {r.description}" for n, r in RECIPES.items()
+                                    if not r.uses_mgm and n not in BASELINES) + ".) "
               "Figures across studies for each: q2-mgm's README, benchmarks/results/transfer.md.",
     "transfer_matrix": "Also train every method on each group alone and test it on each other group (needs groups).",
     "n_estimators": "Trees in the RandomForest baseline.",
@@ -296,10 +298,11 @@ def register(plugin):
                                 **DESCRIPTIONS},
         output_descriptions={"folds": "Every kept sample's frozen features, target, fold, group and batch, with "
                                       "the settings of the methods: the input of cross-validate-fold."},
-        name="Prepare a cross-validation run fold by fold: the frozen features, once",
-        description="The first step of classify-samples-cv and regress-samples-cv: the frozen model reads each "
-                    "sample once, and the folds are drawn (the same folds as cross-validate-classification or "
-                    "cross-validate-regression with these settings). Each fold is then run by cross-validate-fold "
+        name="Prepare a cross-validation run fold by fold (a step of classify-samples-cv)",
+        description="A step that classify-samples-cv and regress-samples-cv run for you; call it directly only to "
+                    "run the folds yourself. Their first step: the frozen model reads each sample once, and the "
+                    "folds are drawn (the same folds as cross-validate-classification or cross-validate-regression "
+                    "with these settings). Each fold is then run by cross-validate-fold "
                     "(QIIME 2 2024.10's --parallel runs them at once) and gathered by collate-classification-folds "
                     "or collate-regression-folds.",
         citations=[citations["zhang2026mgm"]],
@@ -315,9 +318,10 @@ def register(plugin):
                                         "held-out group with leave-one-group-out, cv with k-fold)."},
         output_descriptions={"fold_predictions": "This fold's held-out samples as predicted by the MGM recipe and "
                                                  "by each baseline, all fit on the fold's other samples."},
-        name="Cross-validate one fold: MGM and the baselines fit on its training samples",
-        description="Fit the MGM recipe and the conventional baselines on one fold's training samples and predict "
-                    "its held-out samples, from the features prepare-cross-validation computed (no model is run "
+        name="One fold of a cross-validation run (a step of classify-samples-cv)",
+        description="A step that classify-samples-cv and regress-samples-cv run for you, once per fold. Fit the "
+                    "MGM recipe and the conventional baselines on one fold's training samples and predict its "
+                    "held-out samples, from the features prepare-cross-validation computed (no model is run "
                     "here; one thread, forests with n_jobs=1), so folds can run side by side.",
         citations=[citations["zhang2026mgm"]],
         examples={"cross_validate_fold": _examples.cross_validate_fold_example},
@@ -338,8 +342,10 @@ def register(plugin):
             output_descriptions={**{name: output_descriptions[name] for name, _ in outputs},
                                  "cross_validation": "Every method's out-of-fold predictions, for "
                                                      "evaluate-cross-validation."},
-            name=f"Gather the folds of a cross-validated {task}",
-            description=f"The out-of-fold {kind} of every fold, gathered into the outputs "
+            name=f"Gather the folds of a cross-validated {task} (a step of "
+                 f"{'classify' if task == 'classification' else 'regress'}-samples-cv)",
+            description="A step that classify-samples-cv and regress-samples-cv run for you. "
+                        f"The out-of-fold {kind} of every fold, gathered into the outputs "
                         f"cross-validate-{task} gives (the same predictions); the transfer matrix, where the "
                         "folds were prepared with one, is made here.",
             citations=[citations["zhang2026mgm"]],

@@ -175,5 +175,6 @@ def evaluate_cross_validation(output_dir: str, cross_validation: CrossValidation
         "transfer_means": (html_table(transfer.groupby("method", sort=False)["score"].mean().to_frame(
             f"mean {metric} off the diagonal"), "{:.3f}") if len(transfer) else None),
         "left_out": html_table(left_out, index=False) if len(left_out) else None, "n_left_out": len(left_out),
-        "downloads": downloads,
+        "downloads": downloads, "classification": result.task == "classification",
+        "no_batches": not record["batches_column"],
     })

@@ -188,6 +188,7 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
             predictions[f"{name}_probability_{c}"] = probs[c]
         report = pd.DataFrame(classification_report(labels, predicted, labels=present, output_dict=True,
                                                     zero_division=0)).T
+        report = report.drop(index="accuracy", errors="ignore")  # one number, not a class: it is in the summary
         report.insert(0, "method", name)
         metrics.append(report)
     per_class = pd.concat(metrics).rename_axis("class")
@@ -198,7 +199,7 @@ def evaluate_classification(output_dir: str, probabilities: pd.DataFrame, truth:
                                    "test samples": len(labels)} for name, probs in methods.items()}).T
     summary = summary.astype({"test samples": int})
     confusion = pd.DataFrame(confusion_matrix(labels, predictions["MGM_prediction"], labels=classes),
-                             index=classes, columns=classes)
+                             index=pd.Index(classes, name="true class (rows) / predicted (columns)"), columns=classes)
     _evaluation_page(output_dir, "MGM classifier evaluation", n_estimators, summary, history,
                      {"summary": summary, "predictions": predictions, "per_class_metrics": per_class,
                       "confusion_matrix": confusion}, samples, table is not None,

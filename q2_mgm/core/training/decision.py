@@ -31,6 +31,7 @@ from ..models import ModelFormatError
 
 PRIOR_EXPONENTS = np.round(np.linspace(-1, 3, 81), 2)  # alpha, in steps of 0.05
 FULL_CORRECTION = 1.0  # alpha preferred among ties: the Bayes rule for balanced accuracy
+FEW_VALIDATION_SAMPLES = 20  # below this, the progress report says the rule rests on few samples
 
 
 @dataclasses.dataclass
@@ -39,8 +40,8 @@ class DecisionRule:
     threshold on the second class's probability, threshold = w0 / (w0 + w1)."""
     labels: List[str]  # class names in probability-column order
     weights: np.ndarray  # (n_classes,) positive
-    # how it was chosen: alpha, the training class shares, the validation samples, and balanced accuracy there of
-    # argmax and of this rule
+    # how it was chosen: alpha (prior_exponent), the class shares of the model's training samples, the validation
+    # samples, and balanced accuracy there of this rule, of argmax and of the best alpha with its standard error
     validation: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
@@ -65,10 +66,13 @@ class DecisionRule:
             return f"decision rule: the most probable class ({self.validation.get('note', 'no validation share')})"
         chosen = (f"threshold {self.threshold:.3f} on P({self.labels[1]})" if self.threshold is not None else
                   "class weights " + ", ".join(f"{c} {w:.2f}" for c, w in zip(self.labels, self.weights)))
-        return (f"decision rule: {chosen} (prior correction alpha {self.validation['prior_exponent']:g}); "
-                f"validation balanced accuracy "
-                f"{self.validation['validation_balanced_accuracy']:.3f} (most probable class: "
-                f"{self.validation['validation_balanced_accuracy_argmax']:.3f})")
+        v = self.validation
+        few = (f"; chosen on only {v['validation_samples']} validation samples: a larger validation_fraction "
+               "gives a steadier rule" if v["validation_samples"] < FEW_VALIDATION_SAMPLES else "")
+        return (f"decision rule: {chosen} (prior correction alpha {v['prior_exponent']:g}); validation balanced "
+                f"accuracy {v['validation_balanced_accuracy']:.3f} (most probable class: "
+                f"{v['validation_balanced_accuracy_argmax']:.3f}; best alpha {v['validation_best_prior_exponent']:g}: "
+                f"{v['validation_balanced_accuracy_best']:.3f} +/- {v['validation_standard_error']:.3f}){few}")
 
     @property
     def record(self) -> Dict[str, Any]:
@@ -85,32 +89,40 @@ def argmax_rule(labels: Sequence[str]) -> DecisionRule:
 
 
 def choose_decision_rule(probabilities: np.ndarray, truth: np.ndarray, labels: Sequence[str],
-                         priors: np.ndarray) -> DecisionRule:
-    """The rule argmax(probability x priors ** -alpha) whose alpha is chosen by balanced accuracy of
-    (n_validation, n_classes) probabilities against (n_validation,) true class indices, with the one-standard-error
-    rule (the module's docstring); priors: (n_classes,) each class's share of the training samples. Where the validation share lacks a class, balanced accuracy is not
-    defined for alpha to be chosen by, and the most probable class is called."""
+                         priors: np.ndarray, model_priors: Optional[np.ndarray] = None) -> DecisionRule:
+    """The rule argmax(probability x prior ** -alpha), alpha chosen by balanced accuracy of (n_validation,
+    n_classes) probabilities against (n_validation,) true class indices with the one-standard-error rule (the
+    module's docstring). priors: (n_classes,) each class's share of the samples the validated model was fit on;
+    model_priors: the shares of the samples the model that predicts is fit on (it is refit on every labelled sample
+    after validation), from which the stored weights are made; priors where not given. Where the validation share
+    lacks a class, balanced accuracy is not defined for alpha to be chosen by, and the most probable class is
+    called."""
     probabilities, truth = np.asarray(probabilities, dtype=np.float64), np.asarray(truth)
     priors = np.asarray(priors, dtype=np.float64)
+    model_priors = priors if model_priors is None else np.asarray(model_priors, dtype=np.float64)
     rule = argmax_rule(labels)
     if len(truth) == 0 or len(np.unique(truth)) < len(labels):
         rule.validation = {"note": "the validation share lacks a class: the most probable class is called"}
         return rule
-    scores = np.array([balanced_accuracy_score(truth, (probabilities * priors ** -alpha).argmax(1))
-                       for alpha in PRIOR_EXPONENTS])
+
+    def called(alpha):
+        return (probabilities * priors ** -alpha).argmax(1)
+
+    scores = np.array([balanced_accuracy_score(truth, called(alpha)) for alpha in PRIOR_EXPONENTS])
     best = PRIOR_EXPONENTS[scores >= scores.max() - 1e-12]
     best = float(best[np.argmin(np.abs(best - FULL_CORRECTION))])
-    error = _standard_error(truth, (probabilities * priors ** -best).argmax(1), len(labels))
+    error = _standard_error(truth, called(best), len(labels))
     near = PRIOR_EXPONENTS[scores >= scores.max() - error - 1e-12]
     alpha = float(near[np.argmin(np.abs(near - FULL_CORRECTION))])
-    weights = priors ** -alpha
+    weights = model_priors ** -alpha
     rule.weights = weights / np.exp(np.log(weights).mean())  # geometric mean 1
     rule.validation = {
-        "prior_exponent": alpha, "training_class_shares": dict(zip(labels, map(float, priors))),
+        "prior_exponent": alpha, "class_shares": dict(zip(labels, map(float, model_priors))),
         "validation_samples": int(len(truth)),
+        "validation_balanced_accuracy": float(balanced_accuracy_score(truth, called(alpha))),
         "validation_balanced_accuracy_argmax": float(balanced_accuracy_score(truth, probabilities.argmax(1))),
-        "validation_balanced_accuracy_best": float(scores.max()), "validation_standard_error": float(error),
-        "validation_balanced_accuracy": float(balanced_accuracy_score(truth, rule.classes(probabilities)))}
+        "validation_best_prior_exponent": best,
+        "validation_balanced_accuracy_best": float(scores.max()), "validation_standard_error": float(error)}
     return rule
 
 

@@ -52,8 +52,9 @@ def train_sequence_model(model: transformers.GPT2ForSequenceClassification, toke
         validation = add_forest(trained, abundances, encoded, train_idx, val_idx, network_validation, settings,
                                 report)
     if task == "classification":  # on the outputs the model predicts with: the blend's where there is a forest
-        priors = np.bincount(encoded[train_idx], minlength=len(labels)) / len(train_idx)
-        trained.decision = choose_decision_rule(validation, encoded[val_idx], labels, priors)
+        # the shares of the samples the validated model was fit on, and of every sample the final one is refit on
+        shares = [np.bincount(part, minlength=len(labels)) / len(part) for part in (encoded[train_idx], encoded)]
+        trained.decision = choose_decision_rule(validation, encoded[val_idx], labels, *shares)
         report(trained.decision.summary())
     return trained
 
