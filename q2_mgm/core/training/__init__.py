@@ -10,6 +10,7 @@ into the predictions (`blend`). One module per concern:
 - targets: labels as targets, validation scores
 - splits: stratified, group-aware train/validation splits (also split-corpus's)
 - trainer, head, blend: the three ways a model is fit
+- decision: the class a classifier calls from its probabilities (a rule chosen on the validation share)
 - fitting: train_sequence_model, which picks among them
 - trained: TrainedModel, its predictions and its files
 """
