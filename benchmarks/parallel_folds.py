@@ -57,8 +57,10 @@ def measure(workers, n_estimators, max_wait):
     from qiime2.plugins import mgm
     from qiime2.sdk.parallel_config import ParallelConfig
     from q2_mgm.core.cross_validation import FoldPlan
-    # parsl starts its interchange and worker pool as commands of this venv
-    os.environ["PATH"] = f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    # parsl starts its interchange and worker pool as commands of this venv: the interchange from this process's
+    # PATH, the workers from the environment parsl copied at its import (so worker_init sets their PATH too)
+    venv_bin = pathlib.Path(sys.executable).parent
+    os.environ["PATH"] = f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}"
     table, metadata, n_samples, n_studies = _cohort()
     study = metadata.get_column("study")
     settings = dict(table=table, metadata=metadata.get_column("Group"), groups=study, batches=study,
@@ -94,7 +96,9 @@ def measure(workers, n_estimators, max_wait):
     with tempfile.TemporaryDirectory() as run_dir, watch.phase("parallel"):  # parsl's logs, not ./runinfo
         results["load"]["parallel"] = _load()
         config = Config(executors=[HighThroughputExecutor(label="default", max_workers_per_node=workers,
-                                                          provider=LocalProvider())], strategy="none",
+                                                          provider=LocalProvider(
+                                                              worker_init=f'export PATH="{venv_bin}:$PATH"'))],
+                        strategy="none",
                         run_dir=run_dir)
         started = time.perf_counter()
         with ParallelConfig(config):

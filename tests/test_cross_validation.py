@@ -314,12 +314,16 @@ def test_classify_samples_cv_in_parallel_predicts_as_the_serial_run(cohort, loso
     from qiime2.sdk.parallel_config import ParallelConfig
     serial, table = loso
     _, metadata = cohort
-    # parsl starts its interchange and worker pool as commands of the venv running the tests
-    monkeypatch.setenv("PATH", f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    # parsl starts its interchange and worker pool as commands of the venv running the tests: the interchange from
+    # this process's PATH, the workers from the environment parsl's LocalChannel copied when parsl was first imported
+    # (its default argument), so they are given the PATH in worker_init too
+    venv_bin = pathlib.Path(sys.executable).parent
+    monkeypatch.setenv("PATH", f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
     artifact = qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table)
     study = metadata.get_column("study")
+    provider = LocalProvider(worker_init=f'export PATH="{venv_bin}:$PATH"')
     config = Config(executors=[HighThroughputExecutor(label="default", max_workers_per_node=2,
-                                                      provider=LocalProvider())], strategy="none",
+                                                      provider=provider)], strategy="none",
                     run_dir=str(tmp_path / "runinfo"))
     with ParallelConfig(config):
         future = mgm.actions.classify_samples_cv.parallel(
