@@ -80,7 +80,8 @@ class DecisionRule:
         rule = ({"rule": "threshold", "positive_class": self.labels[1], "threshold": self.threshold}
                 if len(self.labels) == 2 else
                 {"rule": "class weights", "class_weights": dict(zip(self.labels, map(float, self.weights)))})
-        return {**rule, "chosen_on": "validation share, to maximise balanced accuracy", **self.validation}
+        return {**rule, "chosen_on": "the validation share: balanced accuracy, one-standard-error rule",
+                **self.validation}
 
 
 def argmax_rule(labels: Sequence[str]) -> DecisionRule:
