@@ -11,7 +11,7 @@ from q2_types.ordination import PCoAResults
 from q2_types.sample_data import SampleData
 from qiime2.plugin import Bool, Choices, Int, Range, Str
 
-from .. import _examples
+from .._examples import usage as _examples
 from .._formats import MGMModelDirFmt, ModelFiles
 from .._progress import report
 from .._types import Generator, MGMCorpus, MGMModel, Pretrained

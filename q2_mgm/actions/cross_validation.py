@@ -15,7 +15,7 @@ from q2_types.feature_data import FeatureData, Taxonomy
 from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
 from q2_types.sample_data import SampleData
 
-from .. import _examples
+from .._examples import cross_validation as _examples
 from .._formats import MGMCrossValidationFoldsDirFmt, MGMModelDirFmt
 from .._progress import report
 from .._types import MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMModel, Pretrained

@@ -13,7 +13,7 @@ from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
 from q2_types.sample_data import SampleData
 from qiime2.plugin import Bool, Categorical, Choices, Float, Int, List, MetadataColumn, Range, Str
 
-from .. import _examples
+from .._examples import usage as _examples
 from .._formats import MGMGeneratorDirFmt, MGMModelDirFmt, MGMReconstructorDirFmt, ModelFiles
 from .._progress import report
 from .._types import Generator, MGMCorpus, MGMLabels, MGMModel, MGMReconstructor, MGMTrainingHistory, Pretrained

@@ -7,7 +7,7 @@ from q2_types.feature_data import FeatureData
 from q2_types.sample_data import SampleData
 from qiime2.plugin import Categorical, Choices, Float, Int, Metadata, MetadataColumn, Range, Str
 
-from .. import _examples
+from .._examples import usage as _examples
 from .._formats import ModelFiles
 from .._progress import report
 from .._types import MGMCorpus, MGMModel, Pretrained

@@ -2,7 +2,7 @@
 from q2_types.ordination import PCoAResults
 from qiime2.plugin import Categorical, Choices, Int, MetadataColumn, Numeric, Range, Str
 
-from .. import _examples
+from .._examples import usage as _examples
 from ..core.trajectories import PROJECTIONS
 from ..visualizers.trajectory import trajectory
 from ._parameters import SEED, citations

@@ -9,7 +9,7 @@ from q2_types.feature_data import FeatureData, Taxonomy
 from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
 from q2_types.sample_data import SampleData
 
-from ... import _examples
+from ..._examples import usage as _examples
 from ..._types import MGMCorpus, MGMModel, MGMTrainingHistory, Pretrained
 from ...visualizers.evaluate import evaluate_classification, evaluate_regression
 from .._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, EVALUATION_PARAMETERS, GROUPS_DESCRIPTION,
