@@ -65,14 +65,8 @@ pip_install --no-deps --no-build-isolation -e .
 conflicts=$($VENV/bin/python -m pip check 2>&1 | grep -v -e "^microformer-mgm " -e "^No broken requirements" || true)
 if [ -n "$conflicts" ]; then echo "[setup-2024.10] pip check: $conflicts" >&2; exit 1; fi
 
-# q2cli from this venv, with its own config dir (q2cli's cache belongs to one interpreter and one release)
-cat > $VENV/bin/qiime <<'WRAP'
-#!/usr/bin/env bash
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-export XDG_CONFIG_HOME="${Q2_MGM_XDG_CONFIG_HOME:-$here/../.config}"
-exec "$here/python" -m q2cli "$@"
-WRAP
-chmod +x $VENV/bin/qiime
+# q2cli from this venv, with its own config dir (scripts/qiime-wrapper.sh says why)
+install -m 0755 scripts/qiime-wrapper.sh $VENV/bin/qiime
 $VENV/bin/qiime dev refresh-cache >/dev/null 2>&1
 bash scripts/setup-galaxy-lint.sh
 touch "$STAMP"

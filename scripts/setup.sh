@@ -52,14 +52,8 @@ if [ -f "$Q2GALAXY" ]; then
   bash scripts/setup-galaxy-lint.sh
 fi
 
-# q2cli from the venv, with its own config dir so its cache is not rebuilt when switching interpreters.
-cat > $VENV/bin/qiime <<'WRAP'
-#!/usr/bin/env bash
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-export XDG_CONFIG_HOME="${Q2_MGM_XDG_CONFIG_HOME:-$here/../.config}"
-exec "$here/python" -m q2cli "$@"
-WRAP
-chmod +x $VENV/bin/qiime
+# q2cli from this venv, with its own config dir (scripts/qiime-wrapper.sh says why)
+install -m 0755 scripts/qiime-wrapper.sh $VENV/bin/qiime
 $VENV/bin/qiime dev refresh-cache >/dev/null
 touch "$STAMP"
 echo "[setup] ready: $VENV/bin/qiime mgm --help"
