@@ -24,6 +24,7 @@ from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, Cross
                                      check_fold_settings, collate_folds, fold_count, make_folds, plan_folds,
                                      run_fold, run_plan)
 from ..core.inference import encode, language_model_features, resolve_device
+from ..core.metadata_checks import check_columns, check_groups, check_target_varies
 from ..core.models import load_general_model, load_model
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
 from ..core.tokenizer import MAX_LENGTH, Corpus
@@ -50,6 +51,8 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
     if abundances is None:
         raise TransferError("This corpus holds no genus abundances (it was generated, or made by an older q2-mgm); "
                             "the baselines and the batch-corrected recipes need them. Tokenize the table again.")
+    check_columns(labels, metadata.name, task, TransferError, group_values, None if groups is None else groups.name,
+                  batch_values, None if batches is None else batches.name, cv_strategy)
     encoded, classes, _, _ = encode_targets(labels, task)
     folds = make_folds(encoded, group_values, cv, cv_strategy, task, random_state)
     backbone, vocabulary, _ = load_general_model() if model is None else load_model(model.path)
@@ -159,7 +162,11 @@ def _check_task(plan, task):
 
 
 def _pipeline(ctx, task, table, taxonomy, max_length, harmonize_names, **parameters):
-    groups = parameters["groups"]
+    groups, target = parameters["groups"], parameters["metadata"]
+    values = target.to_series().dropna()  # before any work: what holds for every sample holds for those kept
+    check_target_varies(values, target.name, task, TransferError)
+    if groups is not None:
+        check_groups(groups.to_series().dropna(), groups.name, TransferError, parameters["cv_strategy"])
     check_fold_settings(parameters["cv"], parameters["cv_strategy"],
                         None if groups is None else groups.to_series().dropna().nunique())  # before any work
     tokenize = ctx.get_action("mgm", "tokenize")

@@ -241,7 +241,8 @@ def _methods(recipe, baselines):
     return [recipe] + [b for b in baselines if b != recipe]
 
 
-def _predict_fold(data, targets, encoded, task, classes, mean, std, fold, method, random_state, n_estimators):
+def predict_fold(data, targets, encoded, task, classes, mean, std, fold, method, random_state,
+                 n_estimators=BASELINE_TREES):
     """One method fit on one fold's training samples; its held-out samples' rows (sample_id, fold, truth,
     prediction, probabilities)."""
     fitted = make_recipe(method, task, random_state, n_estimators).fit(data.rows(fold.train), encoded[fold.train])
@@ -344,8 +345,8 @@ def run_fold(plan: FoldPlan, number: int, report: Callable[[str], None] = print)
     for method in settings["methods"]:
         start = time.perf_counter()
         with threadpool_limits(limits=ONE_THREAD):
-            frame = _predict_fold(plan.features, plan.targets, encoded, plan.task, classes, mean, std, fold, method,
-                                  settings["random_state"], settings["n_estimators"])
+            frame = predict_fold(plan.features, plan.targets, encoded, plan.task, classes, mean, std, fold, method,
+                                 settings["random_state"], settings["n_estimators"])
         frame.insert(0, "method", method)
         parts.append(frame)
         seconds[method] = time.perf_counter() - start

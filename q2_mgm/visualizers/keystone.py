@@ -9,6 +9,7 @@ from .._formats import ModelFiles
 from .._progress import report
 from ..core.keystone import REPORT, KeystoneError, aggregate, attention_map, class_differences
 from ..core.keystone_samples import score_samples
+from ..core.metadata_checks import check_min_samples
 from ..core.tokenizer import Corpus
 from ._render import html_table, overview_table, render_page, save_figure, write_tsv
 
@@ -26,6 +27,11 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     n_bootstrap: int = REPORT["n_bootstrap"], confidence: float = REPORT["confidence"],
                     attention_samples: qiime2.Metadata = None, random_state: int = 0,
                     device: str = "auto") -> None:
+    if metadata is not None:  # before the model runs: would every class rank a genus?
+        groups = metadata.to_series().reindex(corpus.samples.index).dropna()
+        subject_of = None if subjects is None else subjects.to_series().reindex(groups.index).dropna()
+        check_min_samples(corpus.samples.sentence, groups if subject_of is None else groups[subject_of.index],
+                          min_samples, metadata.name, KeystoneError, subject_of)
     scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
                            report)
     shown = _chosen_samples(scored, None if attention_samples is None else list(attention_samples.ids),

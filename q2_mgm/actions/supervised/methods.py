@@ -7,9 +7,11 @@ import qiime2
 from ..._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
 from ..._progress import report
 from ...core.inference import encode, resolve_device
+from ...core.metadata_checks import check_columns, check_new_cohort
 from ...core.models import general_model_config, load_general_model, load_model
 from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import Corpus
+from ...core.transfer import MIN_BATCH_SAMPLES
 from ...core.training import (FINE_TUNING as D, TrainingError, TrainingSettings, load_trained_model, predict,
                               save_trained_model, sequence_model, train_sequence_model, validation_split)
 from ...core.training.batch_corrected import train_batch_corrected
@@ -49,6 +51,8 @@ def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_t
     kept, labels, group_values, batch_values = labelled_samples(corpus, metadata, groups, missing_samples, batches)
     if task == "classification" and isinstance(metadata, qiime2.NumericMetadataColumn):
         labels = labels.map("{:g}".format)  # class codes 0/1, not 0.0/1.0
+    check_columns(labels, metadata.name, task, TrainingError, group_values, None if groups is None else groups.name,
+                  batch_values, None if batches is None else batches.name, strategy=None)
     if task == "classification":
         check_class_sizes(labels, ("training", "validation"), metadata.name, group_values)
     backbone, vocabulary, config, provenance = load_model_to_train()
@@ -122,6 +126,8 @@ def _predict(corpus, model, device, batches):
     if trained.transfer is not None:
         abundances = _abundances(corpus)
         batch_values = _batches_of(corpus, batches)
+        check_new_cohort(None if batches is None else pd.Series(batch_values, name=batches.name), len(token_ids),
+                         MIN_BATCH_SAMPLES, TrainingError)
     elif batches is not None:
         raise TrainingError("This model was not fit with batches, so it corrects none: leave batches out, or "
                             "fine-tune with batches to get a model that standardises each batch on itself.")
