@@ -146,10 +146,16 @@ def test_a_class_absent_from_the_training_side_of_a_fold_is_a_clear_error(cohort
     frame.loc[frame["study"] == "study 1", "Group"] = "Rare"  # a class found in one study only
     corpus, = mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table))
     columns = qiime2.Metadata(frame)
-    with pytest.raises(TransferError, match="leaves no training sample of class 'Rare'"):
+    with pytest.raises(TransferError, match="Class 'Rare' of 'Group' is held by one group of 'study' only, "
+                                            "'study 1': holding out 'study 1' leaves no sample of 'Rare'.*leave "
+                                            "groups out and use cv_strategy 'k-fold'"):
         mgm.actions.cross_validate_classification(corpus=corpus, metadata=columns.get_column("Group"),
                                                   groups=columns.get_column("study"),
                                                   cv_strategy="leave-one-group-out")
+    # the fix it names: no groups, stratified k-fold
+    predictions, _, _ = mgm.actions.cross_validate_classification(
+        corpus=corpus, metadata=columns.get_column("Group"), cv_strategy="k-fold", n_estimators=20, device="cpu")
+    assert len(predictions.view(pd.Series)) == 226
 
 
 def test_standardising_within_batches_reads_each_batch_alone():
