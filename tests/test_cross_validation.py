@@ -337,3 +337,29 @@ def test_classify_samples_cv_in_parallel_predicts_as_the_serial_run(cohort, loso
             cv_strategy="leave-one-group-out", n_estimators=100, transfer_matrix=True)
         parallel = future._result()
     _same_outputs(parallel, serial)
+
+
+def test_a_cross_validation_over_24_one_class_groups_prints_no_warnings(tmp_path):
+    """24 held-out subjects, each of one class: scikit-learn warned once per fold ("y_pred contains classes not
+    in y_true"); the page says what such a fold's balanced accuracy is instead, and nothing reaches the console."""
+    import warnings
+    from q2_mgm.core.cross_validation import cross_validate
+    from q2_mgm.core.training.targets import encode_targets
+    from q2_mgm.visualizers.cross_validation import evaluate_cross_validation
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"subject {i}" for i in range(24)], 4)
+    labels = pd.Series(np.where(np.arange(96) // 4 % 2, "a", "b"), index=[f"s{i}" for i in range(96)])
+    abundances = pd.DataFrame(rng.random((96, 10)), columns=[f"g__G{i}" for i in range(10)])
+    features = SampleFeatures(rng.normal(size=(96, 16)).astype(np.float32), rng.normal(size=(96, 2)),
+                              abundances.div(abundances.sum(axis=1), axis=0))
+    encoded, *_ = encode_targets(labels, "classification")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = cross_validate(features, labels, "classification",
+                                make_folds(encoded, groups, 0, "leave-one-group-out", "classification", 0),
+                                n_estimators=10, report=lambda message: None, label_column="status",
+                                groups_column="subject", batches_column=None, cv_strategy="leave-one-group-out",
+                                cv=24, left_out=[], features_seconds=0.0)
+        evaluate_cross_validation(str(tmp_path), result)
+    assert [str(w.message) for w in caught] == []
+    assert "is that class's\n    recall" in (tmp_path / "index.html").read_text()
