@@ -21,8 +21,8 @@ from .._progress import report
 from .._types import MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMModel, Pretrained
 from ..core import schemas
 from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, FoldPlan, FoldResult,
-                                     check_fold_settings, collate_folds, fold_count, make_folds, plan_folds,
-                                     run_fold, run_plan)
+                                     check_fold_settings, check_training_classes, collate_folds, fold_count,
+                                     make_folds, plan_folds, run_fold, run_plan)
 from ..core.inference import encode, language_model_features, resolve_device
 from ..core.metadata_checks import check_columns, check_groups, check_target_varies
 from ..core.models import load_general_model, load_model
@@ -55,6 +55,8 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
                   batch_values, None if batches is None else batches.name, cv_strategy)
     encoded, classes, _, _ = encode_targets(labels, task)
     folds = make_folds(encoded, group_values, cv, cv_strategy, task, random_state)
+    if task == "classification":
+        check_training_classes(folds, encoded, classes, None if groups is None else groups.name)
     backbone, vocabulary, _ = load_general_model() if model is None else load_model(model.path)
     report(f"features of {len(kept)} samples from the frozen encoder (one pass, shared by every fold)")
     started = time.perf_counter()

@@ -103,14 +103,22 @@ def make_folds(targets: np.ndarray, groups: Optional[np.ndarray], cv: int, strat
     return [Fold(f"fold {number}", train, test) for number, (train, test) in enumerate(splits, start=1)]
 
 
-def _check_training_classes(folds, encoded, n_classes, classes):
+def check_training_classes(folds: Sequence[Fold], encoded: np.ndarray, classes: Sequence[str],
+                           groups_column: Optional[str] = None) -> None:
+    """Before any work: every class (encoded: (n_samples,) class indices into `classes`) must keep a training
+    sample outside each held-out fold. TransferError names the fold and the class, and fixes that work: where
+    k-fold with groups drew the folds (groups_column), leave-one-group-out or no groups."""
     for fold in folds:
         seen = np.unique(encoded[fold.train])
-        if len(seen) < n_classes:
-            missing = [classes[i] for i in range(n_classes) if i not in seen]
+        if len(seen) < len(classes):
+            missing = [classes[i] for i in range(len(classes)) if i not in seen]
+            fix = ("Use cv_strategy 'leave-one-group-out' (each held-out group then leaves the classes of the "
+                   f"others to train on), or leave the groups column {groups_column!r} out (stratified k-fold puts "
+                   "every class in each training side)" if groups_column else
+                   "Merge the class with a related one, or filter its samples out")
             raise TransferError(f"Holding out {fold.name} leaves no training sample of class "
                                 f"{', '.join(map(repr, missing))}: every class must occur outside each held-out "
-                                "fold. Use fewer folds, other groups, or merge the class with a related one.")
+                                f"fold. {fix}.")
 
 
 class CrossValidationFormatError(ValueError):
@@ -303,7 +311,7 @@ def plan_folds(features: SampleFeatures, targets: pd.Series, task: str, folds: S
         raise TransferError(f"Unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}.")
     encoded, classes, _, _ = encode_targets(targets, task)
     if task == "classification":
-        _check_training_classes(folds, encoded, len(classes), classes)
+        check_training_classes(folds, encoded, classes, record.get("groups_column"))
     fold_of = np.zeros(len(targets), dtype=np.int64)
     for number, fold in enumerate(folds, start=1):
         if (fold_of[fold.test] != 0).any():

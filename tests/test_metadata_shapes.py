@@ -1,0 +1,256 @@
+"""Degenerate metadata, drawn (Hypothesis), through every action that reads metadata, on a tiny model: each shape
+of issue 19 (a target that never varies, one group, a class held by one group, batches that each hold one class,
+a batch too small to standardise within, classes short of keystone-report's min_samples) must end in the plugin's
+own error, naming the column and an offending value, before the model runs (no call of GPT2Model.forward)."""
+import contextlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import qiime2
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from q2_mgm.core.tokenizer import tokenize_dataframe
+
+N_GENERA = 12
+EXAMPLES = settings(max_examples=2, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+NAMES = st.sampled_from(["CD", "healthy control", "Case", "x1", "Obese"])
+
+
+@pytest.fixture(scope="module")
+def genera():
+    from q2_mgm.core.vocab import mgm_vocabulary
+    return [t for t in mgm_vocabulary().tokens if t.startswith("g__")][:N_GENERA]
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    """A 1-layer, 16-wide GPT-2 on MGM's vocabulary, as MGMModel[Pretrained]."""
+    import transformers
+    from q2_mgm._formats import MGMModelDirFmt
+    from q2_mgm.core.models import save_model
+    from q2_mgm.core.vocab import mgm_vocabulary
+    vocabulary = mgm_vocabulary()
+    config = transformers.GPT2Config(vocab_size=len(vocabulary), n_positions=64, n_embd=16, n_layer=1, n_head=2)
+    directory = MGMModelDirFmt()
+    save_model(transformers.GPT2LMHeadModel(config), vocabulary, directory.path, source="a test")
+    return qiime2.Artifact.import_data("MGMModel[Pretrained]", directory)
+
+
+def corpus_of(genera, ids, seed):
+    counts = np.random.default_rng(seed).integers(1, 50, size=(len(ids), len(genera))).astype(float)
+    return qiime2.Artifact.import_data("SampleData[MGMCorpus]",
+                                       tokenize_dataframe(pd.DataFrame(counts, index=ids, columns=genera)))
+
+
+@contextlib.contextmanager
+def forward_calls():
+    """Counts calls of the real GPT2Model.forward (every MGM network, LM or classifier, runs through it)."""
+    import transformers
+    calls, original = [], transformers.GPT2Model.forward
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return original(self, *args, **kwargs)
+    transformers.GPT2Model.forward = counted
+    try:
+        yield calls
+    finally:
+        transformers.GPT2Model.forward = original
+
+
+# --- one strategy per shape: (metadata frame over the samples, the column and value an error must name) ---
+
+def _split(n, k):
+    """k labels over n samples, at least 3 each, in blocks."""
+    return np.repeat(np.arange(k), np.diff(np.linspace(0, n, k + 1).astype(int)))
+
+
+@st.composite
+def constant_target(draw):
+    n = draw(st.integers(12, 20))
+    label, age = draw(NAMES), draw(st.sampled_from([0.0, 30.0, 12.5]))
+    frame = pd.DataFrame({"status": label, "age": age, "site": [f"site {i % 3}" for i in range(n)]},
+                         index=[f"s{i:02d}" for i in range(n)])
+    return frame, {"classification": ("status", label), "regression": ("age", f"{age:g}")}
+
+
+def _two_classes(draw, n):
+    a, b = draw(st.lists(NAMES, min_size=2, max_size=2, unique=True))
+    return np.where(_split(n, 2) == 0, a, b), (a, b)
+
+
+@st.composite
+def one_group(draw):
+    n = draw(st.integers(12, 20))
+    status, _ = _two_classes(draw, n)
+    group = draw(st.sampled_from(["S1", "study 7", "42"]))
+    frame = pd.DataFrame({"status": status, "age": np.arange(n, dtype=float), "site": group},
+                         index=[f"s{i:02d}" for i in range(n)])
+    return frame, {"classification": ("site", group), "regression": ("site", group)}
+
+
+@st.composite
+def class_in_one_group(draw):
+    n = draw(st.integers(12, 20))
+    status, (a, b) = _two_classes(draw, n)
+    lone = draw(st.sampled_from(["S1", "study 7"]))
+    site = np.where(status == a, lone, [f"other {i % 2}" for i in range(n)])
+    frame = pd.DataFrame({"status": status, "age": np.arange(n, dtype=float), "site": site},
+                         index=[f"s{i:02d}" for i in range(n)])
+    return frame, {"classification": ("site", lone)}
+
+
+@st.composite
+def batches_of_one_class(draw):
+    n = draw(st.integers(12, 20))
+    status, (a, b) = _two_classes(draw, n)
+    run = np.where(status == a, "run A", "run B")
+    frame = pd.DataFrame({"status": status, "age": np.arange(n, dtype=float), "run": run},
+                         index=[f"s{i:02d}" for i in range(n)])
+    return frame, {"classification": ("run", "run A")}
+
+
+@st.composite
+def small_batch(draw):
+    n = draw(st.integers(12, 20))
+    status, _ = _two_classes(draw, n)
+    small = draw(st.integers(1, 2))
+    run = np.array([f"run {i % 2}" for i in range(n)], dtype=object)
+    run[:small] = "tiny run"
+    frame = pd.DataFrame({"status": status, "age": np.arange(n, dtype=float), "run": run},
+                         index=[f"s{i:02d}" for i in range(n)])
+    return frame, {"classification": ("run", "tiny run"), "regression": ("run", "tiny run")}
+
+
+@st.composite
+def classes_short_of_min_samples(draw):
+    n = draw(st.integers(8, 16))
+    status, (a, _) = _two_classes(draw, n)
+    frame = pd.DataFrame({"status": status}, index=[f"s{i:02d}" for i in range(n)])
+    return frame, {"classification": ("status", a)}
+
+
+def _column(frame, name):
+    return qiime2.Metadata(frame.rename_axis("id")).get_column(name)
+
+
+# --- each action that reads metadata, given a shape's columns: (task, the call) ---
+
+def _cv(task, **columns):
+    def call(mgm, corpus, model, frame):
+        action = getattr(mgm.actions, f"cross_validate_{task}")
+        return action(corpus=corpus, model=model, metadata=_column(frame, "status" if task == "classification"
+                                                                   else "age"),
+                      **{p: _column(frame, c) for p, c in columns.items()}, n_estimators=5, device="cpu")
+    return task, call
+
+
+def _fit(name, task, **columns):
+    def call(mgm, corpus, model, frame):
+        extra = {"model": model} if name == "fine_tune" else {}
+        return getattr(mgm.actions, name)(corpus=corpus, metadata=_column(frame, "status" if task ==
+                                                                         "classification" else "age"),
+                                          task=task, **{p: _column(frame, c) for p, c in columns.items()},
+                                          **extra, epochs=1, device="cpu")
+    return task, call
+
+
+def _predict_with_batches(mgm, corpus, model, frame):
+    return mgm.actions.predict_classification(corpus=corpus, model=model, batches=_column(frame, "run"))
+
+
+def _keystone_report(mgm, corpus, model, frame):
+    n_largest = int(frame["status"].value_counts().max())
+    return mgm.actions.keystone_report(corpus=corpus, model=model, metadata=_column(frame, "status"),
+                                       min_samples=n_largest + 1, n_bootstrap=10, device="cpu")
+
+
+CALLS = {
+    "constant target": (constant_target(), {
+        "cross-validate-classification": _cv("classification"), "cross-validate-regression": _cv("regression"),
+        "fine-tune classification": _fit("fine_tune", "classification"),
+        "fine-tune regression": _fit("fine_tune", "regression"), "train": _fit("train", "classification")}),
+    "one group": (one_group(), {
+        "cross-validate-classification": _cv("classification", groups="site"),
+        "cross-validate-regression": _cv("regression", groups="site"),
+        "fine-tune": _fit("fine_tune", "classification", groups="site"),
+        "train": _fit("train", "regression", groups="site")}),
+    "class in one group": (class_in_one_group(), {
+        "cross-validate-classification": _cv("classification", groups="site"),
+        "fine-tune": _fit("fine_tune", "classification", groups="site"),
+        "train": _fit("train", "classification", groups="site")}),
+    "batches of one class": (batches_of_one_class(), {
+        "cross-validate-classification": _cv("classification", batches="run"),
+        "fine-tune": _fit("fine_tune", "classification", batches="run")}),
+    "small batch": (small_batch(), {
+        "cross-validate-classification": _cv("classification", batches="run"),
+        "cross-validate-regression": _cv("regression", batches="run"),
+        "fine-tune": _fit("fine_tune", "classification", batches="run"),
+        "predict-classification": ("classification", _predict_with_batches)}),
+    "classes short of min_samples": (classes_short_of_min_samples(), {
+        "keystone-report": ("classification", _keystone_report)}),
+}
+PAIRS = [(shape, action) for shape, (_, actions) in CALLS.items() for action in actions]
+
+
+@pytest.fixture(scope="module")
+def batch_model(mgm_plugin, tiny_model, genera):
+    """A batch-corrected classifier on the tiny model (fit before any counting)."""
+    ids = [f"t{i:02d}" for i in range(12)]
+    frame = pd.DataFrame({"status": np.where(np.arange(12) % 2, "a", "b"),
+                          "run": [f"run {i // 6}" for i in range(12)]}, index=ids)
+    model, _ = mgm_plugin.actions.fine_tune(corpus=corpus_of(genera, ids, 0), model=tiny_model,
+                                            metadata=_column(frame, "status"), task="classification",
+                                            batches=_column(frame, "run"), device="cpu")
+    return model
+
+
+@pytest.mark.one_torch_thread
+@pytest.mark.parametrize("shape, action", PAIRS, ids=[f"{s}: {a}" for s, a in PAIRS])
+def test_each_degenerate_shape_stops_each_action_before_the_model_runs(shape, action, mgm_plugin, tiny_model,
+                                                                       batch_model, genera):
+    strategy, actions = CALLS[shape]
+    task, call = actions[action]
+    model = batch_model if action == "predict-classification" else tiny_model
+
+    @EXAMPLES
+    @given(strategy)
+    def check(drawn):
+        frame, offending = drawn
+        column, value = offending[task]
+        corpus = corpus_of(genera, list(frame.index), len(frame))
+        with forward_calls() as calls, pytest.raises(ValueError) as error:
+            call(mgm_plugin, corpus, model, frame)
+        assert type(error.value).__module__.startswith("q2_mgm."), repr(error.value)
+        message = str(error.value)
+        assert repr(column) in message and str(value) in message, (column, value, message)
+        assert calls == [], f"the model ran {len(calls)} time(s) before: {message}"
+    check()
+
+
+@pytest.mark.one_torch_thread
+@pytest.mark.parametrize("fix", [{"cv_strategy": "leave-one-group-out"}, {"groups": None}])
+def test_k_fold_groups_that_leave_a_class_untrained_stop_before_the_model_and_the_fixes_run(
+        mgm_plugin, tiny_model, genera, fix):
+    """Four sites, each of one class: k-fold with cv=2 drew a fold holding out both sites of class 'b' (the error
+    came after the encoder's pass). It now comes before, and both fixes it names run the model and predict every
+    sample (which also shows that the counter above sees the model run)."""
+    from q2_mgm.core.transfer import TransferError
+    ids = [f"s{i:02d}" for i in range(16)]
+    frame = pd.DataFrame({"status": np.where(np.arange(16) % 2, "a", "b"),
+                          "site": [f"site {i % 4}" for i in range(16)]}, index=ids)
+    corpus = corpus_of(genera, ids, 1)
+    parameters = dict(corpus=corpus, model=tiny_model, metadata=_column(frame, "status"),
+                      groups=_column(frame, "site"), cv=2, n_estimators=5, device="cpu")
+    with forward_calls() as calls, pytest.raises(TransferError) as error:
+        mgm_plugin.actions.cross_validate_classification(**parameters)
+    assert calls == []
+    for words in ("Holding out fold 1 leaves no training sample of class 'b'", "cv_strategy 'leave-one-group-out'",
+                  "leave the groups column 'site' out"):
+        assert words in str(error.value), (words, str(error.value))
+    with forward_calls() as calls:
+        predictions, probabilities, _ = mgm_plugin.actions.cross_validate_classification(**{**parameters, **fix})
+    assert calls and sorted(predictions.view(pd.Series).index) == ids
+    assert np.allclose(probabilities.view(pd.DataFrame).sum(axis=1), 1)
