@@ -254,3 +254,89 @@ def test_k_fold_groups_that_leave_a_class_untrained_stop_before_the_model_and_th
         predictions, probabilities, _ = mgm_plugin.actions.cross_validate_classification(**{**parameters, **fix})
     assert calls and sorted(predictions.view(pd.Series).index) == ids
     assert np.allclose(probabilities.view(pd.DataFrame).sum(axis=1), 1)
+
+
+# --- every error of the metadata checks that advises a fix, with the fix applied: the action then runs ---
+
+def _frame(n=16, classes=("a", "b"), sites=4):
+    ids = [f"s{i:02d}" for i in range(n)]
+    return pd.DataFrame({"status": [classes[i % len(classes)] for i in range(n)],
+                         "site": [f"site {i // (n // sites)}" for i in range(n)],
+                         "run": [f"run {i // (n // 2)}" for i in range(n)]}, index=ids)
+
+
+def _cv_call(frame, **parameters):
+    def call(mgm, corpus, model):
+        columns = {p: _column(frame, c) for p, c in parameters.pop("columns", {}).items()}
+        return mgm.actions.cross_validate_classification(corpus=corpus, model=model, metadata=_column(frame, "status"),
+                                                         **columns, n_estimators=5, device="cpu", **parameters)
+    return call
+
+
+def _with(frame, **changes):
+    return frame.assign(**changes)
+
+
+FIXES = {  # the error's advice (words of its message), the call that raises it, and the call with the advice applied
+    "one class: a column with two classes": (
+        "Give a column with at least two classes", _cv_call(_with(_frame(), status="a")), _cv_call(_frame())),
+    "a small batch: filter its samples out": (
+        "filter-samples --p-where \"[run]!='tiny'\"",
+        _cv_call(_with(_frame(), run=["tiny"] + [f"run {i % 3}" for i in range(15)]), columns={"batches": "run"}),
+        _cv_call(_with(_frame(), run=["tiny"] + [f"run {i % 3}" for i in range(15)]).iloc[1:],
+                 columns={"batches": "run"})),
+    "batches of one class: leave batches out": (
+        "Leave batches out", _cv_call(_with(_frame(), run=_frame().status), columns={"batches": "run"}),
+        _cv_call(_with(_frame(), run=_frame().status))),
+    "leave-one-group-out without groups: give one": (
+        "give one, or use cv_strategy 'k-fold'", _cv_call(_frame(), cv_strategy="leave-one-group-out"),
+        _cv_call(_frame(), cv_strategy="leave-one-group-out", columns={"groups": "site"})),
+    "k-fold with fewer groups than cv: lower cv": (
+        "lower cv to 4", _cv_call(_frame(), cv=5, columns={"groups": "site"}),
+        _cv_call(_frame(), cv=4, columns={"groups": "site"})),
+    "a class with fewer samples than cv: lower cv": (
+        "lower cv to 3 (--p-cv 3)", _cv_call(_with(_frame(), status=["c"] * 3 + ["a", "b"] * 6 + ["a"]), cv=5),
+        _cv_call(_with(_frame(), status=["c"] * 3 + ["a", "b"] * 6 + ["a"]), cv=3)),
+}
+
+
+@pytest.mark.one_torch_thread
+@pytest.mark.parametrize("case", list(FIXES))
+def test_the_advised_fix_runs(case, mgm_plugin, tiny_model, genera):
+    advice, bad, fixed = FIXES[case]
+    corpus = corpus_of(genera, [f"s{i:02d}" for i in range(16)], 2)
+    with pytest.raises(ValueError) as error:
+        bad(mgm_plugin, corpus, tiny_model)
+    assert advice in str(error.value), (advice, str(error.value))
+    if case.startswith("a small batch"):  # the filter, applied to the table's samples too
+        from tests.helpers import subset_corpus
+        corpus = subset_corpus(corpus, [f"s{i:02d}" for i in range(1, 16)])
+    predictions = fixed(mgm_plugin, corpus, tiny_model)[0].view(pd.Series)
+    assert len(predictions) == len(corpus.view(pd.DataFrame))
+
+
+@pytest.mark.one_torch_thread
+def test_a_class_too_rare_for_the_split_filtered_out_as_advised_fine_tunes(mgm_plugin, tiny_model, genera):
+    from tests.helpers import subset_corpus
+    from q2_mgm.core.training import TrainingError
+    frame = _with(_frame(), status=["rare"] + ["a", "b"] * 7 + ["a"])
+    corpus = corpus_of(genera, list(frame.index), 3)
+    with pytest.raises(TrainingError, match=r"filter-samples --p-where \"\[status\]!='rare'\""):
+        mgm_plugin.actions.fine_tune(corpus=corpus, model=tiny_model, metadata=_column(frame, "status"),
+                                     task="classification", epochs=1, device="cpu")
+    kept = frame.index[frame.status != "rare"]
+    model, _ = mgm_plugin.actions.fine_tune(corpus=subset_corpus(corpus, kept), model=tiny_model,
+                                            metadata=_column(frame.loc[kept], "status"), task="classification",
+                                            epochs=1, device="cpu")
+    assert str(model.type) == "MGMModel[Classifier]"
+
+
+@pytest.mark.one_torch_thread
+def test_a_small_new_batch_predicted_without_batches_as_advised(mgm_plugin, batch_model, genera):
+    from q2_mgm.core.training import TrainingError
+    frame = pd.DataFrame({"run": ["new"] + ["old"] * 5}, index=[f"n{i}" for i in range(6)])
+    corpus = corpus_of(genera, list(frame.index), 4)
+    with pytest.raises(TrainingError, match=r"or leave batches out \(all 6 samples are then one cohort\)"):
+        mgm_plugin.actions.predict_classification(corpus=corpus, model=batch_model, batches=_column(frame, "run"))
+    probabilities = mgm_plugin.actions.predict_classification(corpus=corpus, model=batch_model).probabilities
+    assert len(probabilities.view(pd.DataFrame)) == 6

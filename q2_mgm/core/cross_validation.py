@@ -68,7 +68,9 @@ def check_fold_settings(cv: int, strategy: str, n_groups: Optional[int]) -> None
                                 "subject of each sample; --m-groups-column); give one, or use cv_strategy "
                                 "'k-fold'.")
         if n_groups < 2:
-            raise TransferError(f"leave-one-group-out needs at least 2 groups; the groups column holds {n_groups}.")
+            raise TransferError(f"leave-one-group-out needs at least 2 groups; the groups column holds {n_groups}. "
+                                "Give a groups column with several groups, or use cv_strategy 'k-fold' without "
+                                "groups.")
         return
     if cv < 2:
         raise TransferError(f"cv must be at least 2 folds, not {cv}.")
@@ -94,9 +96,10 @@ def make_folds(targets: np.ndarray, groups: Optional[np.ndarray], cv: int, strat
     elif task == "classification":
         smallest = int(np.bincount(targets).min())
         if smallest < cv:
+            fix = (f"lower cv to {smallest} (--p-cv {smallest}), or merge the class with a related one"
+                   if smallest >= 2 else "merge the class with a related one, or filter its sample out")
             raise TransferError(f"A class has {smallest} samples, fewer than the cv={cv} folds that stratified "
-                                f"k-fold puts one of each class in; lower cv to {max(smallest, 2)} or merge rare "
-                                "classes.")
+                                f"k-fold puts one of each class in; {fix}.")
         splits = StratifiedKFold(cv, shuffle=True, random_state=random_state).split(index, targets)
     else:
         splits = KFold(cv, shuffle=True, random_state=random_state).split(index)
