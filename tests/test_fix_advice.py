@@ -30,7 +30,8 @@ ADVICE = {
     ("q2_mgm/core/metadata_checks.py", "check_batches", "Every batch of {} holds one"):
         "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
     ("q2_mgm/core/metadata_checks.py", "check_new_cohort", "{}; no batches were given"):
-        "tests/test_cases.py::TestBatchModelOneNewSample::test_the_fix_predicting_with_other_samples_of_the_cohort_runs",
+        "tests/test_cases.py::TestBatchModelOneNewSample::"
+        "test_the_fix_predicting_with_other_samples_of_the_cohort_runs",
     ("q2_mgm/core/metadata_checks.py", "check_new_cohort", "{}; batch {} of {} holds"):
         "tests/test_metadata_shapes.py::test_a_small_new_batch_predicted_without_batches_as_advised",
     ("q2_mgm/core/metadata_checks.py", "check_min_samples", "No genus reaches min_samples"):
