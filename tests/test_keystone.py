@@ -182,3 +182,30 @@ def test_a_fine_tuned_model_embeds_with_its_own_encoder(mgm_plugin, ecam_subset_
     tuned, general = tuned.view(pd.DataFrame), general.view(pd.DataFrame)
     assert tuned.shape == general.shape == (219, 256)
     assert not np.allclose(tuned.to_numpy(), general.to_numpy(), atol=1e-4)
+
+
+def test_a_class_the_model_does_not_know_changes_no_other_samples_scores(mgm_plugin, ecam_subset_corpus_artifact,
+                                                                        classifier, delivery, tmp_path):
+    """Samples of a class the classifier lacks: the gradient of their 'own class' explains nothing, and it used to
+    switch every sample to the predicted class. They are left out and listed; the others' scores do not change."""
+    ids = ecam_subset_corpus_artifact.view(pd.DataFrame).index[:12]
+    labels = delivery.to_series().reindex(ids).astype(object)
+    labels.iloc[:3] = "home birth"
+    column = qiime2.CategoricalMetadataColumn(labels.rename("delivery").rename_axis("id"))
+    everything, = mgm_plugin.actions.keystone_genera(corpus=subset_corpus(ecam_subset_corpus_artifact, ids),
+                                                     model=classifier, metadata=column, method="gradient",
+                                                     min_samples=2)
+    known_only, = mgm_plugin.actions.keystone_genera(corpus=subset_corpus(ecam_subset_corpus_artifact, ids[3:]),
+                                                     model=classifier, metadata=column, method="gradient",
+                                                     min_samples=2)
+    both, alone = everything.view(pd.DataFrame), known_only.view(pd.DataFrame)
+    assert "home birth" not in both.columns
+    common = both.index.intersection(alone.index)
+    assert np.allclose(both.loc[common, alone.columns], alone.loc[common], atol=1e-6)
+    visualization, = mgm_plugin.actions.keystone_report(
+        corpus=subset_corpus(ecam_subset_corpus_artifact, ids), model=classifier, metadata=column,
+        method="gradient", min_samples=1, n_bootstrap=20)
+    html = (export(visualization, tmp_path) / "index.html").read_text()
+    assert "samples not explained: their class is not the model" in html
+    for sample in ids[:3]:
+        assert f"{sample} (home birth)" in html

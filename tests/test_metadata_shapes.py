@@ -12,30 +12,9 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from q2_mgm.core.tokenizer import tokenize_dataframe
 
-N_GENERA = 12
 EXAMPLES = settings(max_examples=2, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 NAMES = st.sampled_from(["CD", "healthy control", "Case", "x1", "Obese"])
-
-
-@pytest.fixture(scope="module")
-def genera():
-    from q2_mgm.core.vocab import mgm_vocabulary
-    return [t for t in mgm_vocabulary().tokens if t.startswith("g__")][:N_GENERA]
-
-
-@pytest.fixture(scope="module")
-def tiny_model():
-    """A 1-layer, 16-wide GPT-2 on MGM's vocabulary, as MGMModel[Pretrained]."""
-    import transformers
-    from q2_mgm._formats import MGMModelDirFmt
-    from q2_mgm.core.models import save_model
-    from q2_mgm.core.vocab import mgm_vocabulary
-    vocabulary = mgm_vocabulary()
-    config = transformers.GPT2Config(vocab_size=len(vocabulary), n_positions=64, n_embd=16, n_layer=1, n_head=2)
-    directory = MGMModelDirFmt()
-    save_model(transformers.GPT2LMHeadModel(config), vocabulary, directory.path, source="a test")
-    return qiime2.Artifact.import_data("MGMModel[Pretrained]", directory)
 
 
 def corpus_of(genera, ids, seed):

@@ -72,6 +72,9 @@ def _overview(scored, summary, method, n_units):
             "grouped by": scored.grouping,
             "groups": ", ".join(f"{g} ({n})" for g, n in counts.items()),
             "method": method,
+            **({"samples not explained: their class is not the model's": ", ".join(
+                f"{sample} ({group})" for sample, group in scored.unexplained.items())}
+               if len(scored.unexplained) else {}),
             "genera scored": scored.scores.shape[1],
             **{f"{group}: genera ranked / seen in fewer than {summary.min_samples} samples (not ranked)":
                f"{int((summary.genera.group == group).sum() - n)} / {int(n)}"
