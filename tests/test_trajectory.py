@@ -128,3 +128,18 @@ def test_tsne_without_subjects(mgm_plugin, ecam_embeddings, ecam_frame, tmp_path
     html = assert_page_is_complete(directory, ["t-SNE 1", "no subject column given"])
     assert '"subjects": {}' in html
     assert pd.read_csv(directory / "group_paths.tsv", sep="\t").time.nunique() <= 8
+    # the page says the times were pooled, and how: each bin's range of days, midpoint and samples
+    bins = pd.read_csv(directory / "time_bins.tsv", sep="\t")
+    days = ecam_frame.day_of_life.reindex(ecam_embeddings.view(pd.DataFrame).index).dropna()
+    assert len(bins) <= 8 and bins.n_samples.sum() == len(days.dropna()) and (bins.low <= bins.high).all()
+    assert bins.low.min() == days.min() and bins.high.max() == days.max()
+    assert "pool them into equal-width bins" in html and "time_bins.tsv" in html
+    assert f"<td>{bins.low.iloc[1]:g}</td>" in html and f"<td>{bins.high.iloc[1]:g}</td>" in html
+
+
+def test_one_time_point_is_a_clear_error_and_a_time_that_varies_places_the_samples(vectors, ecam_frame):
+    with pytest.raises(TrajectoryError, match=r"'month' holds one value, 3, for every sample placed.*two time "
+                                              r"points.*whose values vary over time"):
+        trajectories(vectors, pd.Series(3.0, index=ecam_frame.index, name="month"), ecam_frame.delivery)
+    placed = trajectories(vectors, ecam_frame.month, ecam_frame.delivery)  # the fix: a time that varies
+    assert placed.group_paths.time.nunique() > 1 and placed.time_bins is None
