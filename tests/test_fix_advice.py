@@ -4,7 +4,6 @@ entry's test does not exist. An entry is the test that applies the fix, or GUARD
 or Choices refuses the value before the action runs (so the fix is the registration's own message).
 The same list is the note the issue asks for: every such error message with the test that applies its fix."""
 import ast
-import pathlib
 
 import pytest
 

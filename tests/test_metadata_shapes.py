@@ -319,3 +319,24 @@ def test_a_small_new_batch_predicted_without_batches_as_advised(mgm_plugin, batc
         mgm_plugin.actions.predict_classification(corpus=corpus, model=batch_model, batches=_column(frame, "run"))
     probabilities = mgm_plugin.actions.predict_classification(corpus=corpus, model=batch_model).probabilities
     assert len(probabilities.view(pd.DataFrame)) == 6
+
+
+@pytest.mark.one_torch_thread
+def test_study_ids_written_as_numbers_are_taken_as_ids(mgm_plugin, tiny_model, genera):
+    """QIIME 2 reads a study column of 1, 2, 3, 4 as Numeric: groups and batches take it, named as written."""
+    import json
+    frame = _frame()
+    frame["study"] = [float(i // 4 + 1) for i in range(16)]
+    metadata = qiime2.Metadata(frame.rename_axis("id"))
+    assert isinstance(metadata.get_column("study"), qiime2.NumericMetadataColumn)
+    corpus = corpus_of(genera, list(frame.index), 5)
+    _, _, result = mgm_plugin.actions.cross_validate_classification(
+        corpus=corpus, model=tiny_model, metadata=metadata.get_column("status"), groups=metadata.get_column("study"),
+        batches=metadata.get_column("study"), cv_strategy="leave-one-group-out", n_estimators=5, device="cpu")
+    from q2_mgm._formats import MGMSupervisedModelDirFmt
+    from q2_mgm.core.cross_validation import CrossValidation
+    assert sorted(set(result.view(CrossValidation).predictions.fold)) == ["1", "2", "3", "4"]
+    model, _ = mgm_plugin.actions.fine_tune(corpus=corpus, model=tiny_model, metadata=metadata.get_column("status"),
+                                            task="classification", batches=metadata.get_column("study"), device="cpu")
+    record = json.loads((model.view(MGMSupervisedModelDirFmt).path / "training.json").read_text())
+    assert set(record["transfer"]["training_batches"]) == {"1", "2", "3", "4"}

@@ -24,14 +24,14 @@ from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, Cross
                                      check_fold_settings, check_training_classes, collate_folds, fold_count,
                                      make_folds, plan_folds, run_fold, run_plan)
 from ..core.inference import encode, language_model_features, resolve_device
-from ..core.metadata_checks import check_columns, check_groups, check_target_varies
+from ..core.metadata_checks import check_columns, check_groups, check_target_varies, id_names
 from ..core.models import load_general_model, load_model
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
 from ..core.tokenizer import MAX_LENGTH, Corpus
 from ..core.training.targets import encode_targets
 from ..core.transfer import BASELINES, RECIPES, SampleFeatures, TransferError
 from ..visualizers.cross_validation import evaluate_cross_validation
-from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMONIZE_DESCRIPTION,
+from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMONIZE_DESCRIPTION, ID_COLUMN,
                           MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES, MISSING_SAMPLES_DESCRIPTION, SEED, TABLE_DESCRIPTION,
                           TAXONOMY_DESCRIPTION, citations)
 
@@ -45,8 +45,8 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
                                        missing_samples=missing_samples)
     labels = values[0] if task == "regression" else values[0].astype(str)
     extra = iter(values[1:])
-    group_values = None if groups is None else next(extra).astype(str).to_numpy()
-    batch_values = None if batches is None else next(extra).astype(str).to_numpy()
+    group_values = None if groups is None else id_names(next(extra)).to_numpy()
+    batch_values = None if batches is None else id_names(next(extra)).to_numpy()
     abundances = corpus.abundance_table(kept)
     if abundances is None:
         raise TransferError("This corpus holds no genus abundances (it was generated, or made by an older q2-mgm); "
@@ -208,7 +208,7 @@ def regress_samples_cv(ctx, table, metadata, taxonomy=None, groups=None, batches
 
 
 # the parameters of the cross-validate methods and the cv pipelines, with their descriptions
-PARAMETERS = {"groups": MetadataColumn[Categorical], "batches": MetadataColumn[Categorical],
+PARAMETERS = {"groups": ID_COLUMN, "batches": ID_COLUMN,
               "cv": Int % Range(2, 1000), "cv_strategy": Str % Choices(*CV_STRATEGIES),
               "recipe": Str % Choices(*RECIPES), "transfer_matrix": Bool, "n_estimators": Int % Range(1, 100_000),
               "random_state": SEED, "device": DEVICES, "missing_samples": MISSING_SAMPLES}

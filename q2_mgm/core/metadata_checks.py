@@ -27,6 +27,14 @@ def _filter_out(column: str, value) -> str:
     return f"qiime feature-table filter-samples --p-where \"[{column}]!='{value}'\""
 
 
+def id_names(values: pd.Series) -> pd.Series:
+    """IDs (of studies, batches, subjects) as text. QIIME 2 reads a column of IDs written as numbers (1, 2, 3) as
+    Numeric, and its values as floats: they are named as written (1, not 1.0)."""
+    if not pd.api.types.is_numeric_dtype(values):
+        return values.astype(str)
+    return values.map(lambda v: v if pd.isna(v) else (str(int(v)) if float(v).is_integer() else f"{v:g}"))
+
+
 def check_target_varies(values, column: str, task: str, error: Type[Exception]) -> None:
     """The target (labels or numbers of the samples used) must take two values at least. Raises `error` naming the
     column and its one value: one class leaves nothing to tell apart, one number nothing to predict (every method

@@ -7,7 +7,7 @@ import qiime2
 from ..._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
 from ..._progress import report
 from ...core.inference import encode, resolve_device
-from ...core.metadata_checks import check_columns, check_new_cohort
+from ...core.metadata_checks import check_columns, check_new_cohort, id_names
 from ...core.models import general_model_config, load_general_model, load_model
 from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import Corpus
@@ -28,7 +28,7 @@ def labelled_samples(corpus: Corpus, column: qiime2.MetadataColumn, groups=None,
     columns = [(column.name, column.to_series())] + [(c.name, c.to_series()) for c in optional]
     kept, values = samples_with_values(corpus.samples.index, columns, TrainingError, report,
                                        missing_samples=missing_samples)
-    extra = iter(v.astype(str).to_numpy() for v in values[1:])
+    extra = iter(id_names(v).to_numpy() for v in values[1:])
     group_values = None if groups is None else next(extra)
     return kept, values[0], group_values, (None if batches is None else next(extra))
 
@@ -147,7 +147,7 @@ def _batches_of(corpus, batches):
         raise TrainingError(f"{len(missing)} sample(s) have no batch in {batches.name!r} (for example "
                             f"{', '.join(map(str, missing[:5]))}); this model standardises each batch on its own "
                             "samples, so every sample needs one. Fill them in, or filter those samples out.")
-    return values.astype(str).to_numpy()
+    return id_names(values).to_numpy()
 
 
 def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: str = D.device,
