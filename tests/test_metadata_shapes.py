@@ -146,8 +146,17 @@ def _keystone_report(mgm, corpus, model, frame):
                                        min_samples=n_largest + 1, n_bootstrap=10, device="cpu")
 
 
+def _trajectory(mgm, corpus, model, frame, embeddings):
+    return mgm.actions.trajectory(embeddings=embeddings, time=_column(frame, "age"), group=_column(frame, "site"))
+
+
+def _embeddings(mgm, corpus, model):
+    return mgm.actions.embed(corpus=corpus, model=model).embeddings
+
+
 CALLS = {
     "constant target": (constant_target(), {
+        "trajectory": ("regression", _trajectory, _embeddings),
         "cross-validate-classification": _cv("classification"), "cross-validate-regression": _cv("regression"),
         "fine-tune classification": _fit("fine_tune", "classification"),
         "fine-tune regression": _fit("fine_tune", "regression"), "train": _fit("train", "classification")}),
@@ -191,7 +200,7 @@ def batch_model(mgm_plugin, tiny_model, genera):
 def test_each_degenerate_shape_stops_each_action_before_the_model_runs(shape, action, mgm_plugin, tiny_model,
                                                                        batch_model, genera):
     strategy, actions = CALLS[shape]
-    task, call = actions[action]
+    task, call, *prepare = actions[action]  # prepare: inputs made with the model before the count starts
     model = batch_model if action == "predict-classification" else tiny_model
 
     @EXAMPLES
@@ -200,8 +209,9 @@ def test_each_degenerate_shape_stops_each_action_before_the_model_runs(shape, ac
         frame, offending = drawn
         column, value = offending[task]
         corpus = corpus_of(genera, list(frame.index), len(frame))
+        inputs = [make(mgm_plugin, corpus, model) for make in prepare]
         with forward_calls() as calls, pytest.raises(ValueError) as error:
-            call(mgm_plugin, corpus, model, frame)
+            call(mgm_plugin, corpus, model, frame, *inputs)
         assert type(error.value).__module__.startswith("q2_mgm."), repr(error.value)
         message = str(error.value)
         assert repr(column) in message and str(value) in message, (column, value, message)
