@@ -12,7 +12,8 @@ from .helpers import REPO
 # the functions that check metadata (None: every function of the module)
 SCOPE = {"q2_mgm/core/metadata_checks.py": None, "q2_mgm/core/samples.py": None,
          "q2_mgm/core/training/splits.py": None,
-         "q2_mgm/core/cross_validation.py": {"check_fold_settings", "make_folds", "check_training_classes"}}
+         "q2_mgm/core/cross_validation.py": {"check_fold_settings", "make_folds", "check_training_classes"},
+         "q2_mgm/core/trajectories.py": {"align"}}
 GUARDED = "refused first by the registration's Range/Choices"
 # (module, function, the message's first words) -> the test that applies the fix the message names
 ADVICE = {
@@ -55,6 +56,12 @@ ADVICE = {
     ("q2_mgm/core/cross_validation.py", "check_training_classes", "Holding out {} leaves no training sample"):
         "tests/test_metadata_shapes.py::test_k_fold_groups_that_leave_a_class_untrained_stop_before_the_model_and_"
         "the_fixes_run",
+    ("q2_mgm/core/trajectories.py", "align", "The time column {} holds no numbers"):
+        "tests/test_trajectory.py::test_a_time_without_numbers_is_a_clear_error",
+    ("q2_mgm/core/trajectories.py", "align", "Only {} samples have both an embedding"):
+        "tests/test_trajectory.py::test_metadata_of_other_samples_is_a_clear_error",
+    ("q2_mgm/core/trajectories.py", "align", "The time column {} holds one value"):
+        "tests/test_trajectory.py::test_one_time_point_is_a_clear_error_and_a_time_that_varies_places_the_samples",
 }
 
 

@@ -87,12 +87,15 @@ def test_time_points_pool_many_distinct_times(ecam_frame):
 def test_a_time_without_numbers_is_a_clear_error(vectors, ecam_frame):
     with pytest.raises(TrajectoryError, match="'delivery' holds no numbers"):
         trajectories(vectors, ecam_frame.delivery, ecam_frame.delivery)
+    assert len(trajectories(vectors, ecam_frame.month, ecam_frame.delivery).samples)  # the fix: a numeric column
 
 
 def test_metadata_of_other_samples_is_a_clear_error(vectors, ecam_frame):
     other = ecam_frame.set_axis([f"x{i}" for i in range(len(ecam_frame))])
     with pytest.raises(TrajectoryError, match="sample IDs match"):
         trajectories(vectors, other.month, other.delivery)
+    matched = other.set_axis(ecam_frame.index)  # the fix: IDs that match the embeddings'
+    assert len(trajectories(vectors, matched.month, matched.delivery).samples) == len(vectors)
 
 
 def column(frame, name):
