@@ -382,8 +382,14 @@ class TestBatchOfOneClass:
         record = json.loads((tmp_path / "model" / "training.json").read_text())
         assert "validation_auc (S2 not validated)" in json.dumps(record["validation"])
         probabilities = mgm_plugin.actions.predict_classification(
-            corpus=corpus, model=model, batches=metadata.get_column("study")).probabilities.view(pd.DataFrame)
-        assert list(probabilities.columns) == ["Case", "Control"] and len(probabilities) == 45
+            corpus=corpus, model=model, batches=metadata.get_column("study")).probabilities
+        assert list(probabilities.view(pd.DataFrame).columns) == ["Case", "Control"]
+        assert len(probabilities.view(pd.DataFrame)) == 45
+        # the evaluation page shows the history, and with it the batch that was not validated
+        visualization, = mgm_plugin.actions.evaluate_classification(
+            probabilities=probabilities, truth=metadata.get_column("Group"), history=history)
+        assert "validation_auc (S2 not validated)" in (_exported(visualization, tmp_path / "page") / "index.html") \
+            .read_text()
 
 
 @pytest.mark.one_torch_thread
