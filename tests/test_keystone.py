@@ -209,3 +209,18 @@ def test_a_class_the_model_does_not_know_changes_no_other_samples_scores(mgm_plu
     assert "samples not explained: their class is not the model" in html
     for sample in ids[:3]:
         assert f"{sample} (home birth)" in html
+
+
+def test_predicted_classes_short_of_min_samples_stop_before_the_bootstrap(mgm_plugin, ecam_subset_corpus_artifact,
+                                                                          classifier, tmp_path):
+    """Without metadata the classes are the model's calls, known once it ran: a class that ranks no genus is an
+    error naming min_samples and the value that ranks genera in every class, and that value gives the page."""
+    few = subset_corpus(ecam_subset_corpus_artifact, ecam_subset_corpus_artifact.view(pd.DataFrame).index[:12])
+    with pytest.raises(KeystoneError, match=r"No genus reaches min_samples=13 samples in any class of 'the "
+                                            r"predicted classes'.*Lower min_samples to (\d+)") as error:
+        mgm_plugin.actions.keystone_report(corpus=few, model=classifier, min_samples=13, n_bootstrap=20)
+    lowest = int(re.search(r"Lower min_samples to (\d+)", str(error.value)).group(1))
+    visualization, = mgm_plugin.actions.keystone_report(corpus=few, model=classifier, min_samples=lowest,
+                                                        n_bootstrap=20)
+    genera = pd.read_csv(export(visualization, tmp_path) / "keystone_genera.tsv", sep="\t")
+    assert genera.groupby("group")["rank"].min().eq(1).all()

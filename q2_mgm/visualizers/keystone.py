@@ -28,12 +28,12 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     attention_samples: qiime2.Metadata = None, random_state: int = 0,
                     device: str = "auto") -> None:
     if metadata is not None:  # before the model runs: would every class rank a genus?
-        groups = metadata.to_series().reindex(corpus.samples.index).dropna()
-        subject_of = None if subjects is None else subjects.to_series().reindex(groups.index).dropna()
-        check_min_samples(corpus.samples.sentence, groups if subject_of is None else groups[subject_of.index],
-                          min_samples, metadata.name, KeystoneError, subject_of)
+        _check_rankable(corpus, metadata.to_series().reindex(corpus.samples.index).dropna(), subjects, min_samples,
+                        metadata.name)
     scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
                            report)
+    if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
+        _check_rankable(corpus, scored.groups, subjects, min_samples, "the predicted classes")
     shown = _chosen_samples(scored, None if attention_samples is None else list(attention_samples.ids),
                             set(corpus.samples.index))  # checked before the bootstrap
     units, unit_groups = scored.units(None if subjects is None else subjects.to_series(), report)
@@ -63,6 +63,14 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
         "maps": maps,
         "has_differences": differences is not None,
     })
+
+
+def _check_rankable(corpus, groups, subjects, min_samples, column):
+    """KeystoneError (core.metadata_checks.check_min_samples) where a class of `groups` (sample ID -> class) would
+    rank no genus: none held by min_samples of its samples, or of its subjects where `subjects` is given."""
+    subject_of = None if subjects is None else subjects.to_series().reindex(groups.index).dropna()
+    check_min_samples(corpus.samples.sentence, groups if subject_of is None else groups[subject_of.index],
+                      min_samples, column, KeystoneError, subject_of)
 
 
 def _overview(scored, summary, method, n_units):
