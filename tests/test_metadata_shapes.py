@@ -136,6 +136,14 @@ def _fit(name, task, **columns):
     return task, call
 
 
+def _split_corpus(**columns):
+    def call(mgm, corpus, model, frame):
+        target = "age" if "groups" not in columns else "status"
+        return mgm.actions.split_corpus(corpus=corpus, metadata=_column(frame, target),
+                                        **{p: _column(frame, c) for p, c in columns.items()})
+    return call
+
+
 def _predict_with_batches(mgm, corpus, model, frame):
     return mgm.actions.predict_classification(corpus=corpus, model=model, batches=_column(frame, "run"))
 
@@ -159,12 +167,14 @@ CALLS = {
         "trajectory": ("regression", _trajectory, _embeddings),
         "cross-validate-classification": _cv("classification"), "cross-validate-regression": _cv("regression"),
         "fine-tune classification": _fit("fine_tune", "classification"),
-        "fine-tune regression": _fit("fine_tune", "regression"), "train": _fit("train", "classification")}),
+        "fine-tune regression": _fit("fine_tune", "regression"), "train": _fit("train", "classification"),
+        "split-corpus": ("regression", _split_corpus())}),
     "one group": (one_group(), {
         "cross-validate-classification": _cv("classification", groups="site"),
         "cross-validate-regression": _cv("regression", groups="site"),
         "fine-tune": _fit("fine_tune", "classification", groups="site"),
-        "train": _fit("train", "regression", groups="site")}),
+        "train": _fit("train", "regression", groups="site"),
+        "split-corpus": ("classification", _split_corpus(groups="site"))}),
     "class in one group": (class_in_one_group(), {
         "cross-validate-classification": _cv("classification", groups="site"),
         "fine-tune": _fit("fine_tune", "classification", groups="site"),

@@ -172,6 +172,8 @@ def split_corpus(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2
                  missing_samples: str = MISSING_SAMPLES) -> (Corpus, Corpus):
     kept, labels, group_values, _ = labelled_samples(corpus, metadata, groups, missing_samples)
     task = _task(metadata)
+    check_columns(labels, metadata.name, task, TrainingError, group_values, None if groups is None else groups.name,
+                  strategy=None)
     if task == "classification":
         check_class_sizes(labels, ("training", "test"), metadata.name, group_values)
     targets = labels.astype(str).to_numpy() if task == "classification" else labels.to_numpy()
