@@ -100,7 +100,9 @@ def score_samples(corpus: Corpus, model_dir: Union[str, os.PathLike], column: Op
     """Every grouped sample's genus scores by `method` (see core.keystone.token_scores), with the model of
     `model_dir` on `device` (cpu, cuda or auto) and the groups of `sample_groups`.
 
-    Raises KeystoneError (a regressor, no groups) and ValueError (an unknown device)."""
+    With the gradient method and a classifier, samples of a class the classifier lacks are left out (the
+    result's `unexplained`), so that the others are explained by their own class. Raises KeystoneError (a
+    regressor, no groups, no sample of a class the classifier knows) and ValueError (an unknown device)."""
     model = load_keystone_model(model_dir)
     device = resolve_device(device)
     token_ids = encode(corpus.samples.sentence, model.vocabulary)

@@ -11,11 +11,11 @@ from ...core.metadata_checks import check_columns, check_new_cohort, id_names
 from ...core.models import general_model_config, load_general_model, load_model
 from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import Corpus
-from ...core.transfer import MIN_BATCH_SAMPLES
 from ...core.training import (FINE_TUNING as D, TrainingError, TrainingSettings, load_trained_model, predict,
                               save_trained_model, sequence_model, train_sequence_model, validation_split)
 from ...core.training.batch_corrected import train_batch_corrected
 from ...core.training.splits import TEST_SIZE, check_class_sizes
+from ...core.transfer import MIN_BATCH_SAMPLES
 from ...core.vocab import mgm_vocabulary
 
 

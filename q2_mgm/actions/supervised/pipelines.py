@@ -4,10 +4,10 @@ core's tables, as fine-tune's do."""
 import biom
 
 from ...core.baselines import BASELINE_TREES
+from ...core.metadata_checks import check_columns, id_names
 from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import MAX_LENGTH
 from ...core.training import FINE_TUNING as D, TrainingError
-from ...core.metadata_checks import check_columns, id_names
 from ...core.training.splits import TEST_SIZE, check_class_sizes
 
 
