@@ -1,7 +1,11 @@
 """Degenerate metadata, drawn (Hypothesis), through every action that reads metadata, on a tiny model: each shape
 of issue 19 (a target that never varies, one group, a class held by one group, batches that each hold one class,
 a batch too small to standardise within, classes short of keystone-report's min_samples) must end in the plugin's
-own error, naming the column and an offending value, before the model runs (no call of GPT2Model.forward)."""
+own error, naming the column and an offending value, before the model runs (no call of GPT2Model.forward).
+The actions: cross-validate-classification and -regression, classify-samples-cv, regress-samples-cv,
+classify-samples, fine-tune, train, split-corpus, predict-classification with batches, keystone-report and
+trajectory, each under the shapes it can meet. Then every error of these checks that advises a fix, with the fix
+applied (tests/test_fix_advice.py lists them)."""
 import contextlib
 
 import numpy as np
@@ -158,6 +162,20 @@ def _trajectory(mgm, corpus, model, frame, embeddings):
     return mgm.actions.trajectory(embeddings=embeddings, time=_column(frame, "age"), group=_column(frame, "site"))
 
 
+def _table(mgm, corpus, model):
+    from q2_mgm.core.tokenizer import Corpus
+    from tests.helpers import frequency_table
+    return frequency_table(corpus.view(Corpus).abundance_table())
+
+
+def _pipeline(name, task, **columns):
+    def call(mgm, corpus, model, frame, table):
+        return getattr(mgm.actions, name)(table=table, metadata=_column(frame, "status" if task == "classification"
+                                                                        else "age"),
+                                          **{p: _column(frame, c) for p, c in columns.items()})
+    return task, call, _table
+
+
 def _embeddings(mgm, corpus, model):
     return mgm.actions.embed(corpus=corpus, model=model).embeddings
 
@@ -168,13 +186,16 @@ CALLS = {
         "cross-validate-classification": _cv("classification"), "cross-validate-regression": _cv("regression"),
         "fine-tune classification": _fit("fine_tune", "classification"),
         "fine-tune regression": _fit("fine_tune", "regression"), "train": _fit("train", "classification"),
-        "split-corpus": ("regression", _split_corpus())}),
+        "split-corpus": ("regression", _split_corpus()),
+        "regress-samples-cv": _pipeline("regress_samples_cv", "regression"),
+        "classify-samples": _pipeline("classify_samples", "classification")}),
     "one group": (one_group(), {
         "cross-validate-classification": _cv("classification", groups="site"),
         "cross-validate-regression": _cv("regression", groups="site"),
         "fine-tune": _fit("fine_tune", "classification", groups="site"),
         "train": _fit("train", "regression", groups="site"),
-        "split-corpus": ("classification", _split_corpus(groups="site"))}),
+        "split-corpus": ("classification", _split_corpus(groups="site")),
+        "classify-samples-cv": _pipeline("classify_samples_cv", "classification", groups="site")}),
     "class in one group": (class_in_one_group(), {
         "cross-validate-classification": _cv("classification", groups="site"),
         "fine-tune": _fit("fine_tune", "classification", groups="site"),
