@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,11 @@ def test_folds():
         make_folds(targets, None, 5, "leave-one-group-out", "classification", 0)
     with pytest.raises(TransferError, match="lower cv to 5"):
         make_folds(targets, groups, 6, "k-fold", "classification", 0)
+    with warnings.catch_warnings():  # a class in fewer groups than folds: no console warning (the page shows it)
+        warnings.simplefilter("error")
+        rare = make_folds(np.array([0] * 40 + [1] * 4), np.array([f"g{i // 2}" for i in range(44)]), 5, "k-fold",
+                          "classification", 0)
+    assert sorted(np.concatenate([f.test for f in rare])) == list(range(44))
     with pytest.raises(TransferError, match="A class has 2 samples"):
         make_folds(np.array([0] * 10 + [1] * 2), None, 5, "k-fold", "classification", 0)
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import pathlib
 import time
+import warnings
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
@@ -92,7 +93,11 @@ def make_folds(targets: np.ndarray, groups: Optional[np.ndarray], cv: int, strat
     if groups is not None:
         splitter = (StratifiedGroupKFold(cv, shuffle=True, random_state=random_state) if task == "classification"
                     else GroupKFold(cv))
-        splits = splitter.split(index, targets, groups)
+        with warnings.catch_warnings():  # a class in fewer groups than folds is absent from some held-out folds:
+            # the page's per-fold table counts each class's samples per fold (and check_training_classes stops a
+            # fold that leaves a class untrained), so scikit-learn's console warning adds nothing
+            warnings.filterwarnings("ignore", "The least populated class in y has only", UserWarning)
+            splits = list(splitter.split(index, targets, groups))
     elif task == "classification":
         smallest = int(np.bincount(targets).min())
         if smallest < cv:
