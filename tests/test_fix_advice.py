@@ -13,7 +13,7 @@ from .helpers import REPO
 SCOPE = {"q2_mgm/core/metadata_checks.py": None, "q2_mgm/core/samples.py": None,
          "q2_mgm/core/training/splits.py": None,
          "q2_mgm/core/cross_validation.py": {"check_fold_settings", "make_folds", "check_training_classes"},
-         "q2_mgm/core/trajectories.py": {"align"}}
+         "q2_mgm/core/trajectories.py": {"align"}, "q2_mgm/core/keystone_samples.py": {"_known_classes"}}
 GUARDED = "refused first by the registration's Range/Choices"
 # (module, function, the message's first words) -> the test that applies the fix the message names
 ADVICE = {
@@ -62,6 +62,8 @@ ADVICE = {
         "tests/test_trajectory.py::test_metadata_of_other_samples_is_a_clear_error",
     ("q2_mgm/core/trajectories.py", "align", "The time column {} holds one value"):
         "tests/test_trajectory.py::test_one_time_point_is_a_clear_error_and_a_time_that_varies_places_the_samples",
+    ("q2_mgm/core/keystone_samples.py", "_known_classes", "None of the classes of {}"):
+        "tests/test_keystone.py::test_no_class_the_model_knows_is_an_error_and_attention_as_advised_scores_them",
 }
 
 

@@ -224,3 +224,17 @@ def test_predicted_classes_short_of_min_samples_stop_before_the_bootstrap(mgm_pl
                                                         n_bootstrap=20)
     genera = pd.read_csv(export(visualization, tmp_path) / "keystone_genera.tsv", sep="\t")
     assert genera.groupby("group")["rank"].min().eq(1).all()
+
+
+def test_no_class_the_model_knows_is_an_error_and_attention_as_advised_scores_them(
+        mgm_plugin, ecam_subset_corpus_artifact, classifier):
+    ids = ecam_subset_corpus_artifact.view(pd.DataFrame).index[:8]
+    few = subset_corpus(ecam_subset_corpus_artifact, ids)
+    column = qiime2.CategoricalMetadataColumn(pd.Series("home birth", index=pd.Index(ids, name="id"),
+                                                        name="delivery"))
+    with pytest.raises(KeystoneError, match=r"None of the classes of metadata column 'delivery' \(home birth\).*"
+                                            r"use method 'attention'"):
+        mgm_plugin.actions.keystone_genera(corpus=few, model=classifier, metadata=column, method="gradient")
+    importance, = mgm_plugin.actions.keystone_genera(corpus=few, model=classifier, metadata=column,
+                                                     method="attention", min_samples=1)
+    assert list(importance.view(pd.DataFrame).columns) == ["home birth"]
