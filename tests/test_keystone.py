@@ -184,31 +184,32 @@ def test_a_fine_tuned_model_embeds_with_its_own_encoder(mgm_plugin, ecam_subset_
     assert not np.allclose(tuned.to_numpy(), general.to_numpy(), atol=1e-4)
 
 
-def test_a_class_the_model_does_not_know_changes_no_other_samples_scores(mgm_plugin, ecam_subset_corpus_artifact,
-                                                                        classifier, delivery, tmp_path):
+def test_a_class_the_model_does_not_know_changes_no_other_samples_scores(mgm_plugin, tiny_model, genera, tmp_path):
     """Samples of a class the classifier lacks: the gradient of their 'own class' explains nothing, and it used to
     switch every sample to the predicted class. They are left out and listed; the others' scores do not change."""
-    ids = ecam_subset_corpus_artifact.view(pd.DataFrame).index[:12]
-    labels = delivery.to_series().reindex(ids).astype(object)
-    labels.iloc[:3] = "home birth"
-    column = qiime2.CategoricalMetadataColumn(labels.rename("delivery").rename_axis("id"))
-    everything, = mgm_plugin.actions.keystone_genera(corpus=subset_corpus(ecam_subset_corpus_artifact, ids),
-                                                     model=classifier, metadata=column, method="gradient",
-                                                     min_samples=2)
-    known_only, = mgm_plugin.actions.keystone_genera(corpus=subset_corpus(ecam_subset_corpus_artifact, ids[3:]),
-                                                     model=classifier, metadata=column, method="gradient",
-                                                     min_samples=2)
+    from .helpers import corpus_of
+    ids = [f"s{i:02d}" for i in range(16)]
+    corpus = corpus_of(genera, ids, 7)
+    labels = pd.Series(["a", "b"] * 8, index=pd.Index(ids, name="id"), name="status")
+    model, _ = mgm_plugin.actions.fine_tune(corpus=subset_corpus(corpus, ids[:12]), model=tiny_model, epochs=1,
+                                            metadata=qiime2.CategoricalMetadataColumn(labels[:12]),
+                                            task="classification", device="cpu")
+    labels.iloc[12:] = "c"  # a class the model never saw
+    column = qiime2.CategoricalMetadataColumn(labels)
+    everything, = mgm_plugin.actions.keystone_genera(corpus=corpus, model=model, metadata=column,
+                                                     method="gradient", min_samples=1, device="cpu")
+    known_only, = mgm_plugin.actions.keystone_genera(corpus=subset_corpus(corpus, ids[:12]), model=model,
+                                                     metadata=column, method="gradient", min_samples=1, device="cpu")
     both, alone = everything.view(pd.DataFrame), known_only.view(pd.DataFrame)
-    assert "home birth" not in both.columns
-    common = both.index.intersection(alone.index)
-    assert np.allclose(both.loc[common, alone.columns], alone.loc[common], atol=1e-6)
-    visualization, = mgm_plugin.actions.keystone_report(
-        corpus=subset_corpus(ecam_subset_corpus_artifact, ids), model=classifier, metadata=column,
-        method="gradient", min_samples=1, n_bootstrap=20)
+    assert list(both.columns) == list(alone.columns) == ["a", "b"]
+    assert np.allclose(both.loc[alone.index], alone, atol=1e-6)
+    visualization, = mgm_plugin.actions.keystone_report(corpus=corpus, model=model, metadata=column,
+                                                        method="gradient", min_samples=1, n_bootstrap=20,
+                                                        device="cpu")
     html = (export(visualization, tmp_path) / "index.html").read_text()
     assert "samples not explained: their class is not the model" in html
-    for sample in ids[:3]:
-        assert f"{sample} (home birth)" in html
+    for sample in ids[12:]:
+        assert f"{sample} (c)" in html
 
 
 def test_predicted_classes_short_of_min_samples_stop_before_the_bootstrap(mgm_plugin, ecam_subset_corpus_artifact,

@@ -14,17 +14,11 @@ import pytest
 import qiime2
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from q2_mgm.core.tokenizer import tokenize_dataframe
+from .helpers import corpus_of
 
 EXAMPLES = settings(max_examples=2, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 NAMES = st.sampled_from(["CD", "healthy control", "Case", "x1", "Obese"])
-
-
-def corpus_of(genera, ids, seed):
-    counts = np.random.default_rng(seed).integers(1, 50, size=(len(ids), len(genera))).astype(float)
-    return qiime2.Artifact.import_data("SampleData[MGMCorpus]",
-                                       tokenize_dataframe(pd.DataFrame(counts, index=ids, columns=genera)))
 
 
 @contextlib.contextmanager
