@@ -48,3 +48,12 @@ def test_min_samples_counts_samples_holding_a_genus_per_class():
     check_min_samples(sentences, groups, 1, "status", Refused)
     with pytest.raises(Refused, match=r"in class 'd' of 'status' .*c 2, d 1.*Lower min_samples to 1"):
         check_min_samples(sentences, groups, 2, "status", Refused)
+
+
+def test_min_samples_counts_subjects_where_they_are_the_units():
+    sentences = pd.Series(["<bos> g__A <eos>"] * 4, index=["x1", "x2", "y1", "z1"])
+    groups = pd.Series(["c"] * 4, index=sentences.index)
+    subjects = pd.Series(["x", "x", "y", "z"], index=sentences.index)
+    check_min_samples(sentences, groups, 4, "status", Refused)  # 4 samples hold g__A
+    with pytest.raises(Refused, match=r"min_samples=4 subjects in any class of 'status' \(.*c 3\).*to 3"):
+        check_min_samples(sentences, groups, 4, "status", Refused, subjects)  # but 3 subjects
