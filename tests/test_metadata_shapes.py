@@ -357,7 +357,7 @@ def test_a_small_new_batch_predicted_without_batches_as_advised(mgm_plugin, batc
 
 
 @pytest.mark.one_torch_thread
-def test_study_ids_written_as_numbers_are_taken_as_ids(mgm_plugin, tiny_model, genera):
+def test_study_ids_written_as_numbers_are_taken_as_ids(mgm_plugin, tiny_model, genera, tmp_path):
     """QIIME 2 reads a study column of 1, 2, 3, 4 as Numeric: groups and batches take it, named as written."""
     import json
     frame = _frame()
@@ -375,3 +375,17 @@ def test_study_ids_written_as_numbers_are_taken_as_ids(mgm_plugin, tiny_model, g
                                             task="classification", batches=metadata.get_column("study"), device="cpu")
     record = json.loads((model.view(MGMSupervisedModelDirFmt).path / "training.json").read_text())
     assert set(record["transfer"]["training_batches"]) == {"1", "2", "3", "4"}
+    # subjects too: keystone-report's subject units and trajectory's subject paths are named as written
+    report, = mgm_plugin.actions.keystone_report(corpus=corpus, model=tiny_model, metadata=metadata.get_column(
+        "status"), subjects=metadata.get_column("study"), min_samples=1, n_bootstrap=10, device="cpu")
+    report.export_data(str(tmp_path / "keystone"))
+    units = pd.read_csv(tmp_path / "keystone" / "subject_scores.tsv", sep="\t", index_col=0).index
+    assert {unit.split(" ")[0] for unit in units} == {"1", "2", "3", "4"}
+    embeddings = mgm_plugin.actions.embed(corpus=corpus, model=tiny_model).embeddings
+    frame["day"] = np.arange(16.0) % 4
+    metadata = qiime2.Metadata(frame.rename_axis("id"))
+    paths, = mgm_plugin.actions.trajectory(embeddings=embeddings, time=metadata.get_column("day"),
+                                           group=metadata.get_column("status"), subject=metadata.get_column("study"))
+    paths.export_data(str(tmp_path / "trajectory"))
+    placed = pd.read_csv(tmp_path / "trajectory" / "samples.tsv", sep="\t", index_col=0)
+    assert set(placed.subject.astype(str)) == {"1", "2", "3", "4"}

@@ -13,6 +13,7 @@ import torch
 
 from .inference import encode, resolve_device
 from .keystone import KeystoneError, genus_scores, per_subject, token_scores
+from .metadata_checks import id_names
 from .models import load_model
 from .samples import samples_with_values
 from .schemas import TRAINING_RECORD_FILE
@@ -68,7 +69,7 @@ class ScoredSamples:
         given (see core.keystone.per_subject)."""
         if subjects is None:
             return self.scores, self.groups
-        units, groups = per_subject(self.scores, self.groups, subjects)
+        units, groups = per_subject(self.scores, self.groups, id_names(subjects))
         report(f"averaged {len(self.scores)} samples' scores within {len(units)} subjects: confidence intervals "
                "and tests count subjects, not samples")
         return units, groups

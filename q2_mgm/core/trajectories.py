@@ -9,6 +9,8 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from .metadata_checks import id_names
+
 PROJECTIONS = ("pca", "tsne")
 
 
@@ -36,7 +38,7 @@ def align(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series,
     if times.notna().sum() == 0:
         raise TrajectoryError(f"The time column {time.name!r} holds no numbers; pass a numeric column (e.g. month).")
     frame = pd.DataFrame({"time": times, "group": group.astype("string")})
-    frame["subject"] = pd.NA if subject is None else subject.astype("string")
+    frame["subject"] = pd.NA if subject is None else id_names(subject).astype("string")
     known = embeddings.index.isin(frame.index)
     frame = frame.reindex(embeddings.index)
     dropped = pd.Series({
