@@ -3,6 +3,7 @@ and each sample's genus scores. Both the method and the visualizer start here; c
 scores. Plain pandas in and out (no QIIME 2 metadata): the thin actions convert their columns with `.to_series()`,
 and progress goes to the `report` callable they pass."""
 import dataclasses
+import json
 import os
 import pathlib
 from typing import Callable, List, Optional, Tuple, Union
@@ -50,6 +51,15 @@ def load_keystone_model(model_dir: Union[str, os.PathLike]) -> KeystoneModel:
         return KeystoneModel(classifier.model, vocabulary, classifier)
     network, vocabulary, _ = load_model(model_dir)
     return KeystoneModel(network, vocabulary)
+
+
+def explained_groups(model_dir: Union[str, os.PathLike], groups: pd.Series, method: str) -> pd.Series:
+    """The samples of `groups` (sample ID -> class) that score_samples will explain, known before the model runs:
+    with the gradient method and a classifier, those of a class the classifier has (its training.json); else all."""
+    record = pathlib.Path(model_dir) / TRAINING_RECORD_FILE
+    if method != "gradient" or not record.is_file():
+        return groups
+    return groups[groups.astype(str).isin(json.loads(record.read_text()).get("labels") or [])]
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@ import qiime2
 from .._formats import ModelFiles
 from .._progress import report
 from ..core.keystone import REPORT, KeystoneError, aggregate, attention_map, class_differences
-from ..core.keystone_samples import score_samples
+from ..core.keystone_samples import explained_groups, score_samples
 from ..core.metadata_checks import check_min_samples
 from ..core.tokenizer import Corpus
 from ._render import html_table, overview_table, render_page, save_figure, write_tsv
@@ -28,8 +28,8 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     attention_samples: qiime2.Metadata = None, random_state: int = 0,
                     device: str = "auto") -> None:
     if metadata is not None:  # before the model runs: would every class rank a genus?
-        _check_rankable(corpus, metadata.to_series().reindex(corpus.samples.index).dropna(), subjects, min_samples,
-                        metadata.name)
+        groups = metadata.to_series().reindex(corpus.samples.index).dropna()
+        _check_rankable(corpus, explained_groups(model.path, groups, method), subjects, min_samples, metadata.name)
     scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
                            report)
     if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
