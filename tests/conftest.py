@@ -110,6 +110,29 @@ def ecam_regress_samples(mgm_plugin, ecam_subset_table_artifact, ecam_metadata):
         groups=ecam_metadata.get_column("studyid"), n_estimators=100)
 
 
+@pytest.fixture(scope="session")
+def genera():
+    """The first 12 genus tokens of MGM's vocabulary (the tiny model's tests' corpora)."""
+    from q2_mgm.core.vocab import mgm_vocabulary
+    return [t for t in mgm_vocabulary().tokens if t.startswith("g__")][:12]
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A 1-layer, 16-wide GPT-2 on MGM's vocabulary, as MGMModel[Pretrained]: the metadata checks' tests (and any
+    other that needs a model that runs in no time)."""
+    import qiime2
+    import transformers
+    from q2_mgm._formats import MGMModelDirFmt
+    from q2_mgm.core.models import save_model
+    from q2_mgm.core.vocab import mgm_vocabulary
+    vocabulary = mgm_vocabulary()
+    config = transformers.GPT2Config(vocab_size=len(vocabulary), n_positions=64, n_embd=16, n_layer=1, n_head=2)
+    directory = MGMModelDirFmt()
+    save_model(transformers.GPT2LMHeadModel(config), vocabulary, directory.path, source="a test")
+    return qiime2.Artifact.import_data("MGMModel[Pretrained]", directory)
+
+
 def pytest_configure(config):
     # QIIME 2 2022.11 imports ipywidgets, which warns about traitlets on every session: not ours to fix
     config.addinivalue_line("filterwarnings", "ignore:Traits should be given as instances:DeprecationWarning")

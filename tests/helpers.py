@@ -48,6 +48,16 @@ def frequency_table(counts):
     return qiime2.Artifact.import_data("FeatureTable[Frequency]", counts.astype(float))
 
 
+def corpus_of(genera, sample_ids, seed):
+    """A SampleData[MGMCorpus] artifact of random counts (1 to 49) of `genera` in each sample: for the tiny model."""
+    import numpy as np
+    import qiime2
+    from q2_mgm.core.tokenizer import tokenize_dataframe
+    counts = np.random.default_rng(seed).integers(1, 50, size=(len(sample_ids), len(genera))).astype(float)
+    return qiime2.Artifact.import_data("SampleData[MGMCorpus]", tokenize_dataframe(
+        pd.DataFrame(counts, index=list(sample_ids), columns=genera)))
+
+
 def subset_corpus(corpus_artifact, sample_ids):
     """A SampleData[MGMCorpus] artifact holding only sample_ids of corpus_artifact (their order kept)."""
     import qiime2

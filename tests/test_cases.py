@@ -2,6 +2,7 @@
 (see ../shared/cases/README.md)."""
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -296,3 +297,173 @@ class TestMetadataIdMismatch:
         assert left_out["reason"].to_dict() == {s: "not in the metadata" for s in self.MISSING}
         assert not result.predictions.view(pd.Series).index.isin(self.MISSING).any()
         assert "8 sample(s) of the input were left out" in (directory / "index.html").read_text()
+
+
+# --- second round: the cross-study workflow, batch-fitted models, keystone-report ---
+
+def _second_round(case, metadata="metadata.tsv"):
+    """(the case's table artifact, its qiime2.Metadata): the tables hold `g__` genus feature IDs, no taxonomy."""
+    import qiime2
+    return (frequency_table(read_case_table(case)),
+            qiime2.Metadata.load(str(shared_path("cases", case, metadata))))
+
+
+def _numeric_column(name, values):
+    import qiime2
+    return qiime2.NumericMetadataColumn(pd.Series(values, name=name, dtype=float).rename_axis("id"))
+
+
+@pytest.mark.one_torch_thread
+class TestCvOneGroup:
+    """classify-samples-cv with a `groups` column of one value (one study): the error advised "lower cv to 1" (out
+    of cv's Range) or leave-one-group-out (which needs 2 groups); neither worked."""
+    CASE = "cv-one-group"
+
+    @pytest.mark.parametrize("strategy", ["k-fold", "leave-one-group-out"])
+    def test_the_error_names_the_group_and_a_fix_that_works(self, mgm_plugin, strategy):
+        from q2_mgm.core.transfer import TransferError
+        table, metadata = _second_round(self.CASE)
+        with pytest.raises(TransferError) as error:
+            mgm_plugin.actions.classify_samples_cv(table=table, metadata=metadata.get_column("Group"),
+                                                   groups=metadata.get_column("study"), cv_strategy=strategy)
+        message = str(error.value)
+        for words in ("'study'", "one group, 'S1'", "nothing to hold out", "leave groups out", "stratified k-fold",
+                      "several groups"):
+            assert words in message, (words, message)
+        assert "cv to 1" not in message and "cv 1" not in message
+        assert ("cv_strategy 'k-fold'" in message) == (strategy != "k-fold")
+
+    def test_the_fix_without_groups_runs(self, mgm_plugin):
+        table, metadata = _second_round(self.CASE)
+        predictions, probabilities, _ = mgm_plugin.actions.classify_samples_cv(
+            table=table, metadata=metadata.get_column("Group"), n_estimators=20, device="cpu")
+        assert len(predictions.view(pd.Series)) == 90
+        assert set(predictions.view(pd.Series)) <= {"Case", "Control"}
+
+
+@pytest.mark.one_torch_thread
+class TestRegressConstantTarget:
+    """regress-samples-cv where `age` is 30 for every sample ran to the end and reported every method perfect."""
+    CASE = "regress-constant-target"
+
+    def test_the_error_names_the_column_and_its_value_before_any_work(self, mgm_plugin, monkeypatch):
+        from q2_mgm.actions import corpus
+        from q2_mgm.core.transfer import TransferError
+        monkeypatch.setattr(corpus, "tokenize_matrix", lambda *a, **k: pytest.fail("tokenized before the check"))
+        table, metadata = _second_round(self.CASE)
+        with pytest.raises(TransferError, match=r"Metadata column 'age' holds one value, 30, in every sample used.*"
+                                                r"Regress a column whose values vary"):
+            mgm_plugin.actions.regress_samples_cv(table=table, metadata=metadata.get_column("age"))
+
+    def test_the_fix_a_column_that_varies_runs(self, mgm_plugin):
+        table, metadata = _second_round(self.CASE)
+        ids = metadata.to_dataframe().index
+        age = _numeric_column("age", dict(zip(ids, 20.0 + (np.arange(len(ids)) % 7) * 5)))
+        predictions, _ = mgm_plugin.actions.regress_samples_cv(table=table, metadata=age, n_estimators=20,
+                                                              device="cpu")
+        assert len(predictions.view(pd.Series)) == 90
+
+
+@pytest.mark.one_torch_thread
+class TestBatchOfOneClass:
+    """fine-tune with batches where study S1 holds cases only: no model; the error spoke of folds and groups, which
+    fine-tune does not have (it came from the leave-one-batch-out validation inside)."""
+    CASE = "batch-of-one-class"
+
+    def test_the_model_is_fit_and_the_history_names_the_batch_not_validated(self, mgm_plugin, tmp_path):
+        import json
+        table, metadata = _second_round(self.CASE)
+        corpus, = mgm_plugin.actions.tokenize(table=table)
+        model, history = mgm_plugin.actions.fine_tune(corpus=corpus, metadata=metadata.get_column("Group"),
+                                                      task="classification", batches=metadata.get_column("study"),
+                                                      device="cpu")
+        assert "validation_auc (S2 not validated)" in history.view(pd.DataFrame).columns
+        model.export_data(str(tmp_path / "model"))
+        record = json.loads((tmp_path / "model" / "training.json").read_text())
+        assert "validation_auc (S2 not validated)" in json.dumps(record["validation"])
+        probabilities = mgm_plugin.actions.predict_classification(
+            corpus=corpus, model=model, batches=metadata.get_column("study")).probabilities
+        assert list(probabilities.view(pd.DataFrame).columns) == ["Case", "Control"]
+        assert len(probabilities.view(pd.DataFrame)) == 45
+        # the evaluation page shows the history, and with it the batch that was not validated
+        visualization, = mgm_plugin.actions.evaluate_classification(
+            probabilities=probabilities, truth=metadata.get_column("Group"), history=history)
+        assert "validation_auc (S2 not validated)" in (_exported(visualization, tmp_path / "page") / "index.html") \
+            .read_text()
+
+
+@pytest.mark.one_torch_thread
+class TestBatchModelOneNewSample:
+    """A model fit with batches predicted one new sample, no batches given: "Batch 'all samples' holds 1 sample(s)
+    ... Merge small batches ... or leave batches out", though no batches were given."""
+    CASE = "batch-model-one-new-sample"
+
+    @pytest.fixture(scope="class")
+    def run(self, mgm_plugin):
+        from .helpers import subset_corpus
+        table, metadata = _second_round(self.CASE)
+        corpus, = mgm_plugin.actions.tokenize(table=table)
+        sets = metadata.get_column("set").to_series()
+        training = subset_corpus(corpus, sets.index[sets == "train"])
+        model, _ = mgm_plugin.actions.fine_tune(corpus=training, metadata=metadata.get_column("Group"),
+                                                task="classification", batches=metadata.get_column("study"),
+                                                device="cpu")
+        return corpus, sets, model
+
+    def test_the_error_says_the_cohort_needs_samples_and_what_to_do(self, run, mgm_plugin):
+        from q2_mgm.core.training import TrainingError
+        from .helpers import subset_corpus
+        corpus, sets, model = run
+        new = subset_corpus(corpus, sets.index[sets == "new patient"])
+        with pytest.raises(TrainingError) as error:
+            mgm_plugin.actions.predict_classification(corpus=new, model=model)
+        message = str(error.value)
+        for words in ("batch-corrected model", "standardises new samples on their own cohort", "at least 3",
+                      "no batches were given", "the 1 sample(s) to predict", "together with other samples",
+                      "a model fine-tuned without batches"):
+            assert words in message, (words, message)
+        assert "leave batches out" not in message and "Merge small batches" not in message
+
+    def test_the_fix_predicting_with_other_samples_of_the_cohort_runs(self, run, mgm_plugin):
+        from .helpers import subset_corpus
+        corpus, sets, model = run
+        cohort = list(sets.index[sets == "new patient"]) + list(sets.index[sets == "train"][:2])
+        probabilities = mgm_plugin.actions.predict_classification(
+            corpus=subset_corpus(corpus, cohort), model=model).probabilities.view(pd.DataFrame)
+        assert len(probabilities) == 3 and np.allclose(probabilities.sum(axis=1), 1)
+
+
+@pytest.mark.one_torch_thread
+class TestKeystoneReportSmallClasses:
+    """keystone-report with defaults on 20 held-out samples of 3 classes (7/7/6): a crash inside matplotlib,
+    "figure size must be positive finite not (16.5, nan)"; min_samples (10) was more than any class holds."""
+    CASE = "keystone-report-small-classes"
+
+    @pytest.fixture(scope="class")
+    def inputs(self, mgm_plugin):
+        from .helpers import subset_corpus
+        table, _ = _second_round(self.CASE)
+        _, heldout = _second_round(self.CASE, "metadata-heldout.tsv")
+        corpus, = mgm_plugin.actions.tokenize(table=table)
+        return subset_corpus(corpus, heldout.ids), heldout.get_column("bmi_category")
+
+    def test_an_error_before_the_work_names_min_samples_and_how_to_lower_it(self, inputs, mgm_plugin,
+                                                                            model_artifact, monkeypatch):
+        from q2_mgm.core.keystone import KeystoneError
+        from q2_mgm.visualizers import keystone
+        monkeypatch.setattr(keystone, "score_samples", lambda *a, **k: pytest.fail("the model ran"))
+        corpus, bmi = inputs
+        with pytest.raises(KeystoneError) as error:
+            mgm_plugin.actions.keystone_report(corpus=corpus, model=model_artifact, metadata=bmi)
+        message = str(error.value)
+        for words in ("No genus reaches min_samples=10 samples in any class of 'bmi_category'", "Lean 7",
+                      "Overwt 6", "Lower min_samples to 6 (--p-min-samples 6)"):
+            assert words in message, (words, message)
+
+    def test_the_fix_lower_min_samples_gives_the_page(self, inputs, mgm_plugin, model_artifact, tmp_path):
+        corpus, bmi = inputs
+        visualization, = mgm_plugin.actions.keystone_report(corpus=corpus, model=model_artifact, metadata=bmi,
+                                                            min_samples=6, n_bootstrap=50, device="cpu")
+        directory = _exported(visualization, tmp_path / "keystone")
+        genera = pd.read_csv(directory / "keystone_genera.tsv", sep="\t")
+        assert set(genera.dropna(subset=["rank"]).group) == {"Lean", "Obese", "Overwt"}

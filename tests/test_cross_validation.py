@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -135,6 +136,11 @@ def test_folds():
         make_folds(targets, None, 5, "leave-one-group-out", "classification", 0)
     with pytest.raises(TransferError, match="lower cv to 5"):
         make_folds(targets, groups, 6, "k-fold", "classification", 0)
+    with warnings.catch_warnings():  # a class in fewer groups than folds: no console warning (the page shows it)
+        warnings.simplefilter("error")
+        rare = make_folds(np.array([0] * 40 + [1] * 4), np.array([f"g{i // 2}" for i in range(44)]), 5, "k-fold",
+                          "classification", 0)
+    assert sorted(np.concatenate([f.test for f in rare])) == list(range(44))
     with pytest.raises(TransferError, match="A class has 2 samples"):
         make_folds(np.array([0] * 10 + [1] * 2), None, 5, "k-fold", "classification", 0)
 
@@ -146,10 +152,16 @@ def test_a_class_absent_from_the_training_side_of_a_fold_is_a_clear_error(cohort
     frame.loc[frame["study"] == "study 1", "Group"] = "Rare"  # a class found in one study only
     corpus, = mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table))
     columns = qiime2.Metadata(frame)
-    with pytest.raises(TransferError, match="leaves no training sample of class 'Rare'"):
+    with pytest.raises(TransferError, match="Class 'Rare' of 'Group' is held by one group of 'study' only, "
+                                            "'study 1': holding out 'study 1' leaves no sample of 'Rare'.*leave "
+                                            "groups out and use cv_strategy 'k-fold'"):
         mgm.actions.cross_validate_classification(corpus=corpus, metadata=columns.get_column("Group"),
                                                   groups=columns.get_column("study"),
                                                   cv_strategy="leave-one-group-out")
+    # the fix it names: no groups, stratified k-fold
+    predictions, _, _ = mgm.actions.cross_validate_classification(
+        corpus=corpus, metadata=columns.get_column("Group"), cv_strategy="k-fold", n_estimators=20, device="cpu")
+    assert len(predictions.view(pd.Series)) == len(corpus.view(pd.DataFrame))
 
 
 def test_standardising_within_batches_reads_each_batch_alone():
@@ -331,3 +343,29 @@ def test_classify_samples_cv_in_parallel_predicts_as_the_serial_run(cohort, loso
             cv_strategy="leave-one-group-out", n_estimators=100, transfer_matrix=True)
         parallel = future._result()
     _same_outputs(parallel, serial)
+
+
+def test_a_cross_validation_over_24_one_class_groups_prints_no_warnings(tmp_path):
+    """24 held-out subjects, each of one class: scikit-learn warned once per fold ("y_pred contains classes not
+    in y_true"); the page says what such a fold's balanced accuracy is instead, and nothing reaches the console."""
+    import warnings
+    from q2_mgm.core.cross_validation import cross_validate
+    from q2_mgm.core.training.targets import encode_targets
+    from q2_mgm.visualizers.cross_validation import evaluate_cross_validation
+    rng = np.random.default_rng(0)
+    groups = np.repeat([f"subject {i}" for i in range(24)], 4)
+    labels = pd.Series(np.where(np.arange(96) // 4 % 2, "a", "b"), index=[f"s{i}" for i in range(96)])
+    abundances = pd.DataFrame(rng.random((96, 10)), columns=[f"g__G{i}" for i in range(10)])
+    features = SampleFeatures(rng.normal(size=(96, 16)).astype(np.float32), rng.normal(size=(96, 2)),
+                              abundances.div(abundances.sum(axis=1), axis=0))
+    encoded, *_ = encode_targets(labels, "classification")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = cross_validate(features, labels, "classification",
+                                make_folds(encoded, groups, 0, "leave-one-group-out", "classification", 0),
+                                n_estimators=10, report=lambda message: None, label_column="status",
+                                groups_column="subject", batches_column=None, cv_strategy="leave-one-group-out",
+                                cv=24, left_out=[], features_seconds=0.0)
+        evaluate_cross_validation(str(tmp_path), result)
+    assert [str(w.message) for w in caught] == []
+    assert "is that class's\n    recall" in (tmp_path / "index.html").read_text()

@@ -182,3 +182,61 @@ def test_a_fine_tuned_model_embeds_with_its_own_encoder(mgm_plugin, ecam_subset_
     tuned, general = tuned.view(pd.DataFrame), general.view(pd.DataFrame)
     assert tuned.shape == general.shape == (219, 256)
     assert not np.allclose(tuned.to_numpy(), general.to_numpy(), atol=1e-4)
+
+
+def test_a_class_the_model_does_not_know_changes_no_other_samples_scores(mgm_plugin, tiny_model, genera, tmp_path):
+    """Samples of a class the classifier lacks: the gradient of their 'own class' explains nothing, and it used to
+    switch every sample to the predicted class. They are left out and listed; the others' scores do not change."""
+    from .helpers import corpus_of
+    ids = [f"s{i:02d}" for i in range(16)]
+    corpus = corpus_of(genera, ids, 7)
+    labels = pd.Series(["a", "b"] * 8, index=pd.Index(ids, name="id"), name="status")
+    model, _ = mgm_plugin.actions.fine_tune(corpus=subset_corpus(corpus, ids[:12]), model=tiny_model, epochs=1,
+                                            metadata=qiime2.CategoricalMetadataColumn(labels[:12]),
+                                            task="classification", device="cpu")
+    labels.iloc[12:] = "c"  # a class the model never saw
+    column = qiime2.CategoricalMetadataColumn(labels)
+    everything, = mgm_plugin.actions.keystone_genera(corpus=corpus, model=model, metadata=column,
+                                                     method="gradient", min_samples=1, device="cpu")
+    known_only, = mgm_plugin.actions.keystone_genera(corpus=subset_corpus(corpus, ids[:12]), model=model,
+                                                     metadata=column, method="gradient", min_samples=1, device="cpu")
+    both, alone = everything.view(pd.DataFrame), known_only.view(pd.DataFrame)
+    assert list(both.columns) == list(alone.columns) == ["a", "b"]
+    assert np.allclose(both.loc[alone.index], alone, atol=1e-6)
+    # min_samples 6: each explained class holds 6 samples; 'c', with 4, is not explained, so not counted either
+    visualization, = mgm_plugin.actions.keystone_report(corpus=corpus, model=model, metadata=column,
+                                                        method="gradient", min_samples=6, n_bootstrap=20,
+                                                        device="cpu")
+    html = (export(visualization, tmp_path) / "index.html").read_text()
+    assert "samples not explained: their class is not the model" in html
+    for sample in ids[12:]:
+        assert f"{sample} (c)" in html
+
+
+def test_predicted_classes_short_of_min_samples_stop_before_the_bootstrap(mgm_plugin, ecam_subset_corpus_artifact,
+                                                                          classifier, tmp_path):
+    """Without metadata the classes are the model's calls, known once it ran: a class that ranks no genus is an
+    error naming min_samples and the value that ranks genera in every class, and that value gives the page."""
+    few = subset_corpus(ecam_subset_corpus_artifact, ecam_subset_corpus_artifact.view(pd.DataFrame).index[:12])
+    with pytest.raises(KeystoneError, match=r"No genus reaches min_samples=13 samples in any class of 'the "
+                                            r"predicted classes'.*Lower min_samples to (\d+)") as error:
+        mgm_plugin.actions.keystone_report(corpus=few, model=classifier, min_samples=13, n_bootstrap=20)
+    lowest = int(re.search(r"Lower min_samples to (\d+)", str(error.value)).group(1))
+    visualization, = mgm_plugin.actions.keystone_report(corpus=few, model=classifier, min_samples=lowest,
+                                                        n_bootstrap=20)
+    genera = pd.read_csv(export(visualization, tmp_path) / "keystone_genera.tsv", sep="\t")
+    assert genera.groupby("group")["rank"].min().eq(1).all()
+
+
+def test_no_class_the_model_knows_is_an_error_and_attention_as_advised_scores_them(
+        mgm_plugin, ecam_subset_corpus_artifact, classifier):
+    ids = ecam_subset_corpus_artifact.view(pd.DataFrame).index[:8]
+    few = subset_corpus(ecam_subset_corpus_artifact, ids)
+    column = qiime2.CategoricalMetadataColumn(pd.Series("home birth", index=pd.Index(ids, name="id"),
+                                                        name="delivery"))
+    with pytest.raises(KeystoneError, match=r"None of the classes of metadata column 'delivery' \(home birth\).*"
+                                            r"use method 'attention'"):
+        mgm_plugin.actions.keystone_genera(corpus=few, model=classifier, metadata=column, method="gradient")
+    importance, = mgm_plugin.actions.keystone_genera(corpus=few, model=classifier, metadata=column,
+                                                     method="attention", min_samples=1)
+    assert list(importance.view(pd.DataFrame).columns) == ["home birth"]

@@ -273,7 +273,8 @@ def _relabel(metadata, column, change):
 class TestLabelErrors:
     def test_one_class(self, mgm_plugin, twins_corpus_artifact, twins_metadata, capsys):
         lean = _relabel(twins_metadata, "bmi_category", lambda f: f.bmi_category.where(f.bmi_category == "Lean"))
-        with pytest.raises(TrainingError, match=r"single class \('Lean'\); a classifier needs at least two"):
+        with pytest.raises(TrainingError, match=r"Metadata column 'bmi_category' holds one class, 'Lean', in every "
+                                                r"sample used.*at least two classes"):
             mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, metadata=lean, task="classification", epochs=1,
                                          **HEAD_ONLY)
         assert "left out 217 of 278 samples with no 'bmi_category'" in capsys.readouterr().out

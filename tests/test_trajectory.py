@@ -87,12 +87,15 @@ def test_time_points_pool_many_distinct_times(ecam_frame):
 def test_a_time_without_numbers_is_a_clear_error(vectors, ecam_frame):
     with pytest.raises(TrajectoryError, match="'delivery' holds no numbers"):
         trajectories(vectors, ecam_frame.delivery, ecam_frame.delivery)
+    assert len(trajectories(vectors, ecam_frame.month, ecam_frame.delivery).samples)  # the fix: a numeric column
 
 
 def test_metadata_of_other_samples_is_a_clear_error(vectors, ecam_frame):
     other = ecam_frame.set_axis([f"x{i}" for i in range(len(ecam_frame))])
     with pytest.raises(TrajectoryError, match="sample IDs match"):
         trajectories(vectors, other.month, other.delivery)
+    matched = other.set_axis(ecam_frame.index)  # the fix: IDs that match the embeddings'
+    assert len(trajectories(vectors, matched.month, matched.delivery).samples) == len(vectors)
 
 
 def column(frame, name):
@@ -128,3 +131,18 @@ def test_tsne_without_subjects(mgm_plugin, ecam_embeddings, ecam_frame, tmp_path
     html = assert_page_is_complete(directory, ["t-SNE 1", "no subject column given"])
     assert '"subjects": {}' in html
     assert pd.read_csv(directory / "group_paths.tsv", sep="\t").time.nunique() <= 8
+    # the page says the times were pooled, and how: each bin's range of days, midpoint and samples
+    bins = pd.read_csv(directory / "time_bins.tsv", sep="\t")
+    days = ecam_frame.day_of_life.reindex(ecam_embeddings.view(pd.DataFrame).index).dropna()
+    assert len(bins) <= 8 and bins.n_samples.sum() == len(days.dropna()) and (bins.low <= bins.high).all()
+    assert bins.low.min() == days.min() and bins.high.max() == days.max()
+    assert "pool them into equal-width bins" in html and "time_bins.tsv" in html
+    assert f"<td>{bins.low.iloc[1]:g}</td>" in html and f"<td>{bins.high.iloc[1]:g}</td>" in html
+
+
+def test_one_time_point_is_a_clear_error_and_a_time_that_varies_places_the_samples(vectors, ecam_frame):
+    with pytest.raises(TrajectoryError, match=r"'month' holds one value, 3, for every sample placed.*two time "
+                                              r"points.*whose values vary over time"):
+        trajectories(vectors, pd.Series(3.0, index=ecam_frame.index, name="month"), ecam_frame.delivery)
+    placed = trajectories(vectors, ecam_frame.month, ecam_frame.delivery)  # the fix: a time that varies
+    assert placed.group_paths.time.nunique() > 1 and placed.time_bins is None

@@ -1,6 +1,6 @@
 """What every area's registration shares, as q2-sample-classifier's plugin_setup gathers its shared parameter specs
 at the top: the citations, the device and seed parameters, and the descriptions of inputs that many actions take."""
-from qiime2.plugin import Choices, Citations, Int, Range, Str
+from qiime2.plugin import Categorical, Choices, Citations, Int, MetadataColumn, Numeric, Range, Str
 
 from ..core.inference import DEVICES as DEVICE_CHOICES
 from ..core.samples import MISSING_SAMPLES_MODES
@@ -18,6 +18,9 @@ MISSING_SAMPLES_DESCRIPTION = ("How to handle samples of the table (corpus) that
                                "stops and lists them (check the IDs: 'P01' is not 'P-01'); 'ignore' leaves them "
                                "out, counted and reported. Samples that the metadata holds but with no value in the "
                                "column are left out and counted either way.")
+# a column of IDs (study, batch, subject): QIIME 2 reads IDs written as numbers (1, 2, 3) as a Numeric column, so
+# both kinds are taken (core.metadata_checks.id_names names them as written)
+ID_COLUMN = MetadataColumn[Categorical | Numeric]
 # the RandomForests beside an evaluation (evaluate-classification, -regression, evaluate-generated)
 EVALUATION_PARAMETERS = {"n_estimators": Int % Range(1, 100_000), "random_state": SEED}
 

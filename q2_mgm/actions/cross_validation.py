@@ -21,16 +21,17 @@ from .._progress import report
 from .._types import MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMModel, Pretrained
 from ..core import schemas
 from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, FoldPlan, FoldResult,
-                                     check_fold_settings, collate_folds, fold_count, make_folds, plan_folds,
-                                     run_fold, run_plan)
+                                     check_fold_settings, check_training_classes, collate_folds, fold_count,
+                                     make_folds, plan_folds, run_fold, run_plan)
 from ..core.inference import encode, language_model_features, resolve_device
+from ..core.metadata_checks import check_columns, check_groups, check_target_varies, id_names
 from ..core.models import load_general_model, load_model
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
 from ..core.tokenizer import MAX_LENGTH, Corpus
 from ..core.training.targets import encode_targets
 from ..core.transfer import BASELINES, RECIPES, SampleFeatures, TransferError
 from ..visualizers.cross_validation import evaluate_cross_validation
-from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMONIZE_DESCRIPTION,
+from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMONIZE_DESCRIPTION, ID_COLUMN,
                           MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES, MISSING_SAMPLES_DESCRIPTION, SEED, TABLE_DESCRIPTION,
                           TAXONOMY_DESCRIPTION, citations)
 
@@ -44,14 +45,18 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
                                        missing_samples=missing_samples)
     labels = values[0] if task == "regression" else values[0].astype(str)
     extra = iter(values[1:])
-    group_values = None if groups is None else next(extra).astype(str).to_numpy()
-    batch_values = None if batches is None else next(extra).astype(str).to_numpy()
+    group_values = None if groups is None else id_names(next(extra)).to_numpy()
+    batch_values = None if batches is None else id_names(next(extra)).to_numpy()
     abundances = corpus.abundance_table(kept)
     if abundances is None:
         raise TransferError("This corpus holds no genus abundances (it was generated, or made by an older q2-mgm); "
                             "the baselines and the batch-corrected recipes need them. Tokenize the table again.")
+    check_columns(labels, metadata.name, task, TransferError, group_values, None if groups is None else groups.name,
+                  batch_values, None if batches is None else batches.name, cv_strategy)
     encoded, classes, _, _ = encode_targets(labels, task)
     folds = make_folds(encoded, group_values, cv, cv_strategy, task, random_state)
+    if task == "classification":
+        check_training_classes(folds, encoded, classes, None if groups is None else groups.name)
     backbone, vocabulary, _ = load_general_model() if model is None else load_model(model.path)
     report(f"features of {len(kept)} samples from the frozen encoder (one pass, shared by every fold)")
     started = time.perf_counter()
@@ -159,7 +164,11 @@ def _check_task(plan, task):
 
 
 def _pipeline(ctx, task, table, taxonomy, max_length, harmonize_names, **parameters):
-    groups = parameters["groups"]
+    groups, target = parameters["groups"], parameters["metadata"]
+    values = target.to_series().dropna()  # before any work: what holds for every sample holds for those kept
+    check_target_varies(values, target.name, task, TransferError)
+    if groups is not None:
+        check_groups(groups.to_series().dropna(), groups.name, TransferError, parameters["cv_strategy"])
     check_fold_settings(parameters["cv"], parameters["cv_strategy"],
                         None if groups is None else groups.to_series().dropna().nunique())  # before any work
     tokenize = ctx.get_action("mgm", "tokenize")
@@ -199,7 +208,7 @@ def regress_samples_cv(ctx, table, metadata, taxonomy=None, groups=None, batches
 
 
 # the parameters of the cross-validate methods and the cv pipelines, with their descriptions
-PARAMETERS = {"groups": MetadataColumn[Categorical], "batches": MetadataColumn[Categorical],
+PARAMETERS = {"groups": ID_COLUMN, "batches": ID_COLUMN,
               "cv": Int % Range(2, 1000), "cv_strategy": Str % Choices(*CV_STRATEGIES),
               "recipe": Str % Choices(*RECIPES), "transfer_matrix": Bool, "n_estimators": Int % Range(1, 100_000),
               "random_state": SEED, "device": DEVICES, "missing_samples": MISSING_SAMPLES}

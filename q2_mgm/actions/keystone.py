@@ -15,7 +15,7 @@ from ..core.keystone import METHODS, REPORT, aggregate
 from ..core.keystone_samples import score_samples
 from ..core.tokenizer import Corpus
 from ..visualizers.keystone import keystone_report
-from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, SEED, citations
+from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, ID_COLUMN, SEED, citations
 
 
 def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.CategoricalMetadataColumn = None,
@@ -35,7 +35,7 @@ def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.Categori
 INPUTS = {"corpus": CORPUS_DESCRIPTION,
                    "model": "A fine-tuned MGM classifier (the paper's view), or a pretrained model together with a "
                             "metadata column."}
-PARAMETERS = {"metadata": MetadataColumn[Categorical], "subjects": MetadataColumn[Categorical],
+PARAMETERS = {"metadata": MetadataColumn[Categorical], "subjects": ID_COLUMN,
                        "method": Str % Choices(*METHODS),
                        "min_samples": Int % Range(1, None), "device": DEVICES}
 DESCRIPTIONS = {

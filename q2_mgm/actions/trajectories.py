@@ -5,7 +5,7 @@ from qiime2.plugin import Categorical, Choices, Int, MetadataColumn, Numeric, Ra
 from .._examples import usage as _examples
 from ..core.trajectories import PROJECTIONS
 from ..visualizers.trajectory import trajectory
-from ._parameters import SEED, citations
+from ._parameters import ID_COLUMN, SEED, citations
 
 
 def register(plugin):
@@ -13,7 +13,7 @@ def register(plugin):
         function=trajectory,
         inputs={"embeddings": PCoAResults},
         parameters={"time": MetadataColumn[Numeric], "group": MetadataColumn[Categorical],
-                    "subject": MetadataColumn[Categorical], "projection": Str % Choices(*PROJECTIONS),
+                    "subject": ID_COLUMN, "projection": Str % Choices(*PROJECTIONS),
                     "max_time_points": Int % Range(2, 1000), "random_state": SEED},
         input_descriptions={"embeddings": "Sample embeddings from the embed action."},
         parameter_descriptions={

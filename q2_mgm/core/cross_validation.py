@@ -11,6 +11,7 @@ import dataclasses
 import json
 import pathlib
 import time
+import warnings
 from typing import Callable, List, Optional, Sequence
 
 import numpy as np
@@ -68,7 +69,9 @@ def check_fold_settings(cv: int, strategy: str, n_groups: Optional[int]) -> None
                                 "subject of each sample; --m-groups-column); give one, or use cv_strategy "
                                 "'k-fold'.")
         if n_groups < 2:
-            raise TransferError(f"leave-one-group-out needs at least 2 groups; the groups column holds {n_groups}.")
+            raise TransferError(f"leave-one-group-out needs at least 2 groups; the groups column holds {n_groups}. "
+                                "Give a groups column with several groups, or use cv_strategy 'k-fold' without "
+                                "groups.")
         return
     if cv < 2:
         raise TransferError(f"cv must be at least 2 folds, not {cv}.")
@@ -90,27 +93,40 @@ def make_folds(targets: np.ndarray, groups: Optional[np.ndarray], cv: int, strat
     if groups is not None:
         splitter = (StratifiedGroupKFold(cv, shuffle=True, random_state=random_state) if task == "classification"
                     else GroupKFold(cv))
-        splits = splitter.split(index, targets, groups)
+        with warnings.catch_warnings():  # a class in fewer groups than folds is absent from some held-out folds:
+            # the page's per-fold table counts each class's samples per fold (and check_training_classes stops a
+            # fold that leaves a class untrained), so scikit-learn's console warning adds nothing
+            warnings.filterwarnings("ignore", "The least populated class in y has only", UserWarning)
+            splits = list(splitter.split(index, targets, groups))
     elif task == "classification":
         smallest = int(np.bincount(targets).min())
         if smallest < cv:
+            fix = (f"lower cv to {smallest} (--p-cv {smallest}), or merge the class with a related one"
+                   if smallest >= 2 else "merge the class with a related one, or filter its sample out")
             raise TransferError(f"A class has {smallest} samples, fewer than the cv={cv} folds that stratified "
-                                f"k-fold puts one of each class in; lower cv to {max(smallest, 2)} or merge rare "
-                                "classes.")
+                                f"k-fold puts one of each class in; {fix}.")
         splits = StratifiedKFold(cv, shuffle=True, random_state=random_state).split(index, targets)
     else:
         splits = KFold(cv, shuffle=True, random_state=random_state).split(index)
     return [Fold(f"fold {number}", train, test) for number, (train, test) in enumerate(splits, start=1)]
 
 
-def _check_training_classes(folds, encoded, n_classes, classes):
+def check_training_classes(folds: Sequence[Fold], encoded: np.ndarray, classes: Sequence[str],
+                           groups_column: Optional[str] = None) -> None:
+    """Before any work: every class (encoded: (n_samples,) class indices into `classes`) must keep a training
+    sample outside each held-out fold. TransferError names the fold and the class, and fixes that work: where
+    k-fold with groups drew the folds (groups_column), leave-one-group-out or no groups."""
     for fold in folds:
         seen = np.unique(encoded[fold.train])
-        if len(seen) < n_classes:
-            missing = [classes[i] for i in range(n_classes) if i not in seen]
+        if len(seen) < len(classes):
+            missing = [classes[i] for i in range(len(classes)) if i not in seen]
+            fix = ("Use cv_strategy 'leave-one-group-out' (each held-out group then leaves the classes of the "
+                   f"others to train on), or leave the groups column {groups_column!r} out (stratified k-fold puts "
+                   "every class in each training side)" if groups_column else
+                   "Merge the class with a related one, or filter its samples out")
             raise TransferError(f"Holding out {fold.name} leaves no training sample of class "
                                 f"{', '.join(map(repr, missing))}: every class must occur outside each held-out "
-                                "fold. Use fewer folds, other groups, or merge the class with a related one.")
+                                f"fold. {fix}.")
 
 
 class CrossValidationFormatError(ValueError):
@@ -241,7 +257,8 @@ def _methods(recipe, baselines):
     return [recipe] + [b for b in baselines if b != recipe]
 
 
-def _predict_fold(data, targets, encoded, task, classes, mean, std, fold, method, random_state, n_estimators):
+def predict_fold(data, targets, encoded, task, classes, mean, std, fold, method, random_state,
+                 n_estimators=BASELINE_TREES):
     """One method fit on one fold's training samples; its held-out samples' rows (sample_id, fold, truth,
     prediction, probabilities)."""
     fitted = make_recipe(method, task, random_state, n_estimators).fit(data.rows(fold.train), encoded[fold.train])
@@ -302,7 +319,7 @@ def plan_folds(features: SampleFeatures, targets: pd.Series, task: str, folds: S
         raise TransferError(f"Unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}.")
     encoded, classes, _, _ = encode_targets(targets, task)
     if task == "classification":
-        _check_training_classes(folds, encoded, len(classes), classes)
+        check_training_classes(folds, encoded, classes, record.get("groups_column"))
     fold_of = np.zeros(len(targets), dtype=np.int64)
     for number, fold in enumerate(folds, start=1):
         if (fold_of[fold.test] != 0).any():
@@ -344,8 +361,8 @@ def run_fold(plan: FoldPlan, number: int, report: Callable[[str], None] = print)
     for method in settings["methods"]:
         start = time.perf_counter()
         with threadpool_limits(limits=ONE_THREAD):
-            frame = _predict_fold(plan.features, plan.targets, encoded, plan.task, classes, mean, std, fold, method,
-                                  settings["random_state"], settings["n_estimators"])
+            frame = predict_fold(plan.features, plan.targets, encoded, plan.task, classes, mean, std, fold, method,
+                                 settings["random_state"], settings["n_estimators"])
         frame.insert(0, "method", method)
         parts.append(frame)
         seconds[method] = time.perf_counter() - start

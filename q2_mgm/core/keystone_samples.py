@@ -3,6 +3,7 @@ and each sample's genus scores. Both the method and the visualizer start here; c
 scores. Plain pandas in and out (no QIIME 2 metadata): the thin actions convert their columns with `.to_series()`,
 and progress goes to the `report` callable they pass."""
 import dataclasses
+import json
 import os
 import pathlib
 from typing import Callable, List, Optional, Tuple, Union
@@ -13,6 +14,7 @@ import torch
 
 from .inference import encode, resolve_device
 from .keystone import KeystoneError, genus_scores, per_subject, token_scores
+from .metadata_checks import id_names
 from .models import load_model
 from .samples import samples_with_values
 from .schemas import TRAINING_RECORD_FILE
@@ -51,6 +53,15 @@ def load_keystone_model(model_dir: Union[str, os.PathLike]) -> KeystoneModel:
     return KeystoneModel(network, vocabulary)
 
 
+def explained_groups(model_dir: Union[str, os.PathLike], groups: pd.Series, method: str) -> pd.Series:
+    """The samples of `groups` (sample ID -> class) that score_samples will explain, known before the model runs:
+    with the gradient method and a classifier, those of a class the classifier has (its training.json); else all."""
+    record = pathlib.Path(model_dir) / TRAINING_RECORD_FILE
+    if method != "gradient" or not record.is_file():
+        return groups
+    return groups[groups.astype(str).isin(json.loads(record.read_text()).get("labels") or [])]
+
+
 @dataclasses.dataclass
 class ScoredSamples:
     """What the method and the visualizer share: per-sample genus scores and each sample's group."""
@@ -59,13 +70,16 @@ class ScoredSamples:
     scores: pd.DataFrame  # samples x genera (NaN: genus absent)
     groups: pd.Series  # sample ID -> group
     grouping: str  # where the groups came from, for the report
+    # sample ID -> class of the samples left unexplained: the gradient explains a classifier's logit of each
+    # sample's own class, and these samples' classes are not the model's
+    unexplained: pd.Series = dataclasses.field(default_factory=lambda: pd.Series(dtype=object))
 
     def units(self, subjects: Optional[pd.Series], report: Report) -> Tuple[pd.DataFrame, pd.Series]:
         """(scores, groups) to summarise: per sample, or per subject where `subjects` (sample ID -> subject) is
         given (see core.keystone.per_subject)."""
         if subjects is None:
             return self.scores, self.groups
-        units, groups = per_subject(self.scores, self.groups, subjects)
+        units, groups = per_subject(self.scores, self.groups, id_names(subjects))
         report(f"averaged {len(self.scores)} samples' scores within {len(units)} subjects: confidence intervals "
                "and tests count subjects, not samples")
         return units, groups
@@ -97,18 +111,39 @@ def score_samples(corpus: Corpus, model_dir: Union[str, os.PathLike], column: Op
     """Every grouped sample's genus scores by `method` (see core.keystone.token_scores), with the model of
     `model_dir` on `device` (cpu, cuda or auto) and the groups of `sample_groups`.
 
-    Raises KeystoneError (a regressor, no groups) and ValueError (an unknown device)."""
+    With the gradient method and a classifier, samples of a class the classifier lacks are left out (the
+    result's `unexplained`), so that the others are explained by their own class. Raises KeystoneError (a
+    regressor, no groups, no sample of a class the classifier knows) and ValueError (an unknown device)."""
     model = load_keystone_model(model_dir)
     device = resolve_device(device)
     token_ids = encode(corpus.samples.sentence, model.vocabulary)
     groups, grouping = sample_groups(corpus, column, model, token_ids, device, report)
+    target, unexplained = None, pd.Series(dtype=object)
+    if method == "gradient" and model.classifier is not None:  # gradients of each sample's own class
+        groups, unexplained = _known_classes(groups, model.classifier.labels, grouping, report)
+        target = groups.map({label: i for i, label in enumerate(model.classifier.labels)}).to_numpy(np.int64)
     kept = corpus.samples.index.get_indexer(groups.index)
     token_ids = [token_ids[i] for i in kept]
-    target = None  # gradients of each sample's own class, where the classifier knows every group as a class
-    if method == "gradient" and model.classifier is not None and set(groups) <= set(model.classifier.labels):
-        target = groups.map({label: i for i, label in enumerate(model.classifier.labels)}).to_numpy(np.int64)
     report(f"scoring the genera of {len(token_ids)} samples by {method}, grouped by {grouping}")
     scores = token_scores(model.network, token_ids, method, target=target, device=device,
                           progress=lambda done, total: report(f"scored {done}/{total} samples"))
     matrix = genus_scores(token_ids, scores, model.vocabulary, sample_ids=groups.index)
-    return ScoredSamples(model, token_ids, matrix, groups, grouping)
+    return ScoredSamples(model, token_ids, matrix, groups, grouping, unexplained)
+
+
+def _known_classes(groups: pd.Series, labels: List[str], grouping: str,
+                   report: Report) -> Tuple[pd.Series, pd.Series]:
+    """(the samples whose group is a class of the classifier, the rest): the gradient of a class's logit explains
+    only samples of a class the model has; the others are left out, reported, and listed by the page, so that no
+    other sample's scores change because of them. KeystoneError where no sample's class is the model's."""
+    known = groups.isin(labels)
+    unexplained = groups[~known]
+    if not known.any():
+        raise KeystoneError(f"None of the classes of {grouping} ({', '.join(sorted(map(str, set(groups))))}) is a "
+                            f"class of this classifier ({', '.join(labels)}), so the gradient of a sample's own "
+                            "class explains none of them. Group by a column of the classifier's classes, leave "
+                            "metadata out (the classes the model predicts), or use method 'attention'.")
+    if len(unexplained):
+        report(f"left out {len(unexplained)} of {len(groups)} samples whose class the model does not know "
+               f"({', '.join(sorted(map(str, set(unexplained))))}): not explained, listed on the page")
+    return groups[known], unexplained

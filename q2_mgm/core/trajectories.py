@@ -9,6 +9,8 @@ import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from .metadata_checks import id_names
+
 PROJECTIONS = ("pca", "tsne")
 
 
@@ -23,6 +25,9 @@ class Trajectories:
     separation: pd.DataFrame   # per time point: distance between each pair of group centroids
     axis_labels: Tuple[str, str]
     dropped: pd.Series         # reason -> number of samples left out
+    # where times were pooled into bins (more distinct times than max_time_points): per bin, its range (low, high;
+    # the last bin holds its high end), the midpoint that stands for it, and its samples; None where none were
+    time_bins: Optional[pd.DataFrame] = None
 
 
 def align(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series,
@@ -33,7 +38,7 @@ def align(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series,
     if times.notna().sum() == 0:
         raise TrajectoryError(f"The time column {time.name!r} holds no numbers; pass a numeric column (e.g. month).")
     frame = pd.DataFrame({"time": times, "group": group.astype("string")})
-    frame["subject"] = pd.NA if subject is None else subject.astype("string")
+    frame["subject"] = pd.NA if subject is None else id_names(subject).astype("string")
     known = embeddings.index.isin(frame.index)
     frame = frame.reindex(embeddings.index)
     dropped = pd.Series({
@@ -45,6 +50,10 @@ def align(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series,
     if keep.sum() < 3:
         raise TrajectoryError(f"Only {int(keep.sum())} samples have both an embedding and values in {time.name!r} "
                               f"and {group.name!r}; check that the metadata's sample IDs match the embeddings'.")
+    if frame.time[keep].nunique() < 2:
+        raise TrajectoryError(f"The time column {time.name!r} holds one value, {frame.time[keep].iloc[0]:g}, for "
+                              "every sample placed: a path over time needs two time points at least. Pass a column "
+                              "whose values vary over time (e.g. month of life).")
     return embeddings[keep], frame[keep], dropped
 
 
@@ -55,6 +64,16 @@ def time_points(times: pd.Series, max_points: int) -> pd.Series:
     edges = np.linspace(times.min(), times.max(), max_points + 1)
     bins = np.clip(np.digitize(times, edges[1:-1]), 0, max_points - 1)
     return pd.Series((edges[bins] + edges[bins + 1]) / 2, index=times.index)
+
+
+def time_bins(times: pd.Series, points: pd.Series) -> Optional[pd.DataFrame]:
+    """Per time point (`time_points` of `times`) that pools several distinct times: the range of the times it
+    holds (low, high), its midpoint and its samples; None where every time is its own point."""
+    if times.nunique() == points.nunique() and (times.astype(float) == points).all():
+        return None
+    pooled = pd.DataFrame({"time": times.astype(float), "point": points})
+    return (pooled.groupby("point").agg(low=("time", "min"), high=("time", "max"), n_samples=("time", "size"))
+            .rename_axis("midpoint").reset_index())
 
 
 def project(vectors: np.ndarray, method: str = "pca", random_state: int = 0) -> Tuple[np.ndarray, Tuple[str, str]]:
@@ -100,4 +119,4 @@ def trajectories(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series, su
     paths = (frame.groupby(["group", "point"]).agg(axis1=("axis1", "mean"), axis2=("axis2", "mean"),
                                                    n_samples=("axis1", "size"))
              .reset_index().rename(columns={"point": "time"}))
-    return Trajectories(frame, paths, separation, labels, dropped[dropped > 0])
+    return Trajectories(frame, paths, separation, labels, dropped[dropped > 0], time_bins(frame.time, frame.point))

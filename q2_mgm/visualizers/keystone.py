@@ -8,7 +8,8 @@ import qiime2
 from .._formats import ModelFiles
 from .._progress import report
 from ..core.keystone import REPORT, KeystoneError, aggregate, attention_map, class_differences
-from ..core.keystone_samples import score_samples
+from ..core.keystone_samples import explained_groups, score_samples
+from ..core.metadata_checks import check_min_samples
 from ..core.tokenizer import Corpus
 from ._render import html_table, overview_table, render_page, save_figure, write_tsv
 
@@ -26,8 +27,13 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     n_bootstrap: int = REPORT["n_bootstrap"], confidence: float = REPORT["confidence"],
                     attention_samples: qiime2.Metadata = None, random_state: int = 0,
                     device: str = "auto") -> None:
+    if metadata is not None:  # before the model runs: would every class rank a genus?
+        groups = metadata.to_series().reindex(corpus.samples.index).dropna()
+        _check_rankable(corpus, explained_groups(model.path, groups, method), subjects, min_samples, metadata.name)
     scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
                            report)
+    if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
+        _check_rankable(corpus, scored.groups, subjects, min_samples, "the predicted classes")
     shown = _chosen_samples(scored, None if attention_samples is None else list(attention_samples.ids),
                             set(corpus.samples.index))  # checked before the bootstrap
     units, unit_groups = scored.units(None if subjects is None else subjects.to_series(), report)
@@ -59,6 +65,14 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
     })
 
 
+def _check_rankable(corpus, groups, subjects, min_samples, column):
+    """KeystoneError (core.metadata_checks.check_min_samples) where a class of `groups` (sample ID -> class) would
+    rank no genus: none held by min_samples of its samples, or of its subjects where `subjects` is given."""
+    subject_of = None if subjects is None else subjects.to_series().reindex(groups.index).dropna()
+    check_min_samples(corpus.samples.sentence, groups if subject_of is None else groups[subject_of.index],
+                      min_samples, column, KeystoneError, subject_of)
+
+
 def _overview(scored, summary, method, n_units):
     counts = scored.groups.value_counts().sort_index()
     return {"samples scored": len(scored.groups),
@@ -66,6 +80,9 @@ def _overview(scored, summary, method, n_units):
             "grouped by": scored.grouping,
             "groups": ", ".join(f"{g} ({n})" for g, n in counts.items()),
             "method": method,
+            **({"samples not explained: their class is not the model's": ", ".join(
+                f"{sample} ({group})" for sample, group in scored.unexplained.items())}
+               if len(scored.unexplained) else {}),
             "genera scored": scored.scores.shape[1],
             **{f"{group}: genera ranked / seen in fewer than {summary.min_samples} samples (not ranked)":
                f"{int((summary.genera.group == group).sum() - n)} / {int(n)}"

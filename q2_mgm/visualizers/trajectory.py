@@ -4,11 +4,12 @@ import json
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import qiime2
 import skbio
 
 from ..core.trajectories import trajectories
-from ._render import overview_table, render_page, save_figure, write_tsv
+from ._render import html_table, overview_table, render_page, save_figure, write_tsv
 
 COLOURS = plt.get_cmap("tab10").colors
 
@@ -25,6 +26,9 @@ def trajectory(output_dir: str, embeddings: skbio.OrdinationResults, time: qiime
     write_tsv(output_dir, "samples", samples, index_label="sample-id")
     write_tsv(output_dir, "group_paths", result.group_paths, index=False)
     write_tsv(output_dir, "group_separation", result.separation, index=False)
+    bins = result.time_bins
+    if bins is not None:
+        write_tsv(output_dir, "time_bins", bins, index=False)
     render_page(output_dir, "trajectory", {
         "title": "MGM trajectories",
         "time": time_column, "group": group_column, "subject": subject is not None,
@@ -32,6 +36,11 @@ def trajectory(output_dir: str, embeddings: skbio.OrdinationResults, time: qiime
         "paths_plot": _paths_plot(result, colours, time_column, output_dir),
         "distance_plot": _distance_plot(result, colours, time_column, output_dir),
         "plot_data": json.dumps(_plot_data(result, colours)).replace("</", "<\\/"),  # inline in <script>
+        "max_time_points": max_time_points,
+        "time_bins": None if bins is None else html_table(pd.DataFrame({
+            f"{time_column} from": bins.low.map("{:g}".format), "to": bins.high.map("{:g}".format),
+            "shown at (bin midpoint)": bins.midpoint.map("{:g}".format), "samples": bins.n_samples}), index=False),
+        "n_times": int(result.samples.time.nunique()),
     })
 
 

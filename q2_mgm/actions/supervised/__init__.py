@@ -13,7 +13,7 @@ from ..._examples import usage as _examples
 from ..._types import MGMCorpus, MGMModel, MGMTrainingHistory, Pretrained
 from ...visualizers.evaluate import evaluate_classification, evaluate_regression
 from .._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, EVALUATION_PARAMETERS, GROUPS_DESCRIPTION,
-                           HARMONIZE_DESCRIPTION, MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES,
+                           HARMONIZE_DESCRIPTION, ID_COLUMN, MAX_LENGTH_DESCRIPTION, MISSING_SAMPLES,
                            MISSING_SAMPLES_DESCRIPTION, SEED, TABLE_DESCRIPTION, TAXONOMY_DESCRIPTION, citations)
 from .methods import fine_tune, predict_classification, predict_regression, split_corpus, train
 from .pipelines import classify_samples, regress_samples
@@ -118,8 +118,8 @@ def _register_training(plugin):
     plugin.methods.register_function(
         function=fine_tune,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
-        parameters={"metadata": LabelColumn, "task": Task, "groups": MetadataColumn[Categorical],
-                    "batches": MetadataColumn[Categorical], **RECIPE_PARAMETERS, **TRAINING_PARAMETERS,
+        parameters={"metadata": LabelColumn, "task": Task, "groups": ID_COLUMN,
+                    "batches": ID_COLUMN, **RECIPE_PARAMETERS, **TRAINING_PARAMETERS,
                     **LABEL_PARAMETERS},
         outputs=[("trained_model", TrainedModel), ("history", MGMTrainingHistory)],
         input_descriptions={"corpus": CORPUS_DESCRIPTION,
@@ -141,7 +141,7 @@ def _register_training(plugin):
     plugin.methods.register_function(  # the network alone, from scratch: no frozen layers, no forest
         function=train,
         inputs={"corpus": SampleData[MGMCorpus]},
-        parameters={"metadata": LabelColumn, "task": Task, "groups": MetadataColumn[Categorical],
+        parameters={"metadata": LabelColumn, "task": Task, "groups": ID_COLUMN,
                     **TRAINING_PARAMETERS, **LABEL_PARAMETERS},
         outputs=[("trained_model", TrainedModel), ("history", MGMTrainingHistory)],
         input_descriptions={"corpus": CORPUS_DESCRIPTION},
@@ -157,7 +157,7 @@ def _register_training(plugin):
     plugin.methods.register_function(
         function=split_corpus,
         inputs={"corpus": SampleData[MGMCorpus]},
-        parameters={"metadata": MetadataColumn[Categorical | Numeric], "groups": MetadataColumn[Categorical],
+        parameters={"metadata": MetadataColumn[Categorical | Numeric], "groups": ID_COLUMN,
                     "test_size": TEST_SIZE, "random_state": SEED, **LABEL_PARAMETERS},
         outputs=[("training_corpus", SampleData[MGMCorpus]), ("test_corpus", SampleData[MGMCorpus])],
         input_descriptions={"corpus": CORPUS_DESCRIPTION},
@@ -178,7 +178,7 @@ def _register_prediction(plugin):
     plugin.methods.register_function(
         function=predict_classification,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Classifier]},
-        parameters={"device": DEVICES, "batches": MetadataColumn[Categorical]},
+        parameters={"device": DEVICES, "batches": ID_COLUMN},
         outputs=[("predictions", SampleData[ClassifierPredictions]), ("probabilities", SampleData[Probabilities])],
         input_descriptions={**PREDICTION_INPUTS, "model": "A fine-tuned MGM classifier."},
         parameter_descriptions={"device": DEVICE_DESCRIPTION, "batches": PREDICT_BATCHES_DESCRIPTION},
@@ -198,7 +198,7 @@ def _register_prediction(plugin):
     plugin.methods.register_function(
         function=predict_regression,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Regressor]},
-        parameters={"device": DEVICES, "batches": MetadataColumn[Categorical]},
+        parameters={"device": DEVICES, "batches": ID_COLUMN},
         outputs=[("predictions", SampleData[RegressorPredictions])],
         input_descriptions={**PREDICTION_INPUTS, "model": "A fine-tuned MGM regressor."},
         parameter_descriptions={"device": DEVICE_DESCRIPTION, "batches": PREDICT_BATCHES_DESCRIPTION},
@@ -252,7 +252,7 @@ def _register_evaluation(plugin):
 def _register_pipeline(plugin, function, column, kind, outputs, training_parameters, examples):
     """classify-samples or regress-samples: tokenize's, split-corpus's, fine-tune's and the evaluation's
     parameters together."""
-    parameters = {"groups": MetadataColumn[Categorical], "test_size": TEST_SIZE, "max_length": Int % Range(2, None),
+    parameters = {"groups": ID_COLUMN, "test_size": TEST_SIZE, "max_length": Int % Range(2, None),
                   "harmonize_names": Bool, **RECIPE_PARAMETERS, **training_parameters, **EVALUATION_PARAMETERS,
                   **LABEL_PARAMETERS}
     descriptions = {"groups": GROUPS_DESCRIPTION, "test_size": "Share of samples (or groups) held out to test.",

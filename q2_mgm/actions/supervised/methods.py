@@ -7,6 +7,7 @@ import qiime2
 from ..._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
 from ..._progress import report
 from ...core.inference import encode, resolve_device
+from ...core.metadata_checks import check_columns, check_new_cohort, id_names
 from ...core.models import general_model_config, load_general_model, load_model
 from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import Corpus
@@ -14,6 +15,7 @@ from ...core.training import (FINE_TUNING as D, TrainingError, TrainingSettings,
                               save_trained_model, sequence_model, train_sequence_model, validation_split)
 from ...core.training.batch_corrected import train_batch_corrected
 from ...core.training.splits import TEST_SIZE, check_class_sizes
+from ...core.transfer import MIN_BATCH_SAMPLES
 from ...core.vocab import mgm_vocabulary
 
 
@@ -26,7 +28,7 @@ def labelled_samples(corpus: Corpus, column: qiime2.MetadataColumn, groups=None,
     columns = [(column.name, column.to_series())] + [(c.name, c.to_series()) for c in optional]
     kept, values = samples_with_values(corpus.samples.index, columns, TrainingError, report,
                                        missing_samples=missing_samples)
-    extra = iter(v.astype(str).to_numpy() for v in values[1:])
+    extra = iter(id_names(v).to_numpy() for v in values[1:])
     group_values = None if groups is None else next(extra)
     return kept, values[0], group_values, (None if batches is None else next(extra))
 
@@ -49,6 +51,8 @@ def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_t
     kept, labels, group_values, batch_values = labelled_samples(corpus, metadata, groups, missing_samples, batches)
     if task == "classification" and isinstance(metadata, qiime2.NumericMetadataColumn):
         labels = labels.map("{:g}".format)  # class codes 0/1, not 0.0/1.0
+    check_columns(labels, metadata.name, task, TrainingError, group_values, None if groups is None else groups.name,
+                  batch_values, None if batches is None else batches.name, strategy=None)
     if task == "classification":
         check_class_sizes(labels, ("training", "validation"), metadata.name, group_values)
     backbone, vocabulary, config, provenance = load_model_to_train()
@@ -122,6 +126,8 @@ def _predict(corpus, model, device, batches):
     if trained.transfer is not None:
         abundances = _abundances(corpus)
         batch_values = _batches_of(corpus, batches)
+        check_new_cohort(None if batches is None else pd.Series(batch_values, name=batches.name), len(token_ids),
+                         MIN_BATCH_SAMPLES, TrainingError)
     elif batches is not None:
         raise TrainingError("This model was not fit with batches, so it corrects none: leave batches out, or "
                             "fine-tune with batches to get a model that standardises each batch on itself.")
@@ -141,7 +147,7 @@ def _batches_of(corpus, batches):
         raise TrainingError(f"{len(missing)} sample(s) have no batch in {batches.name!r} (for example "
                             f"{', '.join(map(str, missing[:5]))}); this model standardises each batch on its own "
                             "samples, so every sample needs one. Fill them in, or filter those samples out.")
-    return values.astype(str).to_numpy()
+    return id_names(values).to_numpy()
 
 
 def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: str = D.device,
@@ -166,6 +172,8 @@ def split_corpus(corpus: Corpus, metadata: qiime2.MetadataColumn, groups: qiime2
                  missing_samples: str = MISSING_SAMPLES) -> (Corpus, Corpus):
     kept, labels, group_values, _ = labelled_samples(corpus, metadata, groups, missing_samples)
     task = _task(metadata)
+    check_columns(labels, metadata.name, task, TrainingError, group_values, None if groups is None else groups.name,
+                  strategy=None)
     if task == "classification":
         check_class_sizes(labels, ("training", "test"), metadata.name, group_values)
     targets = labels.astype(str).to_numpy() if task == "classification" else labels.to_numpy()

@@ -4,6 +4,7 @@ core's tables, as fine-tune's do."""
 import biom
 
 from ...core.baselines import BASELINE_TREES
+from ...core.metadata_checks import check_columns, id_names
 from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import MAX_LENGTH
 from ...core.training import FINE_TUNING as D, TrainingError
@@ -17,9 +18,11 @@ def _check_labels_before_any_work(table, metadata, groups, task, missing_samples
     columns = [(metadata.name, metadata.to_series())] + ([] if groups is None else [(groups.name, groups.to_series())])
     _, values = samples_with_values(table.view(biom.Table).ids(), columns, TrainingError, lambda _: None,
                                     where="the table's", missing_samples=missing_samples)
+    group_values = None if groups is None else id_names(values[1]).to_numpy()
+    check_columns(values[0], metadata.name, task, TrainingError, group_values,
+                  None if groups is None else groups.name, strategy=None)
     if task == "classification":
-        check_class_sizes(values[0], ("training", "validation", "test"), metadata.name,
-                          None if groups is None else values[1].astype(str).to_numpy())
+        check_class_sizes(values[0], ("training", "validation", "test"), metadata.name, group_values)
 
 
 def _run(ctx, task, evaluate_name, predict_name, table, metadata, taxonomy, groups, test_size, max_length,

@@ -8,8 +8,9 @@ import pandas as pd
 import transformers
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
-from ..cross_validation import cross_validate, make_folds
+from ..cross_validation import make_folds, predict_fold
 from ..inference import language_model_features
+from ..metadata_checks import unvalidated_batches
 from ..schemas import CV_PROBABILITY_PREFIX
 from ..transfer import DEFAULT_RECIPE, SampleFeatures, make_recipe
 from .decision import choose_decision_rule
@@ -19,36 +20,49 @@ from .trained import TrainedModel
 
 
 def _leave_one_batch_out(data, targets, task, classes, settings, report):
-    """({'validation_auc' or 'validation_mae': mean over held-out batches, and one entry per batch}, samples
-    validated, a classifier's decision rule chosen on the held-out batches' probabilities); nothing with one
-    batch (the most probable class is then called)."""
+    """({'validation_auc' or 'validation_mae': mean over held-out batches, and one entry per batch; a NaN entry
+    per batch that could not be validated}, samples validated, a classifier's decision rule chosen on the held-out
+    batches' probabilities); nothing with one batch (the most probable class is then called). A batch is not
+    validated where holding it out leaves a class without training samples (metadata_checks.unvalidated_batches):
+    its samples are then only trained on."""
     if len(np.unique(data.batches)) < 2:
         report("one batch only: no leave-one-batch-out validation")
         return {}, 0, None
-    encoded, _, _, _ = encode_targets(targets, task)
-    folds = make_folds(encoded, data.batches, 0, "leave-one-group-out", task, settings.random_state)
-    result = cross_validate(data, targets, task, folds, DEFAULT_RECIPE, (), settings.random_state,
-                            report=lambda message: None)
     name = "validation_mae" if task == "regression" else "validation_auc"
+    skipped = unvalidated_batches(data.batches, targets) if task == "classification" else []
+    not_validated = {f"{name} ({batch} not validated)": float("nan") for batch in skipped}
+    if skipped:
+        report(f"leave-one-batch-out: not validated on {', '.join(skipped)}: holding it out leaves a class "
+               "without training samples; its samples are trained on only")
+    encoded, _, mean, std = encode_targets(targets, task)
+    folds = [fold for fold in make_folds(encoded, data.batches, 0, "leave-one-group-out", task,
+                                         settings.random_state) if fold.name not in skipped]
+    if not folds:
+        return not_validated, 0, None
+    held_out = pd.concat([predict_fold(data, targets, encoded, task, classes, mean, std, fold, DEFAULT_RECIPE,
+                                       settings.random_state) for fold in folds])
+    # in input order, as a cross-validation returns its predictions
+    validated = targets.index[targets.index.isin(held_out["sample_id"])]
+    held_out = held_out.set_index("sample_id").loc[validated].reset_index()
     decision = None
     if task == "classification":
-        held_out = result.predictions  # every sample, predicted with its batch held out
         truth = held_out["truth"].map({c: i for i, c in enumerate(classes)}).to_numpy()
         decision = choose_decision_rule(held_out[[CV_PROBABILITY_PREFIX + c for c in classes]].to_numpy(), truth,
                                         classes, np.bincount(truth, minlength=len(classes)) / len(truth))
         report(decision.summary())
     scores = {}
-    for batch, frame in result.predictions.groupby("fold"):
+    for batch, frame in held_out.groupby("fold"):
         if task == "regression":
             scores[batch] = mean_absolute_error(frame["truth"], frame["prediction"])
         elif frame["truth"].nunique() == len(classes) == 2:
             scores[batch] = roc_auc_score(frame["truth"] == classes[1], frame[CV_PROBABILITY_PREFIX + classes[1]])
     if not scores:
-        return {}, len(data), decision
+        return not_validated, len(held_out), decision
     report(f"leave-one-batch-out {name}: " + ", ".join(f"{b} {s:.3f}" for b, s in scores.items())
            + f"; mean {np.mean(list(scores.values())):.3f}")
     return {name: float(np.mean(list(scores.values()))),
-            **{f"{name} ({batch} held out)": float(s) for batch, s in scores.items()}}, len(data), decision
+            **{f"{name} ({batch} held out)": float(s) for batch, s in scores.items()}, **not_validated}, \
+        len(held_out), decision
 
 
 def train_batch_corrected(model: transformers.GPT2ForSequenceClassification, token_ids: Sequence[np.ndarray],
