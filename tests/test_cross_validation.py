@@ -179,7 +179,7 @@ def test_standardising_within_batches_reads_each_batch_alone():
 
 
 def test_a_tampered_cross_validation_is_refused(tmp_path):
-    from q2_mgm._examples import cross_validation_factory
+    from q2_mgm._examples.cross_validation import cross_validation_factory
     result = cross_validation_factory()
     folder = tmp_path / "cv"
     result.export_data(folder)
