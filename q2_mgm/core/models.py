@@ -9,7 +9,7 @@ import safetensors.torch
 import torch
 import transformers
 
-from .vocab import (PathLike, Vocabulary, mgm_vocabulary, sha256_of, upstream_resource, UPSTREAM_DIST,
+from .vocab import (PathLike, Vocabulary, mgm_vocabulary, sha256_of, upstream_resource, versions, UPSTREAM_DIST,
                     UPSTREAM_VERSION)
 
 MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt", "versions.json")
@@ -23,11 +23,6 @@ MGMNetwork = Union[transformers.GPT2LMHeadModel, transformers.GPT2ForSequenceCla
 
 class ModelFormatError(ValueError):
     """A model directory that is incomplete, inconsistent or not safetensors; the message says which file."""
-
-
-def versions(**extra: Any) -> Dict[str, Any]:
-    from .. import __version__
-    return {"q2-mgm": __version__, "torch": torch.__version__, "transformers": transformers.__version__, **extra}
 
 
 def build_model(config: transformers.GPT2Config) -> MGMNetwork:
