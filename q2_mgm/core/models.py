@@ -81,13 +81,21 @@ def _read_config(directory):
         raise ModelFormatError(f"config.json is not a readable GPT-2 configuration: {error}") from None
 
 
+_SHAPES: Dict[str, Tuple[Dict[str, Tuple[int, ...]], Dict[str, set]]] = {}  # config.json's text -> its shapes
+
+
 def _expected_shapes(config):
-    """The shape of each tensor config.json calls for, and the names that share each tensor (tied weights)."""
-    with torch.device("meta"):
-        model = build_model(config)
-    state = model.state_dict(keep_vars=True)
-    tied = {name: {other for other, shared in state.items() if shared is tensor} for name, tensor in state.items()}
-    return {name: tuple(tensor.shape) for name, tensor in state.items()}, tied
+    """The shape of each tensor config.json calls for, and the names that share each tensor (tied weights). Worked
+    out once per configuration in a process: QIIME 2 validates a model each time it passes between actions (four
+    times in classify-samples), and loading checks it once more."""
+    key = config.to_json_string()
+    if key not in _SHAPES:
+        with torch.device("meta"):
+            model = build_model(config)
+        state = model.state_dict(keep_vars=True)
+        tied = {name: {other for other, shared in state.items() if shared is tensor} for name, tensor in state.items()}
+        _SHAPES[key] = {name: tuple(tensor.shape) for name, tensor in state.items()}, tied
+    return _SHAPES[key]
 
 
 def _stored_shapes(path):
