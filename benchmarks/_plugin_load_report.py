@@ -101,10 +101,10 @@ def _notes(r):
         "the model's read and forward passes and the blend's forests.",
         "- Done once per command: the general model is read once (the profile counts one call); the pipeline "
         "hands each step the artifact the step before made; the evaluation page draws from the predictions and "
-        "probabilities it is given and fits only its own baseline forest. Done more than once: a model's files "
-        "are checked against its architecture 5 times in classify-samples (QIIME 2's validation of the model "
-        "artifact as it passes between the steps, and loading's own check), each a model built on torch's meta "
-        "device; left as it is.",
+        "probabilities it is given and fits only its own baseline forest. A model's files are still checked 5 times in classify-samples (QIIME "
+        "2 validates the model artifact twice as fine-tune returns it and twice as predict views it, and loading "
+        "checks it once more), but the architecture's tensor shapes they are checked against (a model built on "
+        "torch's meta device) are worked out once per configuration, where before each check built it.",
         "- The machine was shared with two other developers' jobs (see the CPU shares above), so single runs "
         "vary by a factor of up to 2 (the runs are in plugin_load.json); the medians of the same run are what to "
         "compare.",
