@@ -91,6 +91,11 @@ def _notes(r):
         "QIIME 2 command, of any plugin, stops paying for them. An action that runs the model imports them when "
         "called, so its first call pays what plugin load paid before: compare the sums of the first-call table "
         f"(before {fmt_s(first['before'])}, after {fmt_s(first['after'])}), not its rows.",
+        "- `PluginManager()` pays more for q2-mgm than its import: on QIIME 2 2022.11 it loads each plugin's entry "
+        "point with pkg_resources, which first resolves the plugin's requirements, and q2-mgm's (torch, "
+        "transformers, accelerate) have long requirement lists, every extra of transformers included, parsed on "
+        "each load. Left as it is: "
+        "the requirements are what pip installs.",
         "- classify-samples: q2-mgm does all that q2-sample-classifier does (q2cli, plugin load, a RandomForest, an "
         "evaluation page) and runs a model besides. What that adds, from the profile (after): "
         + "; ".join(f"{label} {fmt_s(seconds)}" for label, seconds in share.items())
