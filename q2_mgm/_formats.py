@@ -1,4 +1,7 @@
-"""Directory formats with validation. Everything is JSON, TSV, plain text or safetensors: no pickles."""
+"""Directory formats with validation. Everything is JSON, TSV, plain text or safetensors: no pickles.
+
+QIIME 2 imports this module with the plugin, so it imports no torch: the formats that hold a model's weights check
+them against its architecture with core.models (torch, transformers), imported inside their `_validate_`."""
 import json
 import pathlib
 
@@ -9,9 +12,7 @@ from .core import schemas
 from .core.cross_validation import (CrossValidationFormatError, FoldsFormatError, load_cross_validation,
                                     load_fold_plan, load_fold_result)
 from .core.forest import ForestFormatError
-from .core.models import ModelFormatError, validate_model_dir
 from .core.reconstruction import ReconstructorFormatError, load_reconstructor
-from .core.training import read_training_record
 from .core.vocab import SPECIAL_TOKENS
 
 
@@ -119,9 +120,10 @@ class _ModelDirFmt(model.DirectoryFormat):
     versions = model.File("versions.json", format=JSONFormat)
 
     def _validate_(self, level):
+        from .core import models
         try:
-            validate_model_dir(self.path)
-        except ModelFormatError as error:
+            models.validate_model_dir(self.path)
+        except models.ModelFormatError as error:
             raise ValidationError(str(error)) from None
 
 
@@ -142,6 +144,8 @@ class MGMSupervisedModelDirFmt(_ModelDirFmt):
 
     def _validate_(self, level):
         super()._validate_(level)
+        from .core.models import ModelFormatError
+        from .core.training.trained import read_training_record
         try:
             read_training_record(self.path)
         except (ForestFormatError, ModelFormatError) as error:

@@ -2,7 +2,7 @@
 at the top: the citations, the device and seed parameters, and the descriptions of inputs that many actions take."""
 from qiime2.plugin import Categorical, Choices, Citations, Int, MetadataColumn, Numeric, Range, Str
 
-from ..core.inference import DEVICES as DEVICE_CHOICES
+from ..core.settings import DEVICES as DEVICE_CHOICES
 from ..core.samples import MISSING_SAMPLES_MODES
 
 citations = Citations.load("citations.bib", package="q2_mgm")

@@ -1,5 +1,6 @@
 """The corpus area: tokenize, general-model, embed and summarize-corpus, registered by `register(plugin)`.
-Samples become MGM sentences, the general model becomes an artifact, sentences become embeddings."""
+Samples become MGM sentences, the general model becomes an artifact, sentences become embeddings. The core modules
+that run the model (torch) are imported by the action functions when called (CONTRIBUTING)."""
 import biom
 import numpy as np
 import pandas as pd
@@ -15,8 +16,7 @@ from .._examples import usage as _examples
 from .._formats import MGMModelDirFmt, ModelFiles
 from .._progress import report
 from .._types import Generator, MGMCorpus, MGMModel, Pretrained
-from ..core.inference import POOLINGS, encode, resolve_device, sample_embeddings
-from ..core.models import load_general_model, load_model, save_model
+from ..core.settings import POOLINGS
 from ..core.tokenizer import MAX_LENGTH, Corpus, tokenize_matrix
 from ..visualizers.summarize_corpus import summarize_corpus
 from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, MODEL_DESCRIPTION, citations
@@ -43,6 +43,7 @@ def _report_corpus(corpus, n_input_samples):
 
 
 def general_model() -> MGMModelDirFmt:
+    from ..core.models import load_general_model, save_model
     model, vocabulary, provenance = load_general_model()
     report(f"general model: {model.config.n_layer} layers, {len(vocabulary)} tokens, "
            f"source sha256 {provenance['source_sha256']}")
@@ -53,6 +54,8 @@ def general_model() -> MGMModelDirFmt:
 
 def embed(corpus: Corpus, model: ModelFiles, pooling: str = "mean",
           device: str = "auto") -> skbio.OrdinationResults:
+    from ..core.inference import encode, resolve_device, sample_embeddings
+    from ..core.models import load_model
     network, vocabulary, _ = load_model(model.path)
     samples = corpus.samples
     token_ids = encode(samples.sentence, vocabulary)

@@ -2,7 +2,8 @@
 pipelines classify-samples-cv and regress-samples-cv, registered by `register(plugin)`. Every sample is predicted
 by models that never saw it (q2-sample-classifier's classify-samples-ncv), with folds that can hold out whole
 studies, and the conventional baselines fit on exactly the same samples of each fold. Defaults live in the core
-(q2_mgm.core.cross_validation.CROSS_VALIDATION)."""
+(q2_mgm.core.cross_validation.CROSS_VALIDATION). The core modules that run the model (torch) are imported by the
+functions that call them, when called (CONTRIBUTING)."""
 import time
 
 import numpy as np
@@ -23,9 +24,7 @@ from ..core import schemas
 from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, FoldPlan, FoldResult,
                                      check_fold_settings, check_training_classes, collate_folds, fold_count,
                                      make_folds, plan_folds, run_fold, run_plan)
-from ..core.inference import encode, language_model_features, resolve_device
 from ..core.metadata_checks import check_columns, check_groups, check_target_varies, id_names
-from ..core.models import load_general_model, load_model
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
 from ..core.tokenizer import MAX_LENGTH, Corpus
 from ..core.training.targets import encode_targets
@@ -39,6 +38,8 @@ from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMO
 def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, n_estimators,
           random_state, device, missing_samples):
     """(the FoldPlan: every kept sample's frozen features, targets and fold; the folds as make_folds drew them)."""
+    from ..core.inference import encode, language_model_features, resolve_device
+    from ..core.models import load_general_model, load_model
     columns = [(metadata.name, metadata.to_series())]
     columns += [(c.name, c.to_series()) for c in (groups, batches) if c is not None]
     kept, values = samples_with_values(corpus.samples.index, columns, TransferError, report,

@@ -1,6 +1,7 @@
 """The generative area: pretrain, pretrain-generator, generate, fit-reconstructor and evaluate-generated, registered by
 `register(plugin)`: MGM as a language model on QIIME 2 artifacts. Defaults come from the core's tables
-(PRETRAINING, GENERAL_MODEL_SIZE, SAMPLING, NeuralSettings)."""
+(PRETRAINING, GENERAL_MODEL_SIZE, SAMPLING, NeuralSettings). The core modules that run the model (torch) are
+imported by the functions that call them, when called (CONTRIBUTING)."""
 import dataclasses
 import json
 import pathlib
@@ -17,18 +18,13 @@ from .._examples import usage as _examples
 from .._formats import MGMGeneratorDirFmt, MGMModelDirFmt, MGMReconstructorDirFmt, ModelFiles
 from .._progress import report
 from .._types import Generator, MGMCorpus, MGMLabels, MGMModel, MGMReconstructor, MGMTrainingHistory, Pretrained
-from ..core.generation import SAMPLING, generate as sample_sentences, sentences_to_genera
-from ..core.inference import encode, resolve_device
-from ..core.models import load_general_model, load_model, save_model
-from ..core.pretraining import (GENERAL_MODEL_SIZE as S, LABEL_PREFIX, LABEL_SUFFIX, PRETRAINING as P,
-                                PretrainingError, PretrainingSettings, add_label_tokens, is_label_token, label_ids,
-                                label_token, new_model, new_model_config, pretrain as pretrain_model, prompt_ids)
-from ..core.reconstruction import (NEURAL as N, MGnifyMeanReconstructor, NeuralReconstructor, NeuralSettings,
-                                   RankMedianReconstructor, genus_relative_abundance, load_reconstructor)
+from ..core.reconstruction import (MGnifyMeanReconstructor, RankMedianReconstructor, genus_relative_abundance,
+                                   load_reconstructor)
 from ..core.samples import samples_with_values
 from ..core.schemas import LABEL_COLUMN, LABEL_TEXTS_KEY, PRETRAINING_RECORD_FILE, SAMPLE_ID
+from ..core.settings import GENERAL_MODEL_SIZE as S, NEURAL as N, PRETRAINING as P, SAMPLING, NeuralSettings
 from ..core.tokenizer import MAX_LENGTH, Corpus, tokenize_matrix
-from ..core.vocab import EOS_ID, mgm_vocabulary
+from ..core.vocab import EOS_ID, LABEL_PREFIX, LABEL_SUFFIX, is_label_token, label_ids, mgm_vocabulary
 from ..visualizers.evaluate_generated import evaluate_generated
 from ._parameters import DEVICE_DESCRIPTION, DEVICES, EVALUATION_PARAMETERS, SEED, citations
 
@@ -55,6 +51,7 @@ PRETRAINED_HISTORY = "Training and validation loss and perplexity per epoch (vie
 
 def _sentences(corpora):
     """All corpora's sentences, one Series; a sample ID in two corpora is a clear error."""
+    from ..core.pretraining import PretrainingError
     sentences = pd.concat([corpus.samples.sentence for corpus in corpora])
     if sentences.index.has_duplicates:
         raise PretrainingError(f"Sample {sentences.index[sentences.index.duplicated()][0]!r} is in more than one "
@@ -64,6 +61,7 @@ def _sentences(corpora):
 
 def _starting_model(model):
     """The general model, or the given one, to continue pretraining from."""
+    from ..core.models import load_general_model, load_model
     if model is None:
         network, vocabulary, provenance = load_general_model()
         return network, vocabulary, {"start": "the general model", **provenance}
@@ -72,12 +70,15 @@ def _starting_model(model):
 
 
 def _settings(epochs, learning_rate, batch_size, validation_fraction, patience, random_state, device):
+    from ..core.inference import resolve_device
+    from ..core.settings import PretrainingSettings
     return PretrainingSettings(epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                                validation_fraction=validation_fraction, patience=patience,
                                random_state=random_state, device=resolve_device(device))
 
 
 def _save(network, vocabulary, history, settings, record, out):
+    from ..core.models import save_model
     save_model(network, vocabulary, out.path)
     record = {**record, "settings": dataclasses.asdict(settings),
               "history": history.reset_index().to_dict(orient="list")}
@@ -90,6 +91,8 @@ def pretrain(corpora: Corpus, model: MGMModelDirFmt = None, from_scratch: bool =
              epochs: int = P.epochs, learning_rate: float = P.learning_rate, batch_size: int = P.batch_size,
              validation_fraction: float = P.validation_fraction, patience: int = P.patience,
              random_state: int = P.random_state, device: str = P.device) -> (MGMModelDirFmt, pd.DataFrame):
+    from ..core.inference import encode
+    from ..core.pretraining import new_model, new_model_config, pretrain as pretrain_model
     if from_scratch:  # MGM's vocabulary with random weights: the general model's weights are not read
         vocabulary = mgm_vocabulary()
         network = new_model(new_model_config(len(vocabulary), n_layer, n_head, n_embd, n_positions), random_state)
@@ -109,6 +112,9 @@ def pretrain_generator(corpora: Corpus, metadata: qiime2.CategoricalMetadataColu
                        validation_fraction: float = P.validation_fraction, patience: int = P.patience,
                        random_state: int = P.random_state,
                        device: str = P.device) -> (MGMGeneratorDirFmt, pd.DataFrame):
+    from ..core.inference import encode
+    from ..core.pretraining import (PretrainingError, add_label_tokens, label_token, pretrain as pretrain_model,
+                                    prompt_ids)
     network, vocabulary, start = _starting_model(model)
     sentences = _sentences(corpora)
     _, (labels,) = samples_with_values(sentences.index, [(metadata.name, metadata.to_series())], PretrainingError,
@@ -139,6 +145,7 @@ def label_texts(model_dir) -> dict:
 def _prompts(vocabulary, labels):
     """The label tokens to prompt with (all of the model's when none are asked for), or [None] for a model
     without labels."""
+    from ..core.pretraining import PretrainingError, label_token
     known = [vocabulary.tokens[i] for i in label_ids(vocabulary)]
     if not known:
         if labels:
@@ -183,6 +190,9 @@ def generate(model: ModelFiles, reconstructor: MGMReconstructorDirFmt = None, la
              n_per_label: int = 100, temperature: float = SAMPLING["temperature"], top_k: int = SAMPLING["top_k"],
              top_p: float = SAMPLING["top_p"], max_length: int = MAX_LENGTH, random_state: int = 0,
              device: str = "auto") -> (pd.DataFrame, Corpus, pd.Series):
+    from ..core.generation import generate as sample_sentences, sentences_to_genera
+    from ..core.inference import resolve_device
+    from ..core.models import load_model
     network, vocabulary, _ = load_model(model.path)
     device = resolve_device(device)
     rebuild = MGnifyMeanReconstructor() if reconstructor is None else load_reconstructor(reconstructor.path)
@@ -215,6 +225,7 @@ def fit_reconstructor(table: pd.DataFrame, taxonomy: pd.Series = None, kind: str
     relative = genus_relative_abundance(table, taxonomy, harmonize_names)
     report(f"fitting a {kind} reconstructor on {len(corpus.samples)} samples")
     if kind == "neural":
+        from ..core.reconstruction.neural import NeuralReconstructor
         rebuild = NeuralReconstructor(NeuralSettings(
             epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
             validation_fraction=validation_fraction, patience=patience, random_state=random_state))

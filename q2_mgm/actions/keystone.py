@@ -1,5 +1,6 @@
 """The keystone area: keystone-genera and keystone-report, registered by `register(plugin)`: score each genus by the
-attention (or attribution) an MGM model gives it, per class."""
+attention (or attribution) an MGM model gives it, per class. The core modules that run the model (torch) are
+imported by the action functions when called (CONTRIBUTING)."""
 import pandas as pd
 import qiime2
 from q2_sample_classifier import Classifier, Importance
@@ -11,8 +12,7 @@ from .._examples import usage as _examples
 from .._formats import ModelFiles
 from .._progress import report
 from .._types import MGMCorpus, MGMModel, Pretrained
-from ..core.keystone import METHODS, REPORT, aggregate
-from ..core.keystone_samples import score_samples
+from ..core.settings import METHODS, REPORT
 from ..core.tokenizer import Corpus
 from ..visualizers.keystone import keystone_report
 from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, ID_COLUMN, SEED, citations
@@ -21,6 +21,8 @@ from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, ID_COL
 def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.CategoricalMetadataColumn = None,
                     subjects: qiime2.CategoricalMetadataColumn = None, method: str = REPORT["method"],
                     min_samples: int = REPORT["min_samples"], device: str = "auto") -> pd.DataFrame:
+    from ..core.keystone import aggregate
+    from ..core.keystone_samples import score_samples
     scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
                            report)
     summary = aggregate(*scored.units(None if subjects is None else subjects.to_series(), report),

@@ -88,9 +88,10 @@ class Forest:
 
 
 def fit_forest(features: np.ndarray, targets: np.ndarray, task: str, n_trees: int = 500, random_state: int = 0,
-               n_jobs: int = 1) -> Forest:
+               n_jobs: int = -1) -> Forest:
     """Fit sklearn's RandomForestClassifier or RandomForestRegressor (its other defaults) on (n_samples, n_features)
-    features and (n_samples,) targets, and flatten it."""
+    features and (n_samples,) targets, and flatten it. n_jobs: threads fitting trees (-1: every CPU); the trees, each
+    seeded from random_state before any is fit, are the same for any n_jobs."""
     if task not in ESTIMATORS:
         raise ValueError(f"task must be one of {', '.join(ESTIMATORS)}, not {task!r}.")
     targets = np.asarray(targets)

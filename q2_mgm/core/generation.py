@@ -8,8 +8,9 @@ import numpy as np
 import torch
 import transformers
 
-from .pretraining import is_label_token, label_ids, label_token
-from .vocab import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIAL_TOKENS, Vocabulary
+from .pretraining import label_token
+from .settings import SAMPLING
+from .vocab import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIAL_TOKENS, Vocabulary, is_label_token, label_ids
 
 SAMPLES_PER_BATCH = 64  # fixed, not device-dependent: the random draws, hence the samples, depend on it
 
@@ -56,9 +57,6 @@ def _check(model, vocabulary, n_samples, temperature, top_k, top_p, max_length, 
     if not prompt_length < max_length <= model.config.n_positions:
         raise GenerationError(f"max_length is {max_length}; it must exceed the prompt ({prompt_length} tokens) and "
                               f"be at most the model's {model.config.n_positions} positions.")
-
-
-SAMPLING = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}  # plain sampling from the model: generate's defaults
 
 
 def generate(model: transformers.GPT2LMHeadModel, vocabulary: Vocabulary, n_samples: int,

@@ -4,14 +4,13 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, List, Optional, 
 import numpy as np
 import torch
 
+from .settings import DEVICES, POOLINGS
 from .vocab import PAD_ID, Vocabulary
 
 if TYPE_CHECKING:
     from .models import MGMNetwork
 
 TOKENS_PER_BATCH = 16_384
-POOLINGS = ("mean", "last")
-DEVICES = ("auto", "cpu", "cuda")
 
 
 class VocabularyMismatch(ValueError):

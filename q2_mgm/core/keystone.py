@@ -39,16 +39,14 @@ import torch
 import transformers
 
 from .inference import length_batches, padded_batch
+from .settings import METHODS
 from .vocab import SPECIAL_TOKENS
 
-METHODS = ("attention", "rollout", "gradient")
 N_SPECIAL = len(SPECIAL_TOKENS)  # token ids below this are <pad>, <mask>, <bos>, <eos>
 # the attention methods keep every layer's (batch, heads, length, length) weights: about 270 MB at 512 tokens
 TOKENS_PER_BATCH = 2048
 IG_STEPS = 32  # see the module docstring for the completeness gap this leaves
 MIN_SAMPLES = 5
-# keystone-genera's and keystone-report's defaults: the paper's attention view, genera held by 10 samples ranked
-REPORT = {"method": "attention", "min_samples": 10, "top_genera": 15, "n_bootstrap": 1000, "confidence": 0.95}
 
 
 class KeystoneError(ValueError):

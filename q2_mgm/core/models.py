@@ -9,7 +9,7 @@ import safetensors.torch
 import torch
 import transformers
 
-from .vocab import (PathLike, Vocabulary, mgm_vocabulary, sha256_of, upstream_resource, UPSTREAM_DIST,
+from .vocab import (PathLike, Vocabulary, mgm_vocabulary, sha256_of, upstream_resource, versions, UPSTREAM_DIST,
                     UPSTREAM_VERSION)
 
 MODEL_FILES = ("config.json", "model.safetensors", "vocab.txt", "versions.json")
@@ -23,11 +23,6 @@ MGMNetwork = Union[transformers.GPT2LMHeadModel, transformers.GPT2ForSequenceCla
 
 class ModelFormatError(ValueError):
     """A model directory that is incomplete, inconsistent or not safetensors; the message says which file."""
-
-
-def versions(**extra: Any) -> Dict[str, Any]:
-    from .. import __version__
-    return {"q2-mgm": __version__, "torch": torch.__version__, "transformers": transformers.__version__, **extra}
 
 
 def build_model(config: transformers.GPT2Config) -> MGMNetwork:
@@ -86,13 +81,21 @@ def _read_config(directory):
         raise ModelFormatError(f"config.json is not a readable GPT-2 configuration: {error}") from None
 
 
+_SHAPES: Dict[str, Tuple[Dict[str, Tuple[int, ...]], Dict[str, set]]] = {}  # config.json's text -> its shapes
+
+
 def _expected_shapes(config):
-    """The shape of each tensor config.json calls for, and the names that share each tensor (tied weights)."""
-    with torch.device("meta"):
-        model = build_model(config)
-    state = model.state_dict(keep_vars=True)
-    tied = {name: {other for other, shared in state.items() if shared is tensor} for name, tensor in state.items()}
-    return {name: tuple(tensor.shape) for name, tensor in state.items()}, tied
+    """The shape of each tensor config.json calls for, and the names that share each tensor (tied weights). Worked
+    out once per configuration in a process: QIIME 2 validates a model each time it passes between actions (four
+    times in classify-samples), and loading checks it once more."""
+    key = config.to_json_string()
+    if key not in _SHAPES:
+        with torch.device("meta"):
+            model = build_model(config)
+        state = model.state_dict(keep_vars=True)
+        tied = {name: {other for other, shared in state.items() if shared is tensor} for name, tensor in state.items()}
+        _SHAPES[key] = {name: tuple(tensor.shape) for name, tensor in state.items()}, tied
+    return _SHAPES[key]
 
 
 def _stored_shapes(path):

@@ -1,7 +1,6 @@
 """Generative MGM: pretrain a GPT-2 language model on sentences (causal LM loss), from scratch or continuing from a
 pretrained model, optionally with a label token after <bos> so that generation can be prompted by a label
 (upstream's `mgm pretrain --with-label`). Runs in one process or under `torchrun` (DDP; gloo on CPU)."""
-import dataclasses
 import math
 import os
 import tempfile
@@ -16,38 +15,15 @@ from sklearn.model_selection import ShuffleSplit
 from .datasets import SentenceDataset, collate
 from .inference import resolve_device
 from .models import build_model
-from .settings import LoopSettings
+from .settings import GENERAL_MODEL_SIZE, PretrainingSettings
 from .training import EpochProgress, epoch_history
-from .vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, Vocabulary
-
-LABEL_PREFIX, LABEL_SUFFIX = "<label:", ">"
+from .vocab import BOS_ID, EOS_ID, LABEL_PREFIX, LABEL_SUFFIX, PAD_ID, SPECIAL_TOKENS, Vocabulary
 
 
 class PretrainingError(ValueError):
     """Sentences, labels or settings that cannot pretrain a model; the message names the problem and the fix."""
 
 
-@dataclasses.dataclass
-class PretrainingSettings(LoopSettings):
-    """Upstream's `[pretrain]` recipe (config.ini), except warmup as a share of the steps: upstream's 1000 warmup
-    steps exceed a small corpus' whole run, and validation_fraction, patience (upstream: --val-split 0.1,
-    early_stopping_patience 3) that count epochs here rather than every 500 steps. batch_size is per process. The
-    defaults of pretrain and pretrain-generator."""
-    epochs: int = 50
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    validation_fraction: float = 0.1
-    patience: int = 3
-    random_state: int = 0
-    weight_decay: float = 0.001
-    warmup_ratio: float = 0.1
-    device: str = "auto"  # 'auto' takes a CUDA GPU where torch sees one
-
-
-PRETRAINING = PretrainingSettings()
-
-
-GENERAL_MODEL_SIZE = {"n_layer": 8, "n_head": 8, "n_embd": 256, "n_positions": 512}  # upstream's; pretrain's defaults
 S = GENERAL_MODEL_SIZE
 
 
@@ -78,15 +54,6 @@ def label_token(label: Hashable) -> str:
         raise PretrainingError("A sample has an empty label; every sample needs one. Drop unlabelled samples or "
                                "fill their labels first.")
     return LABEL_PREFIX + "_".join(str(label).split()) + LABEL_SUFFIX
-
-
-def is_label_token(token: str) -> bool:
-    return token.startswith(LABEL_PREFIX) and token.endswith(LABEL_SUFFIX)
-
-
-def label_ids(vocabulary: Vocabulary) -> List[int]:
-    """Ids of the vocabulary's label tokens."""
-    return [i for i, token in enumerate(vocabulary.tokens) if is_label_token(token)]
 
 
 def label_vocabulary(vocabulary: Vocabulary, labels: Iterable[Hashable]) -> Vocabulary:

@@ -22,8 +22,7 @@ from sklearn.linear_model import LogisticRegression, Ridge, RidgeCV
 from sklearn.preprocessing import StandardScaler
 
 from .baselines import BASELINE_TREES, relative_abundance
-from .training.head import HEAD_C, RIDGE_ALPHAS
-from .training.settings import FINE_TUNING
+from .training.settings import FINE_TUNING, HEAD_C, RIDGE_ALPHAS
 
 # Inverse L2 strengths (C) of the logistic regressions on batch-standardised features, chosen leaving one cohort out
 # from 0.001-0.3: every held-out cohort picked these

@@ -4,7 +4,7 @@ import hashlib
 import importlib.metadata
 import os
 import pathlib
-from typing import Dict, Sequence, Union
+from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ UPSTREAM_DIST = "microformer-mgm"
 UPSTREAM_VERSION = "0.5.8"
 SPECIAL_TOKENS = ("<pad>", "<mask>", "<bos>", "<eos>")
 PAD_ID, MASK_ID, BOS_ID, EOS_ID = range(4)
+LABEL_PREFIX, LABEL_SUFFIX = "<label:", ">"  # a label token, `<label:Cesarean>` (core.pretraining.label_token)
 
 PathLike = Union[str, os.PathLike]  # a file or directory, as text or a path object
 
@@ -36,6 +37,13 @@ def upstream_resource(relative: str) -> pathlib.Path:
             f"{UPSTREAM_DIST} is installed but {path} is missing; reinstall it with "
             f"`pip install --no-deps --force-reinstall {UPSTREAM_DIST}=={UPSTREAM_VERSION}`.")
     return path
+
+
+def versions(**extra: Any) -> Dict[str, Any]:
+    """The versions of q2-mgm, torch and transformers (as installed: read without importing them), and `extra`."""
+    from .. import __version__
+    return {"q2-mgm": __version__, "torch": importlib.metadata.version("torch"),
+            "transformers": importlib.metadata.version("transformers"), **extra}
 
 
 def sha256_of(path: PathLike) -> str:
@@ -97,3 +105,13 @@ def _read_statistics(path):
 @functools.lru_cache(maxsize=1)
 def mgm_vocabulary() -> Vocabulary:
     return Vocabulary(list(SPECIAL_TOKENS) + genus_statistics().index.tolist())
+
+
+def is_label_token(token: str) -> bool:
+    """Whether the token is a label token (pretrain-generator's prompts), not a genus or a special token."""
+    return token.startswith(LABEL_PREFIX) and token.endswith(LABEL_SUFFIX)
+
+
+def label_ids(vocabulary: Vocabulary) -> List[int]:
+    """Ids of the vocabulary's label tokens."""
+    return [i for i, token in enumerate(vocabulary.tokens) if is_label_token(token)]

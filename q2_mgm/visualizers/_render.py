@@ -4,17 +4,17 @@ A visualizer's page is assets/<name>/index.html; it extends assets/base/page.htm
 sections, downloads; each section through the macro of assets/base/sections.html), which extends q2templates'
 base.html. q2templates.render looks templates up in its own folder only, so it cannot find base/page.html:
 render_page does what it does (render, write index.html, copy q2templates' style assets beside it) with one jinja2
-environment over both folders."""
+environment over both folders.
+
+QIIME 2 imports the visualizers with the plugin, so pyplot (its backend machinery) is imported with the first
+figure, by `subplots`, and no visualizer imports it."""
+import functools
 import importlib.resources
 import os
 
 import jinja2
-import matplotlib
 import pandas as pd
 from q2templates.util import copy_assets
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 TABLE_CLASSES = "table table-striped table-hover"
 ASSETS = importlib.resources.files(__package__) / "assets"
@@ -56,10 +56,23 @@ def write_tsvs(output_dir: str, **frames: pd.DataFrame) -> list:
             for name, frame in frames.items()]
 
 
+@functools.lru_cache(maxsize=1)
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+    return matplotlib.pyplot
+
+
+def subplots(*args, **kwargs):
+    """matplotlib.pyplot.subplots (on the Agg backend): (figure, axes)."""
+    return _pyplot().subplots(*args, **kwargs)
+
+
 def save_figure(figure, output_dir: str, stem: str) -> str:
     """Saves the figure as STEM.png (shown on the page) and STEM.pdf (to download), closes it, returns the PNG."""
     figure.tight_layout()
     for extension in ("png", "pdf"):
         figure.savefig(f"{output_dir}/{stem}.{extension}", dpi=110)
-    plt.close(figure)
+    _pyplot().close(figure)
     return f"{stem}.png"

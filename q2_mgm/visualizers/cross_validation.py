@@ -3,7 +3,6 @@ exactly the same samples: per-fold figures, their mean with a 95% interval, pair
 the transfer matrix, and the samples left out."""
 import warnings
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -11,7 +10,7 @@ from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, r2_sco
 
 from ..core import schemas
 from ..core.cross_validation import CrossValidation
-from ._render import html_table, overview_table, render_page, save_figure, write_tsvs
+from ._render import html_table, overview_table, render_page, save_figure, subplots, write_tsvs
 from .evaluate import _roc_auc, _roc_pr_plots
 
 
@@ -91,7 +90,7 @@ def _dot_plot(scores, result, metric, output_dir):
     """One panel per baseline: each fold is a point, the baseline's figure across, MGM's up."""
     mgm, baselines = result.methods[0], result.methods[1:]
     wide = scores.pivot(index="fold", columns="method", values=metric)
-    figure, axes = plt.subplots(1, len(baselines), figsize=(5 * len(baselines), 4.8), squeeze=False)
+    figure, axes = subplots(1, len(baselines), figsize=(5 * len(baselines), 4.8), squeeze=False)
     finite = wide.to_numpy(dtype=float)
     finite = finite[np.isfinite(finite)]
     low, high = (finite.min(), finite.max()) if len(finite) else (0, 1)
@@ -113,7 +112,7 @@ def _transfer_plot(transfer, result, metric, output_dir):
     methods = [m for m in result.methods if m in set(transfer["method"])]
     scores = transfer["score"].to_numpy(dtype=float)
     low, high = np.nanmin(scores), np.nanmax(scores)
-    figure, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods), 4.2), squeeze=False)
+    figure, axes = subplots(1, len(methods), figsize=(4.5 * len(methods), 4.2), squeeze=False)
     for ax, method in zip(axes[0], methods):
         matrix = transfer[transfer["method"] == method].pivot(index="trained_on", columns="tested_on",
                                                                values="score")
@@ -136,7 +135,7 @@ def _pooled_plot(result, output_dir):
                    for m, f in predictions.groupby("method", sort=False)}
         truth = predictions[predictions["method"] == result.methods[0]]["truth"].astype(str).reset_index(drop=True)
         return _roc_pr_plots(truth, methods, result.classes, output_dir)
-    figure, ax = plt.subplots(figsize=(6, 6))
+    figure, ax = subplots(figsize=(6, 6))
     for method, frame in predictions.groupby("method", sort=False):
         ax.scatter(frame["truth"].astype(float), frame["prediction"].astype(float), alpha=0.5, s=12, label=method)
     values = predictions["truth"].astype(float)

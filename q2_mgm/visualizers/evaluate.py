@@ -1,7 +1,6 @@
 """evaluate-classification and evaluate-regression: held-out accuracy of an MGM model beside a RandomForest
 trained and tested on exactly the same samples, and the samples left out, with why."""
 import biom
-import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
@@ -12,7 +11,7 @@ from sklearn.metrics import (auc, balanced_accuracy_score, classification_report
 from ..core.baselines import BASELINE_TREES, random_forest_baseline
 from ..core.samples import samples_left_out
 from ..core.tokenizer import Corpus
-from ._render import html_table, render_page, save_figure, write_tsvs
+from ._render import html_table, render_page, save_figure, subplots, write_tsvs
 
 
 def _truth_for(column, sample_ids):
@@ -75,7 +74,7 @@ def _history_plot(history, output_dir):
     """Loss and validation metrics per epoch; None where there are fewer than two epochs to draw a curve through."""
     if history is None or len(history) < 2:
         return None
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure, axes = subplots(1, 2, figsize=(11, 4))
     epochs = history.index.astype(int)
     for column in ("train_loss", "validation_loss"):
         if column in history:
@@ -97,7 +96,7 @@ def _roc_pr_plots(truth, methods, classes, output_dir):
     """ROC and precision-recall for each method; one-vs-rest per class beyond two classes. A class without test
     samples has no curve."""
     positives = [c for c in (classes[1:] if len(classes) == 2 else classes) if (truth == c).any()]
-    figure, (roc_ax, pr_ax) = plt.subplots(1, 2, figsize=(12, 5))
+    figure, (roc_ax, pr_ax) = subplots(1, 2, figsize=(12, 5))
     for name, probabilities in methods.items():
         for positive in positives:
             y, score = _binary_scores(truth, probabilities, positive)
@@ -116,7 +115,7 @@ def _roc_pr_plots(truth, methods, classes, output_dir):
 
 
 def _confusion_plot(matrix, output_dir):
-    figure, ax = plt.subplots(figsize=(1.2 * len(matrix) + 3, 1.0 * len(matrix) + 2.5))
+    figure, ax = subplots(figsize=(1.2 * len(matrix) + 3, 1.0 * len(matrix) + 2.5))
     ax.imshow(matrix.to_numpy(), cmap="Blues")
     ax.set_xticks(range(len(matrix)), matrix.columns, rotation=45, ha="right")
     ax.set_yticks(range(len(matrix)), matrix.index)
@@ -221,7 +220,7 @@ def evaluate_regression(output_dir: str, predictions: pd.Series, truth: qiime2.N
                                    "test samples": len(values)} for name, p in methods.items()}).T
     summary = summary.astype({"test samples": int})
     table_out = pd.DataFrame({"truth": values, **{f"{n}_prediction": p for n, p in methods.items()}})
-    figure, ax = plt.subplots(figsize=(6, 6))
+    figure, ax = subplots(figsize=(6, 6))
     for name, p in methods.items():
         ax.scatter(values, p, alpha=0.6, label=f"{name} (MAE {summary.loc[name, 'MAE']:.3g}, "
                                              f"R² {summary.loc[name, 'R2']:.3f})")

@@ -3,7 +3,7 @@ alpha diversity, a Bray-Curtis PCoA of both together, a classifier two-sample te
 test-on-real. The numbers come from core.realism, which a benchmark can call on any generator."""
 import math
 
-import matplotlib.pyplot as plt
+import matplotlib
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 import numpy as np
@@ -13,7 +13,7 @@ from sklearn.metrics import roc_curve
 
 from ..core.realism import ALPHA_METRICS, REAL, SYNTHETIC, check_abundances, realism_report
 from ..core.reconstruction import genus_relative_abundance
-from ._render import html_table, render_page, save_figure, write_tsvs
+from ._render import html_table, render_page, save_figure, subplots, write_tsvs
 
 COLOURS = {REAL: "#3b75af", SYNTHETIC: "#ef8636"}
 PANELS_PER_ROW = 4
@@ -63,7 +63,7 @@ def _genera(source, table, taxonomy, fix):
 def _panels(n):
     """A figure with n panels, PANELS_PER_ROW to a row, and its n axes."""
     columns = min(n, PANELS_PER_ROW)
-    figure, axes = plt.subplots(math.ceil(n / columns), columns, figsize=(4 * columns, 4 * math.ceil(n / columns)),
+    figure, axes = subplots(math.ceil(n / columns), columns, figsize=(4 * columns, 4 * math.ceil(n / columns)),
                                 squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
@@ -93,7 +93,7 @@ def _profile_plot(profiles, statistic, linear_below, output_dir):
 def _alpha_plot(samples, output_dir):
     """Box plots of each alpha metric, real beside synthetic, per label."""
     groups = list(samples.label.unique())
-    figure, axes = plt.subplots(1, len(ALPHA_METRICS), figsize=(4 + 1.5 * len(groups) * len(ALPHA_METRICS), 4.5))
+    figure, axes = subplots(1, len(ALPHA_METRICS), figsize=(4 + 1.5 * len(groups) * len(ALPHA_METRICS), 4.5))
     for ax, metric in zip(axes, ALPHA_METRICS):
         for offset, source in ((-0.2, REAL), (0.2, SYNTHETIC)):
             values = [samples[metric][(samples.label == g) & (samples.source == source)] for g in groups]
@@ -110,10 +110,10 @@ def _alpha_plot(samples, output_dir):
 def _pcoa_plot(ordination, output_dir):
     """The first two axes, coloured by source (left) and by label with the source as marker (right)."""
     coordinates, explained = ordination.coordinates, ordination.proportion_explained
-    figure, (by_source, by_label) = plt.subplots(1, 2, figsize=(13, 5.5))
+    figure, (by_source, by_label) = subplots(1, 2, figsize=(13, 5.5))
     for source, rows in coordinates.groupby("source"):
         by_source.scatter(rows.PC1, rows.PC2, s=8, alpha=0.5, color=COLOURS[source], label=source)
-    colours = dict(zip(sorted(coordinates.label.unique()), plt.cm.tab10.colors * 10))
+    colours = dict(zip(sorted(coordinates.label.unique()), matplotlib.colormaps["tab10"].colors * 10))
     markers = {REAL: "o", SYNTHETIC: "x"}
     for (source, label), rows in coordinates.groupby(["source", "label"]):
         by_label.scatter(rows.PC1, rows.PC2, s=10, alpha=0.5, color=colours[label], marker=markers[source])
@@ -128,7 +128,7 @@ def _pcoa_plot(ordination, output_dir):
 
 def _roc_plot(two_sample, output_dir):
     """ROC curves of the two-sample test, a curve per label (out-of-fold probabilities of being synthetic)."""
-    figure, ax = plt.subplots(figsize=(6, 5.5))
+    figure, ax = subplots(figsize=(6, 5.5))
     for group, rows in two_sample.scores.groupby("label", sort=False):
         fpr, tpr, _ = roc_curve(rows.source == SYNTHETIC, rows.p_synthetic)
         ax.plot(fpr, tpr, label=f"{group} (AUC {two_sample.auc.two_sample_auc[group]:.3f})")

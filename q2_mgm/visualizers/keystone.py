@@ -1,17 +1,16 @@
 """keystone-report: the top genera of each class with bootstrap confidence intervals, a genus x class heatmap,
-differences between classes with their significance, and attention maps of samples the user picks."""
-import matplotlib.pyplot as plt
+differences between classes with their significance, and attention maps of samples the user picks. The core
+modules that run the model (torch) are imported by the functions that call them, when called (CONTRIBUTING)."""
 import numpy as np
 import pandas as pd
 import qiime2
 
 from .._formats import ModelFiles
 from .._progress import report
-from ..core.keystone import REPORT, KeystoneError, aggregate, attention_map, class_differences
-from ..core.keystone_samples import explained_groups, score_samples
 from ..core.metadata_checks import check_min_samples
+from ..core.settings import REPORT
 from ..core.tokenizer import Corpus
-from ._render import html_table, overview_table, render_page, save_figure, write_tsv
+from ._render import html_table, overview_table, render_page, save_figure, subplots, write_tsv
 
 UNITS = {"attention": "attention relative to an even share (1 = even)",
          "rollout": "rolled-out attention relative to an even share (1 = even)",
@@ -27,6 +26,8 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     n_bootstrap: int = REPORT["n_bootstrap"], confidence: float = REPORT["confidence"],
                     attention_samples: qiime2.Metadata = None, random_state: int = 0,
                     device: str = "auto") -> None:
+    from ..core.keystone import aggregate, class_differences
+    from ..core.keystone_samples import explained_groups, score_samples
     if metadata is not None:  # before the model runs: would every class rank a genus?
         groups = metadata.to_series().reindex(corpus.samples.index).dropna()
         _check_rankable(corpus, explained_groups(model.path, groups, method), subjects, min_samples, metadata.name)
@@ -68,6 +69,7 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
 def _check_rankable(corpus, groups, subjects, min_samples, column):
     """KeystoneError (core.metadata_checks.check_min_samples) where a class of `groups` (sample ID -> class) would
     rank no genus: none held by min_samples of its samples, or of its subjects where `subjects` is given."""
+    from ..core.keystone import KeystoneError
     subject_of = None if subjects is None else subjects.to_series().reindex(groups.index).dropna()
     check_min_samples(corpus.samples.sentence, groups if subject_of is None else groups[subject_of.index],
                       min_samples, column, KeystoneError, subject_of)
@@ -103,7 +105,7 @@ def _short(genus):
 
 
 def _top_plot(top, classes, method, confidence, output_dir):
-    figure, axes = plt.subplots(1, len(classes), figsize=(5.5 * len(classes), 0.32 * top.groupby("group").size()
+    figure, axes = subplots(1, len(classes), figsize=(5.5 * len(classes), 0.32 * top.groupby("group").size()
                                                            .max() + 1.8), squeeze=False)
     for ax, group in zip(axes[0], classes):
         rows = top[top.group == group].sort_values("rank", ascending=False)
@@ -120,7 +122,7 @@ def _heatmap(genera, top, classes, method, output_dir):
     chosen = list(dict.fromkeys(top.sort_values("rank").genus))
     matrix = (genera.pivot(index="genus", columns="group", values="mean_score")
               .reindex(index=chosen, columns=classes))
-    figure, ax = plt.subplots(figsize=(1.6 * len(classes) + 3.5, 0.28 * len(chosen) + 1.5))
+    figure, ax = subplots(figsize=(1.6 * len(classes) + 3.5, 0.28 * len(chosen) + 1.5))
     image = ax.imshow(matrix.to_numpy(dtype=float), aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(classes)), classes)
     ax.set_yticks(range(len(chosen)), [_short(g) for g in chosen])
@@ -130,7 +132,7 @@ def _heatmap(genera, top, classes, method, output_dir):
 
 def _volcano(differences, classes, output_dir):
     tested = differences.dropna(subset=["p_value"])
-    figure, ax = plt.subplots(figsize=(7, 5))
+    figure, ax = subplots(figsize=(7, 5))
     significant = tested.q_value < 0.05
     ax.scatter(tested.effect_size[~significant], -np.log10(tested.p_value[~significant]), s=14, color="#999999",
                label="q >= 0.05")
@@ -151,6 +153,7 @@ def _listed(ids, limit=5):
 
 
 def _chosen_samples(scored, sample_ids, corpus_ids):
+    from ..core.keystone import KeystoneError
     if not sample_ids:
         return [ids[0] for _, ids in scored.groups.groupby(scored.groups).groups.items()][:DEFAULT_MAPS * 2]
     unknown = [s for s in sample_ids if s not in scored.groups.index]
@@ -168,6 +171,7 @@ def _chosen_samples(scored, sample_ids, corpus_ids):
 
 
 def _attention_maps(scored, samples, output_dir):
+    from ..core.keystone import attention_map
     maps = []
     for number, sample in enumerate(samples, start=1):
         ids = scored.token_ids[scored.groups.index.get_loc(sample)]
@@ -175,7 +179,7 @@ def _attention_maps(scored, samples, output_dir):
         tsv = write_tsv(output_dir, f"attention_map_{number}", frame)
         labels = [_short(t) for t in frame.index]
         size = min(0.3 * len(labels) + 2.5, 16)
-        figure, ax = plt.subplots(figsize=(size + 1.5, size))
+        figure, ax = subplots(figsize=(size + 1.5, size))
         image = ax.imshow(frame.to_numpy(), cmap="magma_r", vmin=0)
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=7)
         ax.set_yticks(range(len(labels)), labels, fontsize=7)

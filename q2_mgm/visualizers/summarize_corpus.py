@@ -1,10 +1,9 @@
 """How well the MGM vocabulary covers a table: coverage, dropped genera and samples, sentence lengths."""
-import matplotlib.pyplot as plt
 import numpy as np
 
 from ..core.taxonomy import NESTED_ABOVE, NESTED_BELOW, NOT_READ, REPORT_STATUS, features_with_written_genera
 from ..core.tokenizer import Corpus, FEATURE_STATUS
-from ._render import html_table, overview_table, render_page, save_figure, write_tsv
+from ._render import html_table, overview_table, render_page, save_figure, subplots, write_tsv
 
 TOP_DROPPED = 25
 
@@ -62,7 +61,7 @@ def _dropped_genera(features):
 
 
 def _coverage_plot(samples, output_dir):
-    figure, ax = plt.subplots(figsize=(7, 4))
+    figure, ax = subplots(figsize=(7, 4))
     ax.hist(samples.vocabulary_coverage, bins=40, range=(0, 1), color="#3b75af")
     ax.axvline(samples.vocabulary_coverage.median(), color="black", linestyle="--", label="median")
     ax.set_xlabel("share of the sample's abundance in MGM's vocabulary")
@@ -72,7 +71,7 @@ def _coverage_plot(samples, output_dir):
 
 
 def _length_plot(samples, max_length, output_dir):
-    figure, ax = plt.subplots(figsize=(7, 4))
+    figure, ax = subplots(figsize=(7, 4))
     lengths = samples.length_before_truncation
     ax.hist(lengths, bins=min(40, max(lengths.max() - lengths.min() + 1, 1)), color="#519e3e")
     if max_length <= 1.5 * lengths.max():  # a far-away limit line would squash the histogram
@@ -88,7 +87,7 @@ def _length_plot(samples, max_length, output_dir):
 def _dropped_plot(dropped_genera, output_dir):
     top = dropped_genera.head(TOP_DROPPED).iloc[::-1]
     colours = top.status.map({FEATURE_STATUS[2]: "#999999", FEATURE_STATUS[3]: "#ef8636", NOT_READ: "#3b75af"})
-    figure, ax = plt.subplots(figsize=(8, 0.3 * len(top) + 1.5))
+    figure, ax = subplots(figsize=(8, 0.3 * len(top) + 1.5))
     ax.barh([name[:60] for name in top.index], top.mean_relative_abundance, color=colours)
     ax.set_xlabel("mean relative abundance lost (grey: no genus rank; orange: genus not in vocabulary;\n"
                   "blue: a convention read with harmonize_names)")

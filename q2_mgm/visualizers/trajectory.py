@@ -2,16 +2,16 @@
 path on demand, and the distance to the group centroid over time."""
 import json
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
 import qiime2
 import skbio
 
 from ..core.trajectories import trajectories
-from ._render import html_table, overview_table, render_page, save_figure, write_tsv
+from ._render import html_table, overview_table, render_page, save_figure, subplots, write_tsv
 
-COLOURS = plt.get_cmap("tab10").colors
+COLOURS = matplotlib.colormaps["tab10"].colors
 
 
 def trajectory(output_dir: str, embeddings: skbio.OrdinationResults, time: qiime2.NumericMetadataColumn,
@@ -56,7 +56,7 @@ def _overview(result, embeddings, time_column):
 
 def _paths_plot(result, colours, time_column, output_dir):
     samples, paths = result.samples, result.group_paths
-    figure, ax = plt.subplots(figsize=(8, 6.5))
+    figure, ax = subplots(figsize=(8, 6.5))
     for offset, (group, colour) in enumerate(colours.items()):
         members = samples[samples.group == group]
         ax.scatter(members.axis1, members.axis2, s=10, alpha=0.25, color=colour, linewidths=0)
@@ -72,7 +72,7 @@ def _paths_plot(result, colours, time_column, output_dir):
 
 def _distance_plot(result, colours, time_column, output_dir):
     samples = result.samples
-    figure, (own_ax, between_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, (own_ax, between_ax) = subplots(1, 2, figsize=(12, 4.5))
     for group, colour in colours.items():
         stats = (samples[samples.group == group].groupby("point").distance_to_group_centroid
                  .agg(["mean", "sem", "size"]).reset_index())

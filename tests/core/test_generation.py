@@ -13,13 +13,14 @@ import safetensors.torch
 import torch
 
 from q2_mgm.core.generation import GenerationError, _SentenceRules, decode, generate, sentences_to_genera
-from q2_mgm.core.pretraining import label_ids, label_vocabulary, new_model, new_model_config
+from q2_mgm.core.pretraining import label_vocabulary, new_model, new_model_config
 from q2_mgm.core.reconstruction import (NeuralReconstructor, NeuralSettings, RankMedianReconstructor,
                                         ReconstructionError, ReconstructorFormatError, bray_curtis, evaluate,
                                         genus_relative_abundance, load_reconstructor, per_sample_bray_curtis,
                                         sentence_genera)
 from q2_mgm.core.tokenizer import tokenize_dataframe
-from q2_mgm.core.vocab import BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIAL_TOKENS, genus_statistics, mgm_vocabulary
+from q2_mgm.core.vocab import (BOS_ID, EOS_ID, MASK_ID, PAD_ID, SPECIAL_TOKENS, genus_statistics, label_ids,
+                               mgm_vocabulary)
 
 from ..helpers import read_metadata, torch_pickle_bytes
 

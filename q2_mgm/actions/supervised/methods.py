@@ -1,19 +1,16 @@
 """fine-tune, train, predict and split-corpus: supervised MGM on QIIME 2 artifacts. Defaults come from the core's
-one table, q2_mgm.core.training.FINE_TUNING (and TEST_SIZE for splits)."""
+one table, q2_mgm.core.training.FINE_TUNING (and TEST_SIZE for splits). The core modules that run the model
+(torch) are imported by the functions that call them, when called (CONTRIBUTING)."""
 import numpy as np
 import pandas as pd
 import qiime2
 
 from ..._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
 from ..._progress import report
-from ...core.inference import encode, resolve_device
 from ...core.metadata_checks import check_columns, check_new_cohort, id_names
-from ...core.models import general_model_config, load_general_model, load_model
 from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import Corpus
-from ...core.training import (FINE_TUNING as D, TrainingError, TrainingSettings, load_trained_model, predict,
-                              save_trained_model, sequence_model, train_sequence_model, validation_split)
-from ...core.training.batch_corrected import train_batch_corrected
+from ...core.training import FINE_TUNING as D, TrainingError, TrainingSettings, validation_split
 from ...core.training.splits import TEST_SIZE, check_class_sizes
 from ...core.transfer import MIN_BATCH_SAMPLES
 from ...core.vocab import mgm_vocabulary
@@ -47,6 +44,11 @@ def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_t
     """Labels checked before any work (a class too rare for the validation split fails here), then the model from
     `load_model_to_train()` -> (backbone or None, vocabulary, config or None, provenance) trained and saved. With
     batches, the across-study recipe instead of the head (core.training.batch_corrected)."""
+    from ...core.inference import encode
+    from ...core.training.batch_corrected import train_batch_corrected
+    from ...core.training.fitting import train_sequence_model
+    from ...core.training.networks import sequence_model
+    from ...core.training.trained import save_trained_model
     _check_task(metadata, task)
     kept, labels, group_values, batch_values = labelled_samples(corpus, metadata, groups, missing_samples, batches)
     if task == "classification" and isinstance(metadata, qiime2.NumericMetadataColumn):
@@ -90,6 +92,9 @@ def fine_tune(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, model:
               forest_weight: float = D.forest_weight, forest_trees: int = D.forest_trees,
               random_state: int = D.random_state, device: str = D.device,
               missing_samples: str = MISSING_SAMPLES) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
+    from ...core.inference import resolve_device
+    from ...core.models import load_general_model, load_model
+
     def pretrained():
         backbone, vocabulary, provenance = load_general_model() if model is None else load_model(model.path)
         return backbone, vocabulary, None, {"base_model": provenance.get("source_sha256", "user model")}
@@ -106,6 +111,9 @@ def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qi
           validation_fraction: float = D.validation_fraction, patience: int = D.patience,
           class_weighting: bool = D.class_weighting, random_state: int = D.random_state,
           device: str = D.device, missing_samples: str = MISSING_SAMPLES) -> (MGMSupervisedModelDirFmt, pd.DataFrame):
+    from ...core.inference import resolve_device
+    from ...core.models import general_model_config
+
     def architecture():  # the general model's architecture and vocabulary only, randomly initialised
         return None, mgm_vocabulary(), general_model_config(), {"base_model": "random initialisation"}
 
@@ -117,6 +125,8 @@ def train(corpus: Corpus, metadata: qiime2.MetadataColumn, task: str, groups: qi
 
 
 def _predict(corpus, model, device, batches):
+    from ...core.inference import encode, resolve_device
+    from ...core.training.trained import load_trained_model, predict
     trained, vocabulary, _ = load_trained_model(model.path)
     token_ids = encode(corpus.samples.sentence, vocabulary)
     report(f"predicting {len(token_ids)} samples"

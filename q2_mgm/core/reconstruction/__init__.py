@@ -10,13 +10,24 @@ reconstructors fitted on real profiles and their own sentences:
   genus is an embedding plus its MGnify mean and std, ranks are learned embeddings, and a pooled sentence vector
   gives context.
 Both save as JSON (+ safetensors weights for the neural one); nothing is pickled.
+
+`neural` imports torch: NeuralReconstructor is imported from it when first asked for (NEURAL and NeuralSettings,
+fit-reconstructor's defaults, live in core.settings), so that the formats and registrations need no torch.
 """
+import importlib
+
 from .base import (KINDS, MAX_RANK, RECORD, WEIGHTS, ReconstructionError, ReconstructorFormatError, bray_curtis,
                    evaluate, genus_relative_abundance, load_reconstructor, per_sample_bray_curtis, sentence_genera)
-from .neural import NEURAL, NeuralReconstructor, NeuralSettings
 from .simple import MGnifyMeanReconstructor, RankMedianReconstructor
+from ..settings import NEURAL, NeuralSettings
 
 __all__ = ["KINDS", "MAX_RANK", "NEURAL", "RECORD", "WEIGHTS", "MGnifyMeanReconstructor", "NeuralReconstructor",
            "NeuralSettings", "RankMedianReconstructor", "ReconstructionError", "ReconstructorFormatError",
            "bray_curtis", "evaluate", "genus_relative_abundance", "load_reconstructor", "per_sample_bray_curtis",
            "sentence_genera"]
+
+
+def __getattr__(name):
+    if name == "NeuralReconstructor":
+        return importlib.import_module(".neural", __name__).NeuralReconstructor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

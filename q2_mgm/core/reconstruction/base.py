@@ -1,5 +1,6 @@
 """What every reconstructor shares: the errors, genus profiles aligned with sentences, Bray-Curtis evaluation, and
 reconstructor.json (each class registers its kind, so that load_reconstructor reads any of them)."""
+import importlib
 import json
 import pathlib
 from typing import Any, Dict, Iterable, List, Optional, Protocol, Sequence, Tuple, Type, TypeVar, Union
@@ -7,10 +8,8 @@ from typing import Any, Dict, Iterable, List, Optional, Protocol, Sequence, Tupl
 import numpy as np
 import pandas as pd
 
-from ..models import versions
-from ..pretraining import is_label_token
 from ..tokenizer import assign_genera
-from ..vocab import SPECIAL_TOKENS, PathLike
+from ..vocab import SPECIAL_TOKENS, PathLike, is_label_token, versions
 
 RECORD, WEIGHTS = "reconstructor.json", "model.safetensors"
 MAX_RANK = 512
@@ -162,6 +161,8 @@ def load_reconstructor(directory: PathLike) -> Reconstructor:
     except ValueError as error:
         raise ReconstructorFormatError(f"{RECORD} is not valid JSON: {error}") from None
     kind = record.get("kind") if isinstance(record, dict) else None
+    if kind == "neural":  # its class registers itself when its module, which imports torch, is first imported
+        importlib.import_module(f"{__package__}.neural")
     if kind not in KINDS:
         raise ReconstructorFormatError(f"{RECORD} names reconstructor kind {kind!r}; q2-mgm knows "
                                        f"{', '.join(KINDS)}.")

@@ -13,7 +13,7 @@ import torch
 from sklearn.model_selection import ShuffleSplit
 from torch import nn
 
-from ..settings import LoopSettings
+from ..settings import NeuralSettings
 from ..vocab import PathLike, genus_statistics
 from .base import (MAX_RANK, PREDICT_BATCH, RECORD, WEIGHTS, ReconstructionError, ReconstructorFormatError, Sentences,
                    aligned_profiles, check_predictable, genera_to_predict, load_kind, reconstructor_kind,
@@ -21,23 +21,6 @@ from .base import (MAX_RANK, PREDICT_BATCH, RECORD, WEIGHTS, ReconstructionError
 
 
 # --- neural ---
-
-@dataclasses.dataclass
-class NeuralSettings(LoopSettings):
-    """Training settings, the defaults of fit-reconstructor; upstream's are Adam at 2e-4, batches of 64, up to 500
-    epochs, patience 3."""
-    epochs: int = 300
-    learning_rate: float = 1e-3
-    batch_size: int = 64
-    validation_fraction: float = 0.1
-    patience: int = 10
-    random_state: int = 0
-    width: int = 64
-    genus_dropout: float = 0.1  # share of genera trained as `unseen`, so that row 0 learns from statistics alone
-
-
-NEURAL = NeuralSettings()  # fit-reconstructor's defaults
-
 
 @functools.lru_cache(maxsize=1)
 def _genus_features():

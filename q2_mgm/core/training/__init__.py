@@ -13,15 +13,27 @@ into the predictions (`blend`). One module per concern:
 - decision: the class a classifier calls from its probabilities (a rule chosen on the validation share)
 - fitting: train_sequence_model, which picks among them
 - trained: TrainedModel, its predictions and its files
+
+settings and splits import no torch and are imported with the package (registrations read FINE_TUNING); the names
+of the modules that run the model are imported from them when first asked for, so that `from q2_mgm.core.training
+import predict` imports torch and `from q2_mgm.core.training import FINE_TUNING` does not.
 """
-from .fitting import train_sequence_model
-from .networks import sequence_model
+import importlib
+
 from .settings import FINE_TUNING, TASKS, TrainingError, TrainingSettings
 from .splits import validation_split
-from .trained import (TrainedModel, load_blended_forest, load_trained_model, predict, read_training_record,
-                      save_trained_model)
-from .trainer import EpochProgress, epoch_history
+
+_LAZY = {"train_sequence_model": "fitting", "sequence_model": "networks", "TrainedModel": "trained",
+         "load_blended_forest": "trained", "load_trained_model": "trained", "predict": "trained",
+         "read_training_record": "trained", "save_trained_model": "trained", "EpochProgress": "trainer",
+         "epoch_history": "trainer"}
 
 __all__ = ["FINE_TUNING", "TASKS", "EpochProgress", "TrainedModel", "TrainingError", "TrainingSettings",
            "epoch_history", "load_blended_forest", "load_trained_model", "predict", "read_training_record",
            "save_trained_model", "sequence_model", "train_sequence_model", "validation_split"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
