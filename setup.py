@@ -16,7 +16,11 @@ setup(
     packages=find_packages(include=["q2_mgm", "q2_mgm.*"]),
     # transformers >= 4.46 needs Python 3.9
     python_requires=">=3.9",
-    install_requires=["torch>=2.1", "transformers>=4.46,<5", "accelerate>=0.26", "safetensors", "pandas", "scipy", "matplotlib"],
+    # No install_requires, as QIIME 2's own plugins (q2-sample-classifier, q2-feature-classifier) have none: QIIME 2
+    # 2022.11 loads each plugin through pkg_resources, which resolves every declared requirement, recursively, at the
+    # start of every QIIME 2 command (torch's and transformers' trees took 3 s there, MGM used or not). The
+    # requirements are installed as the README says (torch, "transformers>=4.46,<5", "accelerate>=0.26", safetensors,
+    # then q2-mgm with --no-deps) and stated for conda in recipe/meta.yaml.
     classifiers=[
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3 :: Only",

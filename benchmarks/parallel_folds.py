@@ -56,7 +56,7 @@ def measure(workers, n_estimators, max_wait):
     from parsl.providers import LocalProvider
     from qiime2.plugins import mgm
     from qiime2.sdk.parallel_config import ParallelConfig
-    from q2_mgm.core.cross_validation import FoldPlan
+    from q2_mgm.core.cross_validation_store import FoldPlan
     # parsl starts its interchange and worker pool as commands of this venv: the interchange from this process's
     # PATH, the workers from the environment parsl copied at its import (so worker_init sets their PATH too)
     venv_bin = pathlib.Path(sys.executable).parent

@@ -9,8 +9,8 @@ import qiime2.plugin.model as model
 from qiime2.plugin import ValidationError
 
 from .core import schemas
-from .core.cross_validation import (CrossValidationFormatError, FoldsFormatError, load_cross_validation,
-                                    load_fold_plan, load_fold_result)
+from .core.cross_validation_store import (CrossValidationFormatError, FoldsFormatError, load_cross_validation,
+                                          load_fold_plan, load_fold_result)
 from .core.forest import ForestFormatError
 from .core.reconstruction import ReconstructorFormatError, load_reconstructor
 from .core.vocab import SPECIAL_TOKENS

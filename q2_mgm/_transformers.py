@@ -14,8 +14,9 @@ from ._formats import (MGMCorpusDirFmt, MGMCrossValidationDirFmt, MGMCrossValida
                        MGMFoldPredictionsDirFmt, MGMGeneratorDirFmt, MGMLabelsFormat, MGMModelDirFmt,
                        MGMSupervisedModelDirFmt, ModelFiles, TrainingHistoryFormat)
 from .core import schemas
-from .core.cross_validation import (CrossValidation, FoldPlan, FoldResult, load_cross_validation, load_fold_plan,
-                                    load_fold_result, save_cross_validation, save_fold_plan, save_fold_result)
+from .core.cross_validation_store import (CrossValidation, FoldPlan, FoldResult, load_cross_validation,
+                                          load_fold_plan, load_fold_result, save_cross_validation, save_fold_plan,
+                                          save_fold_result)
 from .core.taxonomy import features_with_written_genera
 from .core.tokenizer import Corpus
 from .core.vocab import genus_statistics

@@ -14,8 +14,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 
 from q2_mgm.core import schemas
-from q2_mgm.core.cross_validation import (CrossValidation, CrossValidationFormatError, load_cross_validation,
-                                          make_folds)
+from q2_mgm.core.cross_validation import make_folds
+from q2_mgm.core.cross_validation_store import CrossValidation, CrossValidationFormatError, load_cross_validation
 from q2_mgm.core.transfer import SampleFeatures, TransferError, standardise_within_batches
 from tests.helpers import read_genus_table, read_metadata
 
@@ -266,7 +266,7 @@ def test_fold_by_fold_gives_exactly_the_single_method_predictions(cohort, cohort
     """prepare-cross-validation, cross-validate-fold per fold (in any order) and collate-classification-folds give
     what cross-validate-classification gives, bit for bit; the fold plan and each fold's result refuse tampering."""
     from qiime2.plugins import mgm
-    from q2_mgm.core.cross_validation import FoldPlan, FoldsFormatError, load_fold_plan
+    from q2_mgm.core.cross_validation_store import FoldPlan, FoldsFormatError, load_fold_plan
     _, metadata = cohort
     settings = dict(metadata=metadata.get_column("Group"), groups=metadata.get_column("study"),
                     batches=metadata.get_column("study"), cv_strategy="leave-one-group-out", n_estimators=50,

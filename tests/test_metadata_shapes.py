@@ -369,7 +369,7 @@ def test_study_ids_written_as_numbers_are_taken_as_ids(mgm_plugin, tiny_model, g
         corpus=corpus, model=tiny_model, metadata=metadata.get_column("status"), groups=metadata.get_column("study"),
         batches=metadata.get_column("study"), cv_strategy="leave-one-group-out", n_estimators=5, device="cpu")
     from q2_mgm._formats import MGMSupervisedModelDirFmt
-    from q2_mgm.core.cross_validation import CrossValidation
+    from q2_mgm.core.cross_validation_store import CrossValidation
     assert sorted(set(result.view(CrossValidation).predictions.fold)) == ["1", "2", "3", "4"]
     model, _ = mgm_plugin.actions.fine_tune(corpus=corpus, model=tiny_model, metadata=metadata.get_column("status"),
                                             task="classification", batches=metadata.get_column("study"), device="cpu")

@@ -21,9 +21,9 @@ from .._formats import MGMCrossValidationFoldsDirFmt, MGMModelDirFmt
 from .._progress import report
 from .._types import MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMModel, Pretrained
 from ..core import schemas
-from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, CrossValidation, FoldPlan, FoldResult,
-                                     check_fold_settings, check_training_classes, collate_folds, fold_count,
-                                     make_folds, plan_folds, run_fold, run_plan)
+from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, check_fold_settings,
+                                     check_training_classes, collate_folds, make_folds, plan_folds, run_fold, run_plan)
+from ..core.cross_validation_store import CrossValidation, FoldPlan, FoldResult, fold_count
 from ..core.metadata_checks import check_columns, check_groups, check_target_varies, id_names
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
 from ..core.tokenizer import MAX_LENGTH, Corpus

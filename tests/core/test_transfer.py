@@ -78,8 +78,9 @@ def test_every_recipe_carries_signal_to_held_out_studies(cohort):
 def test_folds_run_one_by_one_and_collated_are_cross_validate_bit_for_bit(cohort, tmp_path):
     """plan_folds, run_fold per fold (any order, through their stored forms) and collate_folds give what
     cross_validate gives; plan_folds refuses folds that make_folds would not draw."""
-    from q2_mgm.core.cross_validation import (Fold, collate_folds, load_fold_plan, load_fold_result, plan_folds,
-                                              run_fold, save_fold_plan, save_fold_result)
+    from q2_mgm.core.cross_validation import collate_folds, plan_folds, run_fold
+    from q2_mgm.core.cross_validation_store import (Fold, load_fold_plan, load_fold_result, save_fold_plan,
+                                                    save_fold_result)
     from q2_mgm.core.transfer import TransferError
     data, labels, studies = cohort
     encoded, _, _, _ = encode_targets(labels, "classification")
