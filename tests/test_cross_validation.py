@@ -143,6 +143,9 @@ def test_folds():
     assert sorted(np.concatenate([f.test for f in rare])) == list(range(44))
     with pytest.raises(TransferError, match="A class has 2 samples"):
         make_folds(np.array([0] * 10 + [1] * 2), None, 5, "k-fold", "classification", 0)
+    with pytest.raises(TransferError, match="Class 'Rare' of 'diagnosis' has 2 samples, fewer than the cv=5"):
+        make_folds(np.array([0] * 10 + [1] * 2), None, 5, "k-fold", "classification", 0, ["CD", "Rare"],
+                   "diagnosis")
 
 
 def test_a_class_absent_from_the_training_side_of_a_fold_is_a_clear_error(cohort):

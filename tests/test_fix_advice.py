@@ -12,7 +12,8 @@ from .helpers import REPO
 # the functions that check metadata (None: every function of the module)
 SCOPE = {"q2_mgm/core/metadata_checks.py": None, "q2_mgm/core/samples.py": None,
          "q2_mgm/core/training/splits.py": None,
-         "q2_mgm/core/cross_validation.py": {"check_fold_settings", "make_folds", "check_training_classes"},
+         "q2_mgm/core/cross_validation.py": {"check_fold_settings", "make_folds", "check_training_classes",
+                                             "check_scored_folds"},
          "q2_mgm/core/trajectories.py": {"align"}, "q2_mgm/core/keystone_samples.py": {"_known_classes"}}
 GUARDED = "refused first by the registration's Range/Choices"
 # (module, function, the message's first words) -> the test that applies the fix the message names
@@ -23,6 +24,8 @@ ADVICE = {
         "tests/test_cases.py::TestRegressConstantTarget::test_the_fix_a_column_that_varies_runs",
     ("q2_mgm/core/metadata_checks.py", "check_groups", "Groups column {} holds one group"):
         "tests/test_cases.py::TestCvOneGroup::test_the_fix_without_groups_runs",
+    ("q2_mgm/core/metadata_checks.py", "check_groups", "Every group of {} holds one class of {}"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
     ("q2_mgm/core/metadata_checks.py", "check_groups", "Class {} of {} is held by one group"):
         "tests/test_cross_validation.py::test_a_class_absent_from_the_training_side_of_a_fold_is_a_clear_error",
     ("q2_mgm/core/metadata_checks.py", "check_batches", "Batch {} of {} holds {} sample(s)"):
@@ -51,7 +54,9 @@ ADVICE = {
         "tests/test_cases.py::TestCvOneGroup::test_the_fix_without_groups_runs",
     ("q2_mgm/core/cross_validation.py", "check_fold_settings", "k-fold with groups needs at least"):
         "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
-    ("q2_mgm/core/cross_validation.py", "make_folds", "A class has {} samples"):
+    ("q2_mgm/core/cross_validation.py", "make_folds", "{}{} has {} samples, fewer than the cv={} folds"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
+    ("q2_mgm/core/cross_validation.py", "check_scored_folds", "Every held-out fold holds one class of {} only"):
         "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
     ("q2_mgm/core/cross_validation.py", "check_training_classes", "Holding out {} leaves no training sample"):
         "tests/test_metadata_shapes.py::test_k_fold_groups_that_leave_a_class_untrained_stop_before_the_model_and_"

@@ -1,6 +1,7 @@
 """Degenerate metadata, drawn (Hypothesis), through every action that reads metadata, on a tiny model: each shape
-of issue 19 (a target that never varies, one group, a class held by one group, batches that each hold one class,
-a batch too small to standardise within, classes short of keystone-report's min_samples) must end in the plugin's
+of issue 19 (a target that never varies, one group, a class held by one group, groups that each hold one class left
+out one by one, batches that each hold one class, a batch too small to standardise within, classes short of
+keystone-report's min_samples) must end in the plugin's
 own error, naming the column and an offending value, before the model runs (no call of GPT2Model.forward).
 The actions: cross-validate-classification and -regression, classify-samples-cv, regress-samples-cv,
 classify-samples, fine-tune, train, split-corpus, predict-classification with batches, keystone-report and
@@ -80,6 +81,16 @@ def class_in_one_group(draw):
 
 
 @st.composite
+def groups_of_one_class(draw):
+    n = draw(st.integers(12, 20))
+    status, (a, b) = _two_classes(draw, n)
+    site = np.where(status == a, [f"site {1 + i % 2}" for i in range(n)], [f"site {3 + i % 2}" for i in range(n)])
+    frame = pd.DataFrame({"status": status, "age": np.arange(n, dtype=float), "site": site},
+                         index=[f"s{i:02d}" for i in range(n)])
+    return frame, {"classification": ("site", "site 1")}
+
+
+@st.composite
 def batches_of_one_class(draw):
     n = draw(st.integers(12, 20))
     status, (a, b) = _two_classes(draw, n)
@@ -115,12 +126,13 @@ def _column(frame, name):
 
 # --- each action that reads metadata, given a shape's columns: (task, the call) ---
 
-def _cv(task, **columns):
+def _cv(task, parameters=(), **columns):
     def call(mgm, corpus, model, frame):
         action = getattr(mgm.actions, f"cross_validate_{task}")
         return action(corpus=corpus, model=model, metadata=_column(frame, "status" if task == "classification"
                                                                    else "age"),
-                      **{p: _column(frame, c) for p, c in columns.items()}, n_estimators=5, device="cpu")
+                      **{p: _column(frame, c) for p, c in columns.items()}, n_estimators=5, device="cpu",
+                      **dict(parameters))
     return task, call
 
 
@@ -162,11 +174,11 @@ def _table(mgm, corpus, model):
     return frequency_table(corpus.view(Corpus).abundance_table())
 
 
-def _pipeline(name, task, **columns):
+def _pipeline(name, task, parameters=(), **columns):
     def call(mgm, corpus, model, frame, table):
         return getattr(mgm.actions, name)(table=table, metadata=_column(frame, "status" if task == "classification"
                                                                         else "age"),
-                                          **{p: _column(frame, c) for p, c in columns.items()})
+                                          **{p: _column(frame, c) for p, c in columns.items()}, **dict(parameters))
     return task, call, _table
 
 
@@ -194,6 +206,11 @@ CALLS = {
         "cross-validate-classification": _cv("classification", groups="site"),
         "fine-tune": _fit("fine_tune", "classification", groups="site"),
         "train": _fit("train", "classification", groups="site")}),
+    "groups of one class each, left out one by one": (groups_of_one_class(), {
+        "cross-validate-classification": _cv("classification", {"cv_strategy": "leave-one-group-out"},
+                                             groups="site"),
+        "classify-samples-cv": _pipeline("classify_samples_cv", "classification",
+                                         {"cv_strategy": "leave-one-group-out"}, groups="site")}),
     "batches of one class": (batches_of_one_class(), {
         "cross-validate-classification": _cv("classification", batches="run"),
         "fine-tune": _fit("fine_tune", "classification", batches="run")}),
@@ -245,12 +262,13 @@ def test_each_degenerate_shape_stops_each_action_before_the_model_runs(shape, ac
 
 
 @pytest.mark.one_torch_thread
-@pytest.mark.parametrize("fix", [{"cv_strategy": "leave-one-group-out"}, {"groups": None}])
 def test_k_fold_groups_that_leave_a_class_untrained_stop_before_the_model_and_the_fixes_run(
-        mgm_plugin, tiny_model, genera, fix):
+        mgm_plugin, tiny_model, genera):
     """Four sites, each of one class: k-fold with cv=2 drew a fold holding out both sites of class 'b' (the error
-    came after the encoder's pass). It now comes before, and both fixes it names run the model and predict every
-    sample (which also shows that the counter above sees the model run)."""
+    came after the encoder's pass). It now comes before, and the fix it names for such sites, no groups, runs the
+    model and predicts every sample (which also shows that the counter above sees the model run); leave-one-group-out,
+    which it names only for groups that each hold several classes, is refused on these sites (the next test)."""
+    fix = {"groups": None}
     from q2_mgm.core.transfer import TransferError
     ids = [f"s{i:02d}" for i in range(16)]
     frame = pd.DataFrame({"status": np.where(np.arange(16) % 2, "a", "b"),
@@ -261,8 +279,8 @@ def test_k_fold_groups_that_leave_a_class_untrained_stop_before_the_model_and_th
     with forward_calls() as calls, pytest.raises(TransferError) as error:
         mgm_plugin.actions.cross_validate_classification(**parameters)
     assert calls == []
-    for words in ("Holding out fold 1 leaves no training sample of class 'b'", "cv_strategy 'leave-one-group-out'",
-                  "leave the groups column 'site' out"):
+    for words in ("Holding out fold 1 leaves no training sample of class 'b'", "leave the groups column 'site' out",
+                  "where its groups each hold several classes, use cv_strategy 'leave-one-group-out'"):
         assert words in str(error.value), (words, str(error.value))
     with forward_calls() as calls:
         predictions, probabilities, _ = mgm_plugin.actions.cross_validate_classification(**{**parameters, **fix})
@@ -308,6 +326,15 @@ FIXES = {  # the error's advice (words of its message), the call that raises it,
     "k-fold with fewer groups than cv: lower cv": (
         "lower cv to 4", _cv_call(_frame(), cv=5, columns={"groups": "site"}),
         _cv_call(_frame(), cv=4, columns={"groups": "site"})),
+    "groups of one class each, leave-one-group-out: no groups, k-fold": (
+        "leave groups out and use cv_strategy 'k-fold'",
+        _cv_call(_with(_frame(), site=[f"site {i % 4}" for i in range(16)]), cv_strategy="leave-one-group-out",
+                 columns={"groups": "site"}),
+        _cv_call(_frame(), cv_strategy="k-fold")),
+    "groups of one class each, k-fold: leave the groups out": (
+        "Leave the groups column 'site' out",
+        _cv_call(_with(_frame(), site=[f"site {i % 4}" for i in range(16)]), cv=4, columns={"groups": "site"}),
+        _cv_call(_with(_frame(), site=[f"site {i % 4}" for i in range(16)]), cv=4)),
     "a class with fewer samples than cv: lower cv": (
         "lower cv to 3 (--p-cv 3)", _cv_call(_with(_frame(), status=["c"] * 3 + ["a", "b"] * 6 + ["a"]), cv=5),
         _cv_call(_with(_frame(), status=["c"] * 3 + ["a", "b"] * 6 + ["a"]), cv=3)),

@@ -22,7 +22,8 @@ from .._progress import report
 from .._types import MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMModel, Pretrained
 from ..core import schemas
 from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, check_fold_settings,
-                                     check_training_classes, collate_folds, make_folds, plan_folds, run_fold, run_plan)
+                                     check_scored_folds, check_training_classes, collate_folds, make_folds, plan_folds,
+                                     run_fold, run_plan)
 from ..core.cross_validation_store import CrossValidation, FoldPlan, FoldResult, fold_count
 from ..core.metadata_checks import check_columns, check_groups, check_target_varies, id_names
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
@@ -55,9 +56,12 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
     check_columns(labels, metadata.name, task, TransferError, group_values, None if groups is None else groups.name,
                   batch_values, None if batches is None else batches.name, cv_strategy)
     encoded, classes, _, _ = encode_targets(labels, task)
-    folds = make_folds(encoded, group_values, cv, cv_strategy, task, random_state)
+    folds = make_folds(encoded, group_values, cv, cv_strategy, task, random_state, classes, metadata.name,
+                       None if groups is None else groups.name)
     if task == "classification":
         check_training_classes(folds, encoded, classes, None if groups is None else groups.name)
+        if groups is not None:
+            check_scored_folds(folds, encoded, classes, group_values, metadata.name, groups.name)
     backbone, vocabulary, _ = load_general_model() if model is None else load_model(model.path)
     report(f"features of {len(kept)} samples from the frozen encoder (one pass, shared by every fold)")
     started = time.perf_counter()
@@ -169,9 +173,16 @@ def _pipeline(ctx, task, table, taxonomy, max_length, harmonize_names, **paramet
     values = target.to_series().dropna()  # before any work: what holds for every sample holds for those kept
     check_target_varies(values, target.name, task, TransferError)
     if groups is not None:
-        check_groups(groups.to_series().dropna(), groups.name, TransferError, parameters["cv_strategy"])
+        group_values = groups.to_series().dropna()
+        if task == "classification":  # a class held by one group, or groups that each hold one class
+            both = group_values.index.intersection(values.index)
+            check_groups(group_values.loc[both], groups.name, TransferError, parameters["cv_strategy"],
+                         values.loc[both], target.name)
+        else:
+            check_groups(group_values, groups.name, TransferError, parameters["cv_strategy"])
     check_fold_settings(parameters["cv"], parameters["cv_strategy"],
-                        None if groups is None else groups.to_series().dropna().nunique())  # before any work
+                        None if groups is None else groups.to_series().dropna().nunique(),
+                        None if groups is None else groups.name)  # before any work
     tokenize = ctx.get_action("mgm", "tokenize")
     prepare = ctx.get_action("mgm", "prepare_cross_validation")
     run_fold_action = ctx.get_action("mgm", "cross_validate_fold")

@@ -50,9 +50,11 @@ class CrossValidationSettings:
 CROSS_VALIDATION = CrossValidationSettings()
 
 
-def check_fold_settings(cv: int, strategy: str, n_groups: Optional[int]) -> None:
+def check_fold_settings(cv: int, strategy: str, n_groups: Optional[int], groups_column: Optional[str] = None) -> None:
     """What can be checked of the folds before any work: the strategy, and enough groups (n_groups: how many
-    distinct groups, None without a groups column). TransferError names the parameter and the fix."""
+    distinct groups, None without a groups column, named groups_column). TransferError names the parameter, the
+    column and the fix."""
+    column = "the groups column" + (f" {groups_column!r}" if groups_column else "")
     if strategy not in CV_STRATEGIES:
         raise TransferError(f"cv_strategy must be one of {', '.join(CV_STRATEGIES)}, not {strategy!r}.")
     if strategy == "leave-one-group-out":
@@ -61,23 +63,25 @@ def check_fold_settings(cv: int, strategy: str, n_groups: Optional[int]) -> None
                                 "subject of each sample; --m-groups-column); give one, or use cv_strategy "
                                 "'k-fold'.")
         if n_groups < 2:
-            raise TransferError(f"leave-one-group-out needs at least 2 groups; the groups column holds {n_groups}. "
+            raise TransferError(f"leave-one-group-out needs at least 2 groups; {column} holds {n_groups}. "
                                 "Give a groups column with several groups, or use cv_strategy 'k-fold' without "
                                 "groups.")
         return
     if cv < 2:
         raise TransferError(f"cv must be at least 2 folds, not {cv}.")
     if n_groups is not None and n_groups < cv:
-        raise TransferError(f"k-fold with groups needs at least cv={cv} groups (--p-cv), and the groups column "
-                            f"holds {n_groups}; lower cv to {n_groups} or use cv_strategy 'leave-one-group-out'.")
+        raise TransferError(f"k-fold with groups needs at least cv={cv} groups (--p-cv), and {column} holds "
+                            f"{n_groups}; lower cv to {n_groups} or use cv_strategy 'leave-one-group-out'.")
 
 
 def make_folds(targets: np.ndarray, groups: Optional[np.ndarray], cv: int, strategy: str, task: str,
-               random_state: int) -> List[Fold]:
-    """Folds over (n_samples,) targets. k-fold is stratified by class for classification, and keeps each group on
-    one side where groups ((n_samples,) names) are given; leave-one-group-out holds out one group per fold.
-    TransferError where the strategy cannot be made from these samples."""
-    check_fold_settings(cv, strategy, None if groups is None else len(np.unique(groups)))
+               random_state: int, classes: Optional[Sequence[str]] = None, label_column: Optional[str] = None,
+               groups_column: Optional[str] = None) -> List[Fold]:
+    """Folds over (n_samples,) targets (class indices into `classes` for classification). k-fold is stratified by
+    class for classification, and keeps each group on one side where groups ((n_samples,) names) are given;
+    leave-one-group-out holds out one group per fold. TransferError where the strategy cannot be made from these
+    samples, naming the class and the columns (label_column, groups_column) where given."""
+    check_fold_settings(cv, strategy, None if groups is None else len(np.unique(groups)), groups_column)
     index = np.arange(len(targets))
     if strategy == "leave-one-group-out":
         splits = LeaveOneGroupOut().split(index, targets, groups)
@@ -91,11 +95,14 @@ def make_folds(targets: np.ndarray, groups: Optional[np.ndarray], cv: int, strat
             warnings.filterwarnings("ignore", "The least populated class in y has only", UserWarning)
             splits = list(splitter.split(index, targets, groups))
     elif task == "classification":
-        smallest = int(np.bincount(targets).min())
+        counts = np.bincount(targets)
+        smallest = int(counts.min())
         if smallest < cv:
             fix = (f"lower cv to {smallest} (--p-cv {smallest}), or merge the class with a related one"
                    if smallest >= 2 else "merge the class with a related one, or filter its sample out")
-            raise TransferError(f"A class has {smallest} samples, fewer than the cv={cv} folds that stratified "
+            name = "A class" if classes is None else f"Class {classes[int(counts.argmin())]!r}"
+            where = f" of {label_column!r}" if label_column else ""
+            raise TransferError(f"{name}{where} has {smallest} samples, fewer than the cv={cv} folds that stratified "
                                 f"k-fold puts one of each class in; {fix}.")
         splits = StratifiedKFold(cv, shuffle=True, random_state=random_state).split(index, targets)
     else:
@@ -112,13 +119,31 @@ def check_training_classes(folds: Sequence[Fold], encoded: np.ndarray, classes: 
         seen = np.unique(encoded[fold.train])
         if len(seen) < len(classes):
             missing = [classes[i] for i in range(len(classes)) if i not in seen]
-            fix = ("Use cv_strategy 'leave-one-group-out' (each held-out group then leaves the classes of the "
-                   f"others to train on), or leave the groups column {groups_column!r} out (stratified k-fold puts "
-                   "every class in each training side)" if groups_column else
+            fix = (f"Either leave the groups column {groups_column!r} out (stratified k-fold puts every class in "
+                   "each training side), or, where its groups each hold several classes, use cv_strategy "
+                   "'leave-one-group-out' (each held-out group then leaves the classes of the others to train on)"
+                   if groups_column else
                    "Merge the class with a related one, or filter its samples out")
             raise TransferError(f"Holding out {fold.name} leaves no training sample of class "
                                 f"{', '.join(map(repr, missing))}: every class must occur outside each held-out "
                                 f"fold. {fix}.")
+
+
+def check_scored_folds(folds: Sequence[Fold], encoded: np.ndarray, classes: Sequence[str], groups: np.ndarray,
+                       label_column: str, groups_column: str) -> None:
+    """Before any work: where groups drew a classification's folds ((n_samples,) names), the held-out folds must
+    not each hold one class, or no fold can be scored (ROC AUC needs two classes): the groups then each hold one
+    class. TransferError names the columns, a fold, its group and class, and the fix that works: no groups
+    (stratified k-fold holds out every class in each fold)."""
+    if len(classes) < 2 or not all(len(np.unique(encoded[fold.test])) == 1 for fold in folds):
+        return
+    fold = folds[0]
+    raise TransferError(f"Every held-out fold holds one class of {label_column!r} only ({fold.name}, group "
+                        f"{str(groups[fold.test][0])!r} of {groups_column!r}: {classes[encoded[fold.test][0]]!r}), "
+                        f"as the groups of {groups_column!r} each hold one class: no fold can be scored (ROC AUC "
+                        f"needs two classes). Leave the groups column {groups_column!r} out (stratified k-fold then "
+                        "holds out every class in each fold), or give a groups column whose groups each hold "
+                        "several classes.")
 
 
 def _decode(outputs, task, classes, mean, std):
@@ -206,13 +231,17 @@ def plan_folds(features: SampleFeatures, targets: pd.Series, task: str, folds: S
                groups: Optional[np.ndarray] = None, **record) -> FoldPlan:
     """A FoldPlan of folds from make_folds over these samples (features and targets in the same order; groups:
     (n_samples,) names, read by the transfer matrix where transfer_matrix is set). TransferError where a fold leaves
-    a class without training samples (checked here, before any fold runs), or where the folds are not as make_folds
+    a class without training samples or every held-out fold one class (checked here, before any fold runs: the
+    record's label_column and groups_column name them), or where the folds are not as make_folds
     draws them: every sample held out by exactly one fold, which trains on every other sample, in input order."""
     if recipe not in RECIPES:
         raise TransferError(f"Unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}.")
     encoded, classes, _, _ = encode_targets(targets, task)
     if task == "classification":
         check_training_classes(folds, encoded, classes, record.get("groups_column"))
+        if groups is not None:
+            check_scored_folds(folds, encoded, classes, np.asarray(groups).astype(str),
+                               record.get("label_column", "the target"), record.get("groups_column", "the groups"))
     fold_of = np.zeros(len(targets), dtype=np.int64)
     for number, fold in enumerate(folds, start=1):
         if (fold_of[fold.test] != 0).any():

@@ -10,6 +10,7 @@ from typing import Optional, Sequence, Type
 import numpy as np
 import pandas as pd
 
+from .samples import filter_out_advice
 from .transfer import MIN_BATCH_SAMPLES
 
 SPECIAL_TOKENS = ("<bos>", "<eos>", "<pad>")
@@ -21,10 +22,6 @@ def _values(values) -> pd.Series:
 
 def _shown(value) -> str:
     return f"{value:g}" if isinstance(value, (float, np.floating)) else repr(str(value))
-
-
-def _filter_out(column: str, value) -> str:
-    return f"qiime feature-table filter-samples --p-where \"[{column}]!='{value}'\""
 
 
 def id_names(values: pd.Series) -> pd.Series:
@@ -57,8 +54,9 @@ def check_groups(groups, column: str, error: Type[Exception], strategy: Optional
     """A groups column (study, subject) that decides the folds (strategy: the cv_strategy; None for the validation
     split of fine-tune and train): one group leaves nothing to hold out; and, where a classification's `labels` of
     the same samples are given, a class held by one group only leaves no sample of that class to train on while
-    that group is held out. Raises `error` naming the column, the group (and class) and fixes that work: without
-    groups (stratified, with cv_strategy 'k-fold'), or a column with several groups."""
+    that group is held out; and, under leave-one-group-out, groups that each hold one class leave no fold that can
+    be scored. Raises `error` naming the column, the group (and class) and fixes that work: without groups
+    (stratified, with cv_strategy 'k-fold'), or a column with several groups."""
     groups = _values(groups).astype(str)
     without = {"k-fold": "leave groups out (the folds are then stratified k-fold over the samples)",
                "leave-one-group-out": "leave groups out and use cv_strategy 'k-fold' (stratified k-fold over the "
@@ -72,6 +70,14 @@ def check_groups(groups, column: str, error: Type[Exception], strategy: Optional
     if labels is None:
         return
     labels = _values(labels).astype(str)
+    per_group = labels.groupby(groups.to_numpy()).nunique()
+    if strategy == "leave-one-group-out" and (per_group == 1).all():
+        group = per_group.index[0]
+        raise error(f"Every group of {column!r} holds one class of {label_column!r} (group {group!r}: "
+                    f"{labels[groups == group].iloc[0]!r}): leaving one group out holds out one class only, so no "
+                    "fold can be scored (ROC AUC needs two classes) and the groups cannot be told from the classes. "
+                    f"Either {without}, or give a groups column whose groups each hold several classes (e.g. "
+                    "studies with cases and controls).")
     per_class = groups.groupby(labels.to_numpy()).nunique()
     lone = per_class[per_class < 2]
     if len(lone):
@@ -96,7 +102,7 @@ def check_batches(batches, column: str, labels, label_column: str, task: str, mi
         raise error(f"Batch {name!r} of {column!r} holds {count} sample(s); standardising within each batch needs "
                     f"at least {minimum} samples of every batch (a few dozen for stable figures). Merge the batch "
                     f"with a related one (give their samples one value in {column!r}), filter its samples out "
-                    f"({_filter_out(column, name)}), or leave batches out.")
+                    f"({filter_out_advice(column, name)}), or leave batches out.")
     labels = _values(labels)
     per_batch = labels.groupby(batches.to_numpy()).nunique()
     if len(per_batch) > 1 and (per_batch == 1).all():
@@ -174,8 +180,9 @@ def check_min_samples(sentences: pd.Series, groups: pd.Series, min_samples: int,
     every = len(short) == len(reach)
     where = f"any class of {column!r}" if every else f"class {short.index[0]!r} of {column!r}"
     raise error(f"No genus reaches min_samples={min_samples} {unit} in {where} (the most any one genus reaches "
-                f"per class: {summary}), so {'no' if every else 'that'} class would rank any. Lower min_samples to "
-                f"{lowest} (--p-min-samples {lowest}) to rank genera in every class, or add {unit} of the class.")
+                f"per class: {summary}), so {'no class would rank a genus' if every else 'that class would rank none'}"
+                f". Lower min_samples to {lowest} (--p-min-samples {lowest}) to rank genera in every class, or add "
+                f"{unit} of the class.")
 
 
 def unvalidated_batches(batches: Sequence[str], labels: Sequence[str]) -> list:

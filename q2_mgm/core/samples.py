@@ -86,3 +86,9 @@ def samples_left_out(sample_ids: pd.Index, used: pd.Index, columns: Sequence[Tup
     in_dropped = candidates.isin(dropped.index)
     reasons[in_dropped] = [f"dropped by tokenization: {r}" for r in dropped.reindex(candidates[in_dropped])]
     return pd.DataFrame({"sample_id": candidates.astype(str), "reason": reasons.to_numpy()})
+
+
+def filter_out_advice(column: str, value) -> str:
+    """The filter that leaves a value's samples out of the table (a corpus is then tokenized from it again)."""
+    return (f"qiime feature-table filter-samples --p-where \"[{column}]!='{value}'\" on the table, then tokenize "
+            "it again")

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit, StratifiedGroupKFold, StratifiedShuffleSplit
 
+from ..samples import filter_out_advice
 from .settings import TrainingError
 
 TEST_SIZE = 0.2  # split-corpus's and the pipelines' default share of samples (or groups) held out to test
@@ -28,8 +29,7 @@ def check_class_sizes(labels: pd.Series, sides: Sequence[str], column: str,
         raise TrainingError(
             f"Class {name!r} of metadata column {column!r} has {count} {unit}{'' if count == 1 else 's'}; each "
             f"class needs at least {len(sides)}, one for each of {', '.join(sides)}{others}. Filter those samples "
-            f"out (qiime feature-table filter-samples --p-where \"[{column}]!='{name}'\") or merge the class with "
-            "a related one, then run again.")
+            f"out ({filter_out_advice(column, name)}) or merge the class with a related one, then run again.")
 
 
 def _hold_out_every_class(targets, groups, train_idx, held_idx, random_state):
