@@ -16,7 +16,11 @@ Measurements:
            imported by then), against `import q2_sample_classifier.plugin_setup` after qiime2 and q2_types: wall time
            and the resident memory it adds, median of --repeats fresh processes.
   plugins  `qiime2.sdk.PluginManager()` with every installed plugin, and without q2-mgm: one venv, q2-mgm's entry
-           point left out by wrapping PluginManager.iter_entry_points in that process. Median of 3.
+           point left out by wrapping PluginManager.iter_entry_points in that process. Median of 3. Both checkouts
+           load through the one installed q2-mgm's metadata, so its declared requirements are measured apart:
+  requires what QIIME 2 2022.11's pkg_resources does for each plugin it loads before importing it: resolving the
+           requirements the plugin declares (each checkout's setup.py install_requires, in this venv), against
+           q2-sample-classifier's (none); median of --repeats fresh processes.
   first    a fresh process: PluginManager, then the Artifact API's first `tokenize` and first `embed` (twins).
   cli      `qiime mgm classify-samples` (subjects grouped) against `qiime sample-classifier classify-samples` on the
            twins (278 samples, 130 genera), both at their defaults, alternating, median of --cli-repeats; and
@@ -33,7 +37,6 @@ import sys
 import tempfile
 import time
 
-import _harness
 from _harness import ROOT, SHARED, CpuWatch, finish, fmt_s, machine_info, measuring, parser, q2_versions, say
 from _plugin_load_report import report
 
@@ -55,6 +58,12 @@ if {without_mgm}:
 t = time.perf_counter()
 manager = qiime2.sdk.PluginManager()
 print(json.dumps({{"s": time.perf_counter() - t, "rss_mb": {rss}, "plugins": sorted(manager.plugins)}}))"""
+REQUIRES = """import json, time
+import pkg_resources
+requirements = list(pkg_resources.parse_requirements({requirements!r}))
+t = time.perf_counter()
+pkg_resources.working_set.resolve(requirements)
+print(json.dumps({{"s": time.perf_counter() - t, "n_requirements": len(requirements)}}))"""
 FIRST = """import json, time
 t0 = time.perf_counter()
 import qiime2
@@ -141,12 +150,35 @@ def measure_plugins(roots, watch):
             for name, runs in results.items()}
 
 
+def _declared_requirements(root):
+    """install_requires of the setup.py in checkout root (none where it declares none)."""
+    import ast
+    for node in ast.walk(ast.parse((root / "setup.py").read_text())):
+        if isinstance(node, ast.keyword) and node.arg == "install_requires":
+            return ast.literal_eval(node.value)
+    return []
+
+
+def measure_requirements(roots, repeats, watch):
+    declared = {f"q2-mgm {label}": _declared_requirements(root) for label, root in roots.items()}
+    declared["q2-sample-classifier"] = []  # its egg-info declares none, as QIIME 2's plugins do
+    results = {}
+    with watch.phase("requires"):
+        for _ in range(repeats):
+            for name, requirements in declared.items():
+                results.setdefault(name, []).append(_child(REQUIRES.format(requirements=requirements), ROOT,
+                                                           "resolving requirements"))
+    return {name: {"median_s": _median(runs), "requirements": declared[name], "runs": [r["s"] for r in runs]}
+            for name, runs in results.items()}
+
+
 def _inputs(work):
     """table.qza (twins' genus counts), metadata.tsv, the general model's artifact: made once, shared by all runs."""
     import pandas as pd
     import qiime2
     counts = pd.read_csv(TWINS / "genus_counts.tsv", sep="\t", index_col=0).astype(float)
-    qiime2.Artifact.import_data("FeatureTable[Frequency]", counts.rename_axis("sample-id")).save(str(work / "table.qza"))
+    table = qiime2.Artifact.import_data("FeatureTable[Frequency]", counts.rename_axis("sample-id"))
+    table.save(str(work / "table.qza"))
     metadata = pd.read_csv(TWINS / "metadata.tsv", sep="\t", index_col=0, dtype=str).rename_axis("sample-id")
     metadata.to_csv(work / "metadata.tsv", sep="\t")
     from qiime2.plugins import mgm
@@ -206,6 +238,8 @@ def measure(args, roots, work, watch):
     results["import"] = measure_imports(roots, args.repeats, watch)
     say("PluginManager(), with and without q2-mgm")
     results["plugins"] = measure_plugins(roots, watch)
+    say(f"declared requirements resolved as pkg_resources does at plugin load: {args.repeats} fresh processes each")
+    results["requires"] = measure_requirements(roots, args.repeats, watch)
     say("inputs: twins table, metadata, the general model's artifact")
     _inputs(work)
     say("the first tokenize and embed after QIIME 2 starts")

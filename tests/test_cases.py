@@ -382,7 +382,9 @@ class TestBatchOfOneClass:
         named = {"validation_auc (S2 not validated)", "validation_auc (S1 not scored: one class)"}
         assert named <= set(history.view(pd.DataFrame).columns)
         model.export_data(str(tmp_path / "model"))
-        record = json.loads((tmp_path / "model" / "training.json").read_text())
+        text = (tmp_path / "model" / "training.json").read_text()
+        record = json.loads(text, parse_constant=lambda constant: pytest.fail(f"training.json holds {constant}"))
+        assert all(f'"{name}": null' in text for name in named)  # strict JSON: null, never NaN
         assert all(name in json.dumps(record["validation"]) for name in named)
         probabilities = mgm_plugin.actions.predict_classification(
             corpus=corpus, model=model, batches=metadata.get_column("study")).probabilities

@@ -288,6 +288,24 @@ def test_k_fold_groups_that_leave_a_class_untrained_stop_before_the_model_and_th
     assert np.allclose(probabilities.view(pd.DataFrame).sum(axis=1), 1)
 
 
+@pytest.mark.one_torch_thread
+def test_k_fold_over_groups_of_one_class_each_runs_and_the_evaluation_says_what_it_may_measure(
+        mgm_plugin, tiny_model, genera, tmp_path):
+    """Eight sites, each of one class, two folds that mix them: no error (subjects are groups of one class each,
+    rightly), but the evaluation warns that of studies or sites the figures may measure the groups."""
+    ids = [f"s{i:02d}" for i in range(16)]
+    frame = pd.DataFrame({"status": np.where(np.arange(16) % 2, "a", "b"),
+                          "site": [f"site {i % 8}" for i in range(16)]}, index=ids)
+    *_, result = mgm_plugin.actions.cross_validate_classification(
+        corpus=corpus_of(genera, ids, 6), model=tiny_model, metadata=_column(frame, "status"),
+        groups=_column(frame, "site"), cv=2, n_estimators=5, device="cpu")
+    page, = mgm_plugin.actions.evaluate_cross_validation(cross_validation=result)
+    page.export_data(str(tmp_path / "page"))
+    text = " ".join((tmp_path / "page" / "index.html").read_text().split())
+    assert "Every group of 'site' holds one class of 'status'." in text
+    assert "give a groups column whose groups each hold both classes" in text
+
+
 # --- every error of the metadata checks that advises a fix, with the fix applied: the action then runs ---
 
 def _frame(n=16, classes=("a", "b"), sites=4):

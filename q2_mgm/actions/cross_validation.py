@@ -73,11 +73,20 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
         report(f"left out {len(left_out)} samples that cannot be predicted (listed in the evaluation)")
     if transfer_matrix and groups is None:
         report("transfer_matrix needs a groups column; none drawn")
+    # k-fold over groups that each hold one class (subjects: expected; studies or sites: the folds then differ from
+    # training in group and class alike) runs, and the evaluation says so
+    one_class_groups = (task == "classification" and groups is not None and
+                        bool((pd.Series(np.asarray(labels)).groupby(group_values).nunique() == 1).all()))
+    if one_class_groups:
+        report(f"every group of {groups.name!r} holds one class of {metadata.name!r}: expected of subjects; of "
+               "studies or sites, the figures may measure the groups rather than the classes (the evaluation says "
+               "so)")
     plan = plan_folds(
         SampleFeatures(embeddings, likelihood, abundances, batch_values), labels, task, folds, recipe, BASELINES,
         random_state, n_estimators, transfer_matrix, group_values, label_column=metadata.name,
         groups_column=None if groups is None else groups.name, batches_column=None if batches is None else
-        batches.name, cv_strategy=cv_strategy, cv=len(folds), left_out=left_out, features_seconds=features_seconds)
+        batches.name, cv_strategy=cv_strategy, cv=len(folds), left_out=left_out, features_seconds=features_seconds,
+        groups_of_one_class=one_class_groups)
     return plan, folds
 
 

@@ -21,7 +21,7 @@ from .._types import Generator, MGMCorpus, MGMLabels, MGMModel, MGMReconstructor
 from ..core.reconstruction import (MGnifyMeanReconstructor, RankMedianReconstructor, genus_relative_abundance,
                                    load_reconstructor)
 from ..core.samples import samples_with_values
-from ..core.schemas import LABEL_COLUMN, LABEL_TEXTS_KEY, PRETRAINING_RECORD_FILE, SAMPLE_ID
+from ..core.schemas import LABEL_COLUMN, LABEL_TEXTS_KEY, PRETRAINING_RECORD_FILE, SAMPLE_ID, strict_json
 from ..core.settings import GENERAL_MODEL_SIZE as S, NEURAL as N, PRETRAINING as P, SAMPLING, NeuralSettings
 from ..core.tokenizer import MAX_LENGTH, Corpus, tokenize_matrix
 from ..core.vocab import EOS_ID, LABEL_PREFIX, LABEL_SUFFIX, is_label_token, label_ids, mgm_vocabulary
@@ -82,7 +82,8 @@ def _save(network, vocabulary, history, settings, record, out):
     save_model(network, vocabulary, out.path)
     record = {**record, "settings": dataclasses.asdict(settings),
               "history": history.reset_index().to_dict(orient="list")}
-    (out.path / PRETRAINING_RECORD_FILE).write_text(json.dumps(record, indent=2, default=float) + "\n")
+    (out.path / PRETRAINING_RECORD_FILE).write_text(
+        json.dumps(strict_json(record), indent=2, allow_nan=False, default=float) + "\n")
     return out, history
 
 

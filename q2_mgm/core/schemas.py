@@ -1,5 +1,8 @@
 """One definition of each file name, column list and JSON key that q2-mgm's artifacts hold. The core writes them,
-the directory formats validate against them, the tests read them."""
+the directory formats validate against them, the tests read them; and how their JSON is written (strict_json)."""
+import math
+import numbers
+from typing import Any
 
 SAMPLE_ID, FEATURE_ID = "sample-id", "feature-id"  # QIIME 2's ID headers
 
@@ -52,3 +55,18 @@ FOLDS_RECORD_KEYS = ("task", "genera", "fold_names", "recipe", "methods", "rando
                      "transfer_matrix", "has_groups", "has_batches", "record")
 FOLD_RECORD_FILE = "fold.json"
 FOLD_RECORD_KEYS = ("fold", "name", "n_folds", "task", "methods", "classes", "seconds")
+
+
+def strict_json(value: Any) -> Any:
+    """`value` as JSON can hold it: numpy scalars as Python numbers, NaN and infinities (a figure that could not
+    be computed, such as the ROC AUC of a batch of one class) as null, which strict JSON readers accept where they
+    refuse Python's bare NaN. Write it with json.dumps(..., allow_nan=False)."""
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item) for item in value]
+    if isinstance(value, numbers.Number) and hasattr(value, "item"):  # numpy's scalars
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -182,4 +182,6 @@ def evaluate_cross_validation(output_dir: str, cross_validation: CrossValidation
         "left_out": html_table(left_out, index=False) if len(left_out) else None, "n_left_out": len(left_out),
         "downloads": downloads, "classification": result.task == "classification",
         "no_batches": not record["batches_column"],
+        "groups_of_one_class": record.get("groups_of_one_class", False),
+        "label_column": record.get("label_column"), "groups_column": record.get("groups_column"),
     })

@@ -8,6 +8,7 @@ from typing import Any, Dict, Iterable, List, Optional, Protocol, Sequence, Tupl
 import numpy as np
 import pandas as pd
 
+from ..schemas import strict_json
 from ..tokenizer import assign_genera
 from ..vocab import SPECIAL_TOKENS, PathLike, is_label_token, versions
 
@@ -148,7 +149,8 @@ def reconstructor_kind(cls: Type[ReconstructorT]) -> Type[ReconstructorT]:
 def write_record(directory: PathLike, record: Dict[str, Any]) -> None:
     """reconstructor.json: the record with the format's name and the versions that wrote it."""
     record = {"format": "q2-mgm reconstructor", **record, "versions": versions()}
-    (pathlib.Path(directory) / RECORD).write_text(json.dumps(record, indent=2, default=float) + "\n")
+    (pathlib.Path(directory) / RECORD).write_text(
+        json.dumps(strict_json(record), indent=2, allow_nan=False, default=float) + "\n")
 
 
 def load_reconstructor(directory: PathLike) -> Reconstructor:

@@ -60,8 +60,8 @@ def _leave_one_batch_out(data, targets, task, classes, settings, report):
         elif len(classes) == 2:  # held out and predicted (the decision rule reads it), but ROC AUC needs 2 classes
             one_class.append(batch)
     if one_class:
-        report(f"leave-one-batch-out: {', '.join(one_class)} held out but not scored: each holds one class, and "
-               "ROC AUC needs two")
+        report(f"leave-one-batch-out: batch {', '.join(map(repr, one_class))} held out but not scored: it holds "
+               "one class only, and ROC AUC needs two")
         not_validated.update({f"{name} ({batch} not scored: one class)": float("nan") for batch in one_class})
     if not scores:
         return not_validated, len(held_out), decision

@@ -15,7 +15,7 @@ import transformers
 from ..forest import Forest, load_forest, save_forest
 from ..inference import language_model_features, length_batches, padded_batch
 from ..models import ModelFormatError, load_model, save_model
-from ..schemas import TRAINING_RECORD_FILE, TRAINING_RECORD_KEYS, TRANSFER_FILE
+from ..schemas import TRAINING_RECORD_FILE, TRAINING_RECORD_KEYS, TRANSFER_FILE, strict_json
 from ..vocab import PathLike, Vocabulary
 from .blend import forest_matrix
 from .decision import DecisionRule, argmax_rule, load_decision_rule
@@ -110,7 +110,8 @@ def save_trained_model(trained: TrainedModel, vocabulary: Vocabulary, directory:
     record = {**trained.training_record(),
               "settings": dataclasses.asdict(settings) if settings else None,
               "history": trained.history.reset_index().to_dict(orient="list")}
-    (directory / TRAINING_RECORD_FILE).write_text(json.dumps(record, indent=2, default=float) + "\n")
+    (directory / TRAINING_RECORD_FILE).write_text(json.dumps(strict_json(record), indent=2, allow_nan=False,
+                                                                    default=float) + "\n")
     if trained.forest is not None:
         save_forest(trained.forest, directory)
     if trained.transfer is not None:
