@@ -16,11 +16,11 @@ import transformers
 from q2_mgm.core.inference import encode, resolve_device
 from q2_mgm.core.models import load_model, save_model
 from q2_mgm.core.pretraining import (PretrainingError, PretrainingSettings, _KeepBest, add_label_tokens,
-                                     label_ids, label_token, label_vocabulary, new_model, new_model_config,
-                                     pretrain, prompt_ids)
+                                     label_token, label_vocabulary, new_model, new_model_config, pretrain,
+                                     prompt_ids)
 from q2_mgm.core.tokenizer import tokenize_dataframe
 from q2_mgm.core.training import sequence_model
-from q2_mgm.core.vocab import BOS_ID, EOS_ID, mgm_vocabulary, upstream_resource
+from q2_mgm.core.vocab import BOS_ID, EOS_ID, label_ids, mgm_vocabulary, upstream_resource
 
 from ..helpers import REPO, read_metadata
 
