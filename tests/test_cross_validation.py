@@ -370,5 +370,8 @@ def test_a_cross_validation_over_24_one_class_groups_prints_no_warnings(tmp_path
                                 groups_column="subject", batches_column=None, cv_strategy="leave-one-group-out",
                                 cv=24, left_out=[], features_seconds=0.0)
         evaluate_cross_validation(str(tmp_path), result)
-    assert [str(w.message) for w in caught] == []
+    # what a console shows: Python's default filters hide DeprecationWarnings raised outside __main__ (in the
+    # 2024.10 lane, scipy's about an option scikit-learn passes to its solver), so they reach no user
+    shown = [w for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
+    assert [str(w.message) for w in shown] == []
     assert "is that class's\n    recall" in (tmp_path / "index.html").read_text()

@@ -33,9 +33,11 @@ def _fold_scores(result: CrossValidation) -> pd.DataFrame:
             called = frame["prediction"].astype(str).reset_index(drop=True)
             row["accuracy"] = float((called == truth).mean())
             with warnings.catch_warnings():  # a fold of one class (a held-out subject or study) whose samples
-                # are called as another class: its balanced accuracy is that class's recall, as the page says;
-                # scikit-learn's warning, once per such fold, tells the user nothing to act on
+                # are called as another class, or all as its own: its balanced accuracy is that class's recall, as
+                # the page says; scikit-learn's warning (the first, or from 1.4 the second), once per such fold,
+                # tells the user nothing to act on
                 warnings.filterwarnings("ignore", "y_pred contains classes not in y_true", UserWarning)
+                warnings.filterwarnings("ignore", "A single label was found in 'y_true' and 'y_pred'", UserWarning)
                 row["balanced accuracy"] = balanced_accuracy_score(truth, called)
         else:
             truth, predicted = frame["truth"].astype(float), frame["prediction"].astype(float)
