@@ -25,7 +25,7 @@ from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, check
                                      check_scored_folds, check_training_classes, collate_folds, make_folds, plan_folds,
                                      run_fold, run_plan)
 from ..core.cross_validation_store import CrossValidation, FoldPlan, FoldResult, fold_count
-from ..core.metadata_checks import check_columns, check_groups, check_target_varies, id_names
+from ..core.metadata_checks import check_columns, check_groups, check_target_varies, groups_of_one_class, id_names
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
 from ..core.tokenizer import MAX_LENGTH, Corpus
 from ..core.training.targets import encode_targets
@@ -75,8 +75,7 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
         report("transfer_matrix needs a groups column; none drawn")
     # k-fold over groups that each hold one class (subjects: expected; studies or sites: the folds then differ from
     # training in group and class alike) runs, and the evaluation says so
-    one_class_groups = (task == "classification" and groups is not None and
-                        bool((pd.Series(np.asarray(labels)).groupby(group_values).nunique() == 1).all()))
+    one_class_groups = task == "classification" and groups is not None and groups_of_one_class(group_values, labels)
     if one_class_groups:
         report(f"every group of {groups.name!r} holds one class of {metadata.name!r}: expected of subjects; of "
                "studies or sites, the figures may measure the groups rather than the classes (the evaluation says "

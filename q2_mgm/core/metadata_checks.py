@@ -49,6 +49,11 @@ def check_target_varies(values, column: str, task: str, error: Type[Exception]) 
                 "samples.")
 
 
+def groups_of_one_class(groups, labels) -> bool:
+    """Whether every group (groups, labels: arrays or Series of the same samples, in order) holds one class."""
+    return bool((_values(labels).astype(str).groupby(_values(groups).astype(str).to_numpy()).nunique() == 1).all())
+
+
 def check_groups(groups, column: str, error: Type[Exception], strategy: Optional[str] = "k-fold",
                  labels=None, label_column: str = "") -> None:
     """A groups column (study, subject) that decides the folds (strategy: the cv_strategy; None for the validation
@@ -70,9 +75,8 @@ def check_groups(groups, column: str, error: Type[Exception], strategy: Optional
     if labels is None:
         return
     labels = _values(labels).astype(str)
-    per_group = labels.groupby(groups.to_numpy()).nunique()
-    if strategy == "leave-one-group-out" and (per_group == 1).all():
-        group = per_group.index[0]
+    if strategy == "leave-one-group-out" and groups_of_one_class(groups, labels):
+        group = sorted(pd.unique(groups))[0]
         raise error(f"Every group of {column!r} holds one class of {label_column!r} (group {group!r}: "
                     f"{labels[groups == group].iloc[0]!r}): leaving one group out holds out one class only, so no "
                     "fold can be scored (ROC AUC needs two classes) and the groups cannot be told from the classes. "

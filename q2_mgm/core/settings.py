@@ -2,9 +2,9 @@
 registrations read them when QIIME 2 loads the plugin (CONTRIBUTING: where heavy imports live). Every training loop
 (fine-tuning, pretraining, the neural reconstructor) shares one definition of its fields, LoopSettings, with no
 defaults of its own; each loop's settings class sets its defaults, and one instance of it is the table its actions'
-signatures read (core.training.FINE_TUNING, PRETRAINING, NEURAL). The modules that use the others re-export them:
-core.pretraining (PRETRAINING, GENERAL_MODEL_SIZE), core.reconstruction (NEURAL), core.generation (SAMPLING),
-core.keystone (METHODS, REPORT), core.inference (DEVICES, POOLINGS)."""
+signatures read (core.training.FINE_TUNING, PRETRAINING, NEURAL). The actions' signatures and the modules that run
+the models (core.pretraining, core.reconstruction, core.generation, core.keystone, core.inference) import them from
+here."""
 import dataclasses
 
 
