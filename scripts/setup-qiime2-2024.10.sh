@@ -50,10 +50,12 @@ pip_install "setuptools<81" wheel "torch==$TORCH_VERSION"
 # lands in the first fold, the validation split (tests/core/test_training.py finds no seed that validates on it).
 # parsl before 2024.9.9: QIIME 2 2024.10's default parallel config (`--parallel` without --parallel-config) gives its
 # HighThroughputExecutor `max_workers`, which parsl 2024.9.9 removed (max_workers_per_node since)
+# statsmodels 0.14.x for the cross-study meta-analysis (q2_mgm.core.meta_analysis; the Debian lane has 0.13.5):
+# scikit-bio 0.6 needs >=0.14, and 0.15 (which pip would otherwise pick) postdates the release and adds formulaic.
 pip_install pyyaml "decorator>=4,<5" "pandas<2.3" "tzlocal<3" python-dateutil bibtexparser "networkx==3.1" dill \
   psutil flufl.lock "parsl<2024.9.9" appdirs tomlkit lxml "scikit-bio>=0.6,<0.7" scipy numpy "biom-format>=2.1.16" \
-  ijson h5py pyhmmer "click>=8.1,<8.2" joblib "scikit-learn==1.4.2" seaborn fastcluster matplotlib ipywidgets jinja2 \
-  "transformers>=4.46,<5" "accelerate>=0.26" safetensors "hypothesis>=6" "pytest>=7"
+  ijson h5py pyhmmer "click>=8.1,<8.2" joblib "scikit-learn==1.4.2" "statsmodels>=0.14,<0.15" seaborn fastcluster \
+  matplotlib ipywidgets jinja2 "transformers>=4.46,<5" "accelerate>=0.26" safetensors "hypothesis>=6" "pytest>=7"
 for p in $Q2_PACKAGES; do
   if $VENV/bin/python -m pip show "$p" 2>/dev/null | grep -qx "Version: $RELEASE"; then continue; fi
   pip_install --no-deps --no-build-isolation "$VENDOR/$p-$RELEASE.tar.gz"

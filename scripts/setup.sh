@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
-APT_PACKAGES="qiime q2cli q2-types q2-feature-table q2-sample-classifier q2-taxa q2-metadata q2templates python3-venv"
+# python3-statsmodels (0.13.5): the cross-study meta-analysis (q2_mgm.core.meta_analysis)
+APT_PACKAGES="qiime q2cli q2-types q2-feature-table q2-sample-classifier q2-taxa q2-metadata q2templates python3-venv
+  python3-statsmodels"
 TORCH_VERSION=2.13.0
 MGM_WEIGHTS="microformer-mgm==0.5.8"
 # q2galaxy of the 2022.11 release (Galaxy tool generation and driver): not on PyPI, kept in ../shared
