@@ -9,7 +9,8 @@ import sys
 
 import q2_mgm
 
-HEAVY = ("torch", "transformers", "accelerate", "safetensors.torch", "matplotlib.pyplot")
+# statsmodels.stats: the meta-analysis of the cross-study page (core.meta_analysis imports it in its function)
+HEAVY = ("torch", "transformers", "accelerate", "safetensors.torch", "matplotlib.pyplot", "statsmodels.stats")
 CORPUS = """
 import pandas as pd
 genera = ["g__Bacteroides", "g__Prevotella", "g__Faecalibacterium", "g__Roseburia"]
