@@ -10,13 +10,19 @@
    CRC_Metagenomics (else the largest cohort), beside the RandomForest's time on the same folds.
 3. Few-label learning curves: 10, 20, 50, 100 labelled samples per class (10 repeats, the rest as test; a subject's
    samples on one side), macro AUROC and macro F1, on four disease cohorts and HMP's three oral sub-sites.
+4. Continued pretraining on the cohort (domain-adaptive, a recipe that did not help): the general model's
+   language-model pretraining continued on all of a cohort's samples (labels unused, the held-out studies' included:
+   transductive), then every recipe of part 1 on the adapted model's frozen features, on the same folds; on a named
+   subset of cohorts. `--only-continued-pretraining` runs this part alone and merges it into the transfer.json in
+   --out, whose leave-one-study-out results it is compared with.
 
 Writes benchmarks/results/transfer.{md,json} and transfer_few_label.png. Each part's results are kept in
 benchmarks/work/transfer/ as they finish: `--resume` continues an interrupted run with the same settings; without it
 a run starts afresh, carrying nothing over.
 
 usage: transfer.py [--data DIR] [--cohorts NAME ...] [--upstream-cohorts NAME ...] [--epochs N] [--resume]
-                   [--skip-few-label] [--out DIR]
+                   [--skip-few-label] [--continued-pretraining NAME ...] [--continued-epochs N]
+                   [--continued-learning-rate LR] [--only-continued-pretraining] [--out DIR]
        transfer.py --from-json [TRANSFER_JSON]     # re-render transfer.md from transfer.json, measuring nothing
 """
 import json
@@ -37,6 +43,7 @@ MIN_TEST_PER_CLASS = 5  # a repeat is scored only where every class keeps this m
 FEW_LABEL_TASKS = ("CRC_Metagenomics", "CD_Metagenomics", "PD_Amplicon", "ASD_Amplicon", "HMP_oral_sites")
 UPSTREAM_SUBSET = ("CD_Amplicon", "UC_Amplicon", "NAFLD_Amplicon", "Adenoma_Metagenomics")
 UPSTREAM = "upstream-fine-tuning"
+CONTINUED_SUBSET = UPSTREAM_SUBSET + ("CRC_Metagenomics",)
 PUBLISHED = {"MGM": "published upstream MGM", "ElasticNet": "published ElasticNet",
              "RandomForest": "published RandomForest", "TabPFN": "published TabPFN"}
 
@@ -130,6 +137,47 @@ def loso(name, folder, general, vocabulary, upstream_epochs):
             "per_study_auroc": per_study, "auroc": {m: float(np.nanmean(list(v.values())))
                                                     for m, v in per_study.items()},
             "cross_auroc": cross, "seconds": seconds, "features_seconds": embed_s}
+
+
+def continued_pretraining(name, folder, epochs, learning_rate):
+    """The general model's language-model pretraining (core.pretraining, seed 0, pretrain's defaults otherwise)
+    continued on every sample of the cohort, as features() tokenizes them: no labels, but the held-out studies'
+    samples too (transductive, as a user with a new study's unlabelled samples could). Then loso() on the adapted
+    model: every recipe, the same folds."""
+    import torch
+    from q2_mgm.core.inference import encode
+    from q2_mgm.core.models import load_general_model
+    from q2_mgm.core.pretraining import pretrain
+    from q2_mgm.core.settings import PretrainingSettings
+    from q2_mgm.core.tokenizer import tokenize_dataframe
+    table, _, _ = read_cohort(folder)
+    model, vocabulary, _ = load_general_model()  # a fresh copy: pretraining changes it
+    token_ids = encode(tokenize_dataframe(table).samples.sentence, vocabulary)
+    settings = PretrainingSettings(epochs=epochs, learning_rate=learning_rate, random_state=0, device="cpu")
+    start = time.perf_counter()
+    model, history = pretrain(model, token_ids, settings, report=lambda message: say(f"    {message}"))
+    return {"pretraining_seconds": time.perf_counter() - start, "threads": torch.get_num_threads(),
+            "sentences": len(token_ids), "history": history.reset_index().to_dict("records"),
+            "loso": loso(name, folder, model, vocabulary, 0)}
+
+
+def continued_part(args, names, found):
+    """{settings, results: {cohort: continued_pretraining's}}, kept in WORK/continued.json as each cohort finishes;
+    --resume continues it where the settings are the same."""
+    settings = {"data": str(args.data), "cohorts": names, "epochs": args.continued_epochs,
+                "learning_rate": args.continued_learning_rate}
+    path = WORK / "continued.json"
+    kept = json.loads(path.read_text()) if args.resume and path.exists() else None
+    part = kept if kept and kept["settings"] == settings else {"settings": settings, "results": {}}
+    for name in names:
+        if name in part["results"]:
+            continue
+        say(f"{name}: language-model pretraining continued on the cohort, then leave-one-study-out")
+        part["results"][name] = continued_pretraining(name, found[name], args.continued_epochs,
+                                                      args.continued_learning_rate)
+        say("  mean AUROC " + ", ".join(f"{m} {v:.3f}" for m, v in part["results"][name]["loso"]["auroc"].items()))
+        write_json(path, part)
+    return part
 
 
 def pipeline_speed(folder):
@@ -240,6 +288,7 @@ def run(args):
         state["loso"][name] = loso(name, found[name], general, vocabulary, epochs)
         say("  mean AUROC " + ", ".join(f"{m} {v:.3f}" for m, v in state["loso"][name]["auroc"].items()))
         save()
+    continued = continued_part(args, [n for n in args.continued_pretraining if n in state["loso"]], found)
     if state["speed"] is None and names:
         largest = ("CRC_Metagenomics" if "CRC_Metagenomics" in names  # the issue's yardstick: 766 samples, 7 studies
                    else max(names, key=lambda n: state["loso"][n]["n_samples"]))
@@ -259,8 +308,9 @@ def run(args):
             state["few_label"][name] = {m: {str(k): v for k, v in c.items()} for m, c in curves.items()}
             save()
     published = args.data / "published_auroc.tsv"
-    record = {**state, "machine": {"cores": torch.get_num_threads(), "python": platform.python_version(),
-                                   "torch": torch.__version__},
+    record = {**state, "continued_pretraining": continued,
+              "machine": {"cores": torch.get_num_threads(), "python": platform.python_version(),
+                          "torch": torch.__version__},
               "published": (pd.read_csv(published, sep="\t", index_col=0).to_dict("index")
                             if published.exists() else {}),
               "descriptions": {m: r.description for m, r in RECIPES.items()},
@@ -354,9 +404,44 @@ def render(record, out):
                      f"{speed['cohort']} ({speed['samples']} samples, {speed['studies']} studies): "
                      f"{fmt_s(speed['seconds'])} in all, tokenizing and the encoder included; the RandomForest "
                      f"baseline's own folds there took {fmt_s(speed['forest_seconds'])} (target: under 90 s).")
+    lines += continued_section(record)
     lines += few_label_section(record, out)
     write_markdown(out / "transfer.md", lines)
     print("\n".join(lines))
+
+
+def continued_section(record):
+    part = record.get("continued_pretraining") or {}
+    if not part.get("results"):
+        return []
+    settings, results, compared = part["settings"], part["results"], (record["default"], record["mgm_only"])
+    before = pd.DataFrame({n: record["loso"][n]["auroc"] for n in results}).T
+    after = pd.DataFrame({n: r["loso"]["auroc"] for n, r in results.items()}).T
+    lines = ["", "## Continued pretraining on the cohort (did not help)", "",
+             "The general model's language-model pretraining continued on each cohort's own samples "
+             f"(core.pretraining: {settings['epochs']} epochs at learning rate {settings['learning_rate']:g}, seed 0, "
+             "pretrain's defaults otherwise, a tenth of the samples to validate on): every sample, labels unused, the "
+             "held-out studies' included (transductive). Then every recipe leave-one-study-out on the adapted model's "
+             "frozen features, on the same folds as above; before: the general model's figures above. Mean AUROC "
+             "over held-out studies; the conventional baselines read no MGM features.", "",
+             "| cohort | n | pretraining | validation loss by epoch | " + " | ".join(
+                 f"{m} before | after | change" for m in compared) + " | " + " | ".join(record["conventional"]) + " |",
+             "|---|---:|---:|---|" + "---:|" * (3 * len(compared) + len(record["conventional"]))]
+    for name, entry in results.items():
+        b, a = before.loc[name], after.loc[name]
+        cells = [f"{b[m]:.3f} | {a[m]:.3f} | {a[m] - b[m]:+.3f}" for m in compared]
+        lines.append(f"| {name} | {entry['sentences']} | {fmt_s(entry['pretraining_seconds'])} | "
+                     + ", ".join(f"{e['validation_loss']:.3f}" for e in entry["history"]) + " | "
+                     + " | ".join(cells + [f"{a[m]:.3f}" for m in record["conventional"]]) + " |")
+    lines.append("| **mean** | | | | " + " | ".join(
+        f"**{before[m].mean():.3f}** | **{after[m].mean():.3f}** | **{(after[m] - before[m]).mean():+.4f}**"
+        for m in compared) + " | " + " | ".join(f"**{after[m].mean():.3f}**" for m in record["conventional"]) + " |")
+    threads = {entry["threads"] for entry in results.values()}
+    lines += ["", "Paired over cohorts, after against before: " + ", ".join(
+        "{} won {} / lost {}".format(m, *_wins(after[m], before[m])) for m in compared)
+        + f". Pretraining took {fmt_s(sum(e['pretraining_seconds'] for e in results.values()))} in all on "
+        f"{', '.join(map(str, sorted(threads)))} CPU thread(s)."]
+    return lines
 
 
 def few_label_section(record, out):
@@ -421,6 +506,14 @@ def main():
     p.add_argument("--epochs", type=int, default=4, help="epoch cap of upstream's fine-tuning (accuracy.py's)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same settings")
     p.add_argument("--skip-few-label", action="store_true", help="leave out the few-label learning curves")
+    p.add_argument("--continued-pretraining", nargs="*", default=list(CONTINUED_SUBSET), metavar="NAME",
+                   help="cohorts (of those run leave-one-study-out) on which the general model's pretraining is "
+                   f"continued first (default: {' '.join(CONTINUED_SUBSET)}; none: leave the part out)")
+    p.add_argument("--continued-epochs", type=int, default=3, help="epochs of the continued pretraining (default 3)")
+    p.add_argument("--continued-learning-rate", type=float, default=1e-4,
+                   help="learning rate of the continued pretraining (default 1e-4)")
+    p.add_argument("--only-continued-pretraining", action="store_true",
+                   help="run only the continued pretraining and merge it into the transfer.json in --out")
     p.add_argument("--speed-of", type=__import__("pathlib").Path, help=argparse_suppress())
     args = p.parse_args()
     if args.speed_of:  # the child process of pipeline_speed
@@ -434,7 +527,16 @@ def main():
         sys.exit(f"skipped: {args.data} is absent (the benchmark reads real cohorts laid out like "
                  "../shared/data/disease-benchmark)")
     out = out_dir(args)
-    record = run(args)
+    if args.only_continued_pretraining:
+        path = out / "transfer.json"
+        record = json.loads(path.read_text()) if path.exists() else {"loso": {}}
+        missing = [n for n in args.continued_pretraining if n not in record["loso"]]
+        if missing:
+            sys.exit(f"{path} has no leave-one-study-out results of {', '.join(missing)} to compare with; run "
+                     "transfer.py on them first")
+        record["continued_pretraining"] = continued_part(args, args.continued_pretraining, cohorts(args.data))
+    else:
+        record = run(args)
     write_json(out / "transfer.json", record)
     render(record, out)
 
