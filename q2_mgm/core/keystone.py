@@ -125,13 +125,13 @@ def token_scores(model, token_ids, method, target=None, device="cpu", progress=N
     return scores
 
 
-def _last_index(mask):
+def last_index(mask):
     return mask.sum(1) - 1  # right padding: the last non-pad token
 
 
 def _last_row(attention, mask):
     """(batch, length): the head-averaged attention that each sentence's last token pays to every position."""
-    return attention.mean(1)[torch.arange(len(mask)), _last_index(mask)]
+    return attention.mean(1)[torch.arange(len(mask)), last_index(mask)]
 
 
 def _rollout_row(attentions, mask):
@@ -139,7 +139,7 @@ def _rollout_row(attentions, mask):
     width = mask.shape[1]
     keys = mask[:, None, :].to(attentions[0].dtype)
     eye = torch.eye(width, dtype=keys.dtype, device=keys.device)
-    row = torch.nn.functional.one_hot(_last_index(mask), width).to(keys.dtype)
+    row = torch.nn.functional.one_hot(last_index(mask), width).to(keys.dtype)
     for attention in reversed(attentions):
         # causal attention with right padding never reaches a pad from a real token; masking keys keeps it so
         layer = attention.mean(1) * keys + eye
@@ -162,13 +162,13 @@ def _model_outputs(model, embeddings, input_ids, mask):
     hidden = model.transformer(inputs_embeds=embeddings, attention_mask=mask, use_cache=False).last_hidden_state
     if isinstance(model, transformers.GPT2ForSequenceClassification):
         # read the head ourselves: from inputs_embeds the model cannot find the last non-pad token
-        return model.score(hidden[torch.arange(len(mask), device=mask.device), _last_index(mask)])
+        return model.score(hidden[torch.arange(len(mask), device=mask.device), last_index(mask)])
     log_probs = model.lm_head(hidden[:, :-1]).log_softmax(-1)
     next_token = log_probs.gather(2, input_ids[:, 1:, None]).squeeze(-1)
     return (next_token * mask[:, 1:]).sum(1, keepdim=True)
 
 
-def _baseline_embeddings(model, input_ids):
+def baseline_embeddings(model, input_ids):
     """The input embeddings, and the baseline: genus tokens' embeddings set to zero (a genus of no identity at its
     position), special tokens and pads kept, so that all attribution goes to genera."""
     embeddings = model.transformer.wte(input_ids).detach()
@@ -176,19 +176,27 @@ def _baseline_embeddings(model, input_ids):
 
 
 def _integrated_gradients(model, input_ids, mask, target, steps):
-    embeddings, baseline = _baseline_embeddings(model, input_ids)
+    embeddings, baseline = baseline_embeddings(model, input_ids)
     if target is None:
         with torch.no_grad():  # not inference_mode: its tensors cannot enter the backward pass below
             target = _model_outputs(model, embeddings, input_ids, mask).argmax(1)
     target = target[:, None]
+    return integrated_gradients(lambda point: _model_outputs(model, point, input_ids, mask).gather(1, target)[:, 0],
+                                embeddings, baseline, steps)
+
+
+def integrated_gradients(output, embeddings, baseline, steps):
+    """(batch, length) float64 integrated gradients of output(point) ((batch,): one scalar per sentence, each
+    depending on its own sentence only) along the straight path from `baseline` to `embeddings` ((batch, length,
+    width) input embeddings), summed over the embedding dimension, by Gauss-Legendre quadrature of `steps` nodes.
+    Each sentence's attributions add up to output(embeddings) - output(baseline), up to the quadrature's error."""
     nodes, weights = np.polynomial.legendre.leggauss(steps)  # Gauss-Legendre nodes mapped onto [0, 1]
     path_integral = torch.zeros_like(embeddings)
     with torch.enable_grad():
         for node, weight in zip(nodes, weights):
             point = (baseline + (node + 1) / 2 * (embeddings - baseline)).requires_grad_(True)
             # each sentence's output depends only on its own embeddings, so one backward gives every sentence's grad
-            output = _model_outputs(model, point, input_ids, mask).gather(1, target).sum()
-            gradient, = torch.autograd.grad(output, point)
+            gradient, = torch.autograd.grad(output(point).sum(), point)
             path_integral += weight / 2 * gradient
     return ((embeddings - baseline) * path_integral).sum(-1).double()
 

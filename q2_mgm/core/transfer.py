@@ -112,14 +112,17 @@ class SampleFeatures:
         hidden states), 'likelihood' (mean next-token log-probability), 'length' (log number of those tokens).
         (n_samples, width) float64."""
         if name not in self._blocks:
-            if name == "clr":
-                raw = clr(self.abundances, self.parts_read())[self.genera_read()].to_numpy()
-            elif name == "mgm":
-                raw = np.asarray(self.embeddings, dtype=np.float64)
-            else:
-                raw = np.asarray(self.likelihood, dtype=np.float64)[:, [BLOCKS.index(name) - 2]]
+            raw = self.raw_block(name)
             self._blocks[name] = raw if self.batches is None else standardise_within_batches(raw, self.batches)
         return self._blocks[name]
+
+    def raw_block(self, name: str) -> np.ndarray:
+        """A feature block before any standardisation (see `block`). (n_samples, width) float64."""
+        if name == "clr":
+            return clr(self.abundances, self.parts_read())[self.genera_read()].to_numpy()
+        if name == "mgm":
+            return np.asarray(self.embeddings, dtype=np.float64)
+        return np.asarray(self.likelihood, dtype=np.float64)[:, [BLOCKS.index(name) - 2]]
 
 
 BLOCKS = ("clr", "mgm", "likelihood", "length")
@@ -142,15 +145,22 @@ def standardise_within_batches(features: np.ndarray, batches: Sequence[str]) -> 
     """Each batch's features centred to mean 0 and scaled to standard deviation 1 on that batch's own samples
     (a feature constant within a batch is only centred). No labels are read, so a new cohort is standardised on
     itself. (n_samples, n_features) float64."""
+    mean, scale = batch_moments(features, batches)
+    return (np.asarray(features, dtype=np.float64) - mean) / scale
+
+
+def batch_moments(features: np.ndarray, batches: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) of each row's batch, each (n_samples, n_features) float64: the batch's mean over its own
+    samples, and its standard deviation (1 for a feature constant within the batch), which
+    standardise_within_batches divides by."""
     features = np.asarray(features, dtype=np.float64)
-    out = np.empty_like(features)
+    mean, scale = np.empty_like(features), np.empty_like(features)
     batches = np.asarray(batches)
     for batch in np.unique(batches):
         rows = batches == batch
-        block = features[rows]
-        std = block.std(axis=0)
-        out[rows] = (block - block.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    return out
+        std = features[rows].std(axis=0)
+        mean[rows], scale[rows] = features[rows].mean(axis=0), np.where(std > 0, std, 1.0)
+    return mean, scale
 
 
 class Recipe:
@@ -215,14 +225,21 @@ class Recipe:
                                 "calibration.intercept": np.atleast_1d(calibration.intercept_)})
         return self
 
+    def decision(self, data: SampleFeatures) -> np.ndarray:
+        """(n_samples, n_outputs) the scores predict reads: for classification the log-odds of the second class
+        (one column) or each class's logit (several), for regression the values (standardised, as the targets
+        were; one column)."""
+        if self.task == "regression":
+            return np.mean([self._decision(data, part) for part in range(len(self.parts))], axis=0)
+        if len(self.parts) == 1:
+            return self._decision(data, 0)
+        a = self.arrays
+        return self._summed_scores(data) @ a["calibration.coef"].T + a["calibration.intercept"]
+
     def predict(self, data: SampleFeatures) -> np.ndarray:
         """(n_samples, n_classes) probabilities or (n_samples,) values (standardised, as the targets were)."""
-        if self.task == "regression":
-            return np.mean([self._decision(data, part)[:, 0] for part in range(len(self.parts))], axis=0)
-        if len(self.parts) == 1:
-            return _probabilities(self._decision(data, 0))
-        a = self.arrays
-        return _probabilities(self._summed_scores(data) @ a["calibration.coef"].T + a["calibration.intercept"])
+        decision = self.decision(data)
+        return decision[:, 0] if self.task == "regression" else _probabilities(decision)
 
 
 def _probabilities(decision: np.ndarray) -> np.ndarray:
