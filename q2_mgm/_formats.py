@@ -202,10 +202,13 @@ class CrossValidationTSVFormat(model.TextFileFormat):
 
 class MGMCrossValidationDirFmt(model.DirectoryFormat):
     """Out-of-fold predictions of MGM and the baselines (predictions.tsv), the transfer matrix (transfer_matrix.tsv)
-    and what was run (cross_validation.json)."""
+    and what was run (cross_validation.json); with markers, each fold's genus effects (effects.tsv) and the
+    meta-analysis (meta_analysis.tsv)."""
     predictions = model.File(schemas.CV_PREDICTIONS_FILE, format=CrossValidationTSVFormat)
     transfer = model.File(schemas.CV_TRANSFER_FILE, format=CrossValidationTSVFormat)
     record = model.File(schemas.CV_RECORD_FILE, format=JSONFormat)
+    effects = model.File(schemas.CV_EFFECTS_FILE, format=CrossValidationTSVFormat, optional=True)
+    meta = model.File(schemas.CV_META_FILE, format=CrossValidationTSVFormat, optional=True)
 
     def _validate_(self, level):
         try:
@@ -216,7 +219,8 @@ class MGMCrossValidationDirFmt(model.DirectoryFormat):
 
 class MGMCrossValidationFoldsDirFmt(model.DirectoryFormat):
     """What every fold of a cross-validation shares: the frozen encoder's features of every sample
-    (features.safetensors: embeddings, likelihood, abundances), each sample's target, fold, group and batch
+    (features.safetensors: embeddings, likelihood, abundances, and the sentences where markers are asked for), each
+    sample's target, fold, group and batch
     (samples.tsv), and the fold names, genera and settings (folds.json); checked together on load."""
     features = model.File(schemas.FOLDS_FEATURES_FILE, format=SafetensorsFormat)
     samples = model.File(schemas.FOLDS_SAMPLES_FILE, format=CrossValidationTSVFormat)
@@ -230,9 +234,11 @@ class MGMCrossValidationFoldsDirFmt(model.DirectoryFormat):
 
 
 class MGMFoldPredictionsDirFmt(model.DirectoryFormat):
-    """One fold's out-of-fold predictions by every method (predictions.tsv) and what was run (fold.json)."""
+    """One fold's out-of-fold predictions by every method (predictions.tsv), what was run (fold.json) and, with
+    markers, its genus effects (effects.tsv)."""
     predictions = model.File(schemas.CV_PREDICTIONS_FILE, format=CrossValidationTSVFormat)
     record = model.File(schemas.FOLD_RECORD_FILE, format=JSONFormat)
+    effects = model.File(schemas.CV_EFFECTS_FILE, format=CrossValidationTSVFormat, optional=True)
 
     def _validate_(self, level):
         try:

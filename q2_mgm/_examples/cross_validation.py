@@ -96,7 +96,7 @@ def _samples_cv_example(use, action, column, outputs):
                use.UsageInputs(table=table, taxonomy=taxonomy,
                                metadata=use.get_metadata_column(column, column, metadata), groups=study,
                                batches=study, cv_strategy="leave-one-group-out", n_estimators=50),
-               use.UsageOutputNames(**outputs, evaluation="evaluation"))
+               use.UsageOutputNames(**outputs, evaluation="evaluation", markers="markers"))
 
 
 def classify_samples_cv_example(use):
@@ -112,3 +112,9 @@ def evaluate_cross_validation_example(use):
     result = use.init_artifact("cross_validation", cross_validation_factory)
     use.action(use.UsageAction("mgm", "evaluate_cross_validation"), use.UsageInputs(cross_validation=result),
                use.UsageOutputNames(visualization="evaluation"))
+
+
+def cross_validation_markers_example(use):
+    result = use.init_artifact("cross_validation", cross_validation_factory)
+    use.action(use.UsageAction("mgm", "cross_validation_markers"), use.UsageInputs(cross_validation=result),
+               use.UsageOutputNames(markers="markers"))

@@ -11,7 +11,7 @@ import pandas as pd
 import qiime2
 from qiime2.plugin import (Bool, Categorical, Choices, Int, List, MetadataColumn, Numeric, Range, Str,
                            Visualization)
-from q2_sample_classifier import ClassifierPredictions, Probabilities, RegressorPredictions
+from q2_sample_classifier import ClassifierPredictions, Importance, Probabilities, RegressorPredictions
 from q2_types.feature_data import FeatureData, Taxonomy
 from q2_types.feature_table import FeatureTable, Frequency, RelativeFrequency
 from q2_types.sample_data import SampleData
@@ -37,10 +37,11 @@ from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMO
 
 
 def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, n_estimators,
-          random_state, device, missing_samples):
-    """(the FoldPlan: every kept sample's frozen features, targets and fold; the folds as make_folds drew them)."""
+          random_state, device, missing_samples, markers):
+    """(the FoldPlan: every kept sample's frozen features, targets and fold; the folds as make_folds drew them;
+    (the frozen network, its vocabulary), which the markers' explanations run)."""
     from ..core.inference import encode, language_model_features, resolve_device
-    from ..core.models import load_general_model, load_model
+    from ..core.models import load_general_model, load_model, model_fingerprint
     columns = [(metadata.name, metadata.to_series())]
     columns += [(c.name, c.to_series()) for c in (groups, batches) if c is not None]
     kept, values = samples_with_values(corpus.samples.index, columns, TransferError, report,
@@ -65,8 +66,8 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
     backbone, vocabulary, _ = load_general_model() if model is None else load_model(model.path)
     report(f"features of {len(kept)} samples from the frozen encoder (one pass, shared by every fold)")
     started = time.perf_counter()
-    embeddings, likelihood = language_model_features(
-        backbone, encode(corpus.samples.sentence.loc[kept], vocabulary), resolve_device(device))
+    token_ids = encode(corpus.samples.sentence.loc[kept], vocabulary)
+    embeddings, likelihood = language_model_features(backbone, token_ids, resolve_device(device))
     features_seconds = time.perf_counter() - started
     left_out = samples_left_out(corpus.samples.index, kept, columns, corpus.dropped_samples).to_dict("records")
     if left_out:
@@ -82,20 +83,21 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
                "so)")
     plan = plan_folds(
         SampleFeatures(embeddings, likelihood, abundances, batch_values), labels, task, folds, recipe, BASELINES,
-        random_state, n_estimators, transfer_matrix, group_values, label_column=metadata.name,
+        random_state, n_estimators, transfer_matrix, group_values, markers, token_ids, label_column=metadata.name,
         groups_column=None if groups is None else groups.name, batches_column=None if batches is None else
         batches.name, cv_strategy=cv_strategy, cv=len(folds), left_out=left_out, features_seconds=features_seconds,
-        groups_of_one_class=one_class_groups)
-    return plan, folds
+        groups_of_one_class=one_class_groups, model_fingerprint=model_fingerprint(backbone),
+        general_model=model is None)
+    return plan, folds, (backbone, vocabulary)
 
 
-def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, n_estimators,
-         random_state, device, missing_samples):
-    plan, folds = _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix,
-                        n_estimators, random_state, device, missing_samples)
+def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, markers,
+         n_estimators, random_state, device, missing_samples):
+    plan, folds, network = _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe,
+                                 transfer_matrix, n_estimators, random_state, device, missing_samples, markers)
     report(f"{len(folds)} folds ({cv_strategy}); methods: " + ", ".join(plan.settings["methods"]))
     # each fold as cross-validate-fold runs it (one thread), so that the pipelines' fold-by-fold path gives the same
-    return run_plan(plan, report)
+    return run_plan(plan, report, network)
 
 
 def _classification_outputs(result):
@@ -116,22 +118,25 @@ def cross_validate_classification(corpus: Corpus, metadata: qiime2.CategoricalMe
                                   model: MGMModelDirFmt = None, groups: qiime2.CategoricalMetadataColumn = None,
                                   batches: qiime2.CategoricalMetadataColumn = None, cv: int = D.cv,
                                   cv_strategy: str = D.cv_strategy, recipe: str = D.recipe,
-                                  transfer_matrix: bool = D.transfer_matrix, n_estimators: int = D.n_estimators,
-                                  random_state: int = D.random_state, device: str = "auto",
-                                  missing_samples: str = MISSING_DEFAULT) -> (pd.Series, pd.DataFrame, CrossValidation):
+                                  transfer_matrix: bool = D.transfer_matrix, markers: bool = D.markers,
+                                  n_estimators: int = D.n_estimators, random_state: int = D.random_state,
+                                  device: str = "auto", missing_samples: str = MISSING_DEFAULT) \
+        -> (pd.Series, pd.DataFrame, CrossValidation):
     return _classification_outputs(_run(corpus, metadata, "classification", model, groups, batches, cv, cv_strategy,
-                                        recipe, transfer_matrix, n_estimators, random_state, device, missing_samples))
+                                        recipe, transfer_matrix, markers, n_estimators, random_state, device,
+                                        missing_samples))
 
 
 def cross_validate_regression(corpus: Corpus, metadata: qiime2.NumericMetadataColumn, model: MGMModelDirFmt = None,
                               groups: qiime2.CategoricalMetadataColumn = None,
                               batches: qiime2.CategoricalMetadataColumn = None, cv: int = D.cv,
                               cv_strategy: str = D.cv_strategy, recipe: str = D.recipe,
-                              transfer_matrix: bool = D.transfer_matrix, n_estimators: int = D.n_estimators,
-                              random_state: int = D.random_state, device: str = "auto",
-                              missing_samples: str = MISSING_DEFAULT) -> (pd.Series, CrossValidation):
+                              transfer_matrix: bool = D.transfer_matrix, markers: bool = D.markers,
+                              n_estimators: int = D.n_estimators, random_state: int = D.random_state,
+                              device: str = "auto", missing_samples: str = MISSING_DEFAULT) \
+        -> (pd.Series, CrossValidation):
     return _regression_outputs(_run(corpus, metadata, "regression", model, groups, batches, cv, cv_strategy, recipe,
-                                    transfer_matrix, n_estimators, random_state, device, missing_samples))
+                                    transfer_matrix, markers, n_estimators, random_state, device, missing_samples))
 
 
 # --- the same, fold by fold: the pipelines' path, which QIIME 2 2024.10's parallel pipelines run at once ---
@@ -140,23 +145,39 @@ def prepare_cross_validation(corpus: Corpus, metadata: qiime2.MetadataColumn, ta
                              model: MGMModelDirFmt = None, groups: qiime2.CategoricalMetadataColumn = None,
                              batches: qiime2.CategoricalMetadataColumn = None, cv: int = D.cv,
                              cv_strategy: str = D.cv_strategy, recipe: str = D.recipe,
-                             transfer_matrix: bool = D.transfer_matrix, n_estimators: int = D.n_estimators,
-                             random_state: int = D.random_state, device: str = "auto",
-                             missing_samples: str = MISSING_DEFAULT) -> FoldPlan:
+                             transfer_matrix: bool = D.transfer_matrix, markers: bool = D.markers,
+                             n_estimators: int = D.n_estimators, random_state: int = D.random_state,
+                             device: str = "auto", missing_samples: str = MISSING_DEFAULT) -> FoldPlan:
     if task == "regression" and not isinstance(metadata, qiime2.NumericMetadataColumn):
         raise TransferError(f"task is 'regression' but {metadata.name!r} is categorical; regress a numeric column, "
                             "or use task 'classification'.")
-    plan, folds = _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix,
-                        n_estimators, random_state, device, missing_samples)
+    plan, folds, _ = _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix,
+                           n_estimators, random_state, device, missing_samples, markers)
     report(f"{len(folds)} folds ({cv_strategy}) planned; methods: " + ", ".join(plan.settings["methods"]))
     return plan
 
 
-def cross_validate_fold(folds: FoldPlan, fold: int) -> FoldResult:
-    # one thread per worker: QIIME 2's parallel pipelines run one fold per worker. No model runs here (the features
-    # were computed by prepare-cross-validation); run_fold holds BLAS and OpenMP to one thread and the forests have
-    # n_jobs=1
-    return run_fold(folds, fold, report)
+def cross_validate_fold(folds: FoldPlan, fold: int, model: MGMModelDirFmt = None) -> FoldResult:
+    # one thread per worker: QIIME 2's parallel pipelines run one fold per worker. The features were computed by
+    # prepare-cross-validation; run_fold holds BLAS and OpenMP to one thread and the forests have n_jobs=1. The
+    # frozen model runs only to explain the MGM recipe's held-out samples, where markers were asked for
+    return run_fold(folds, fold, report, _markers_model(folds, model))
+
+
+def _markers_model(plan, model):
+    """(network, vocabulary) that the plan's markers explain the MGM recipes with: the model that made its features
+    (the general model, or `model`); None where no method reads MGM features or no markers were asked for."""
+    if not plan.settings.get("markers") or not any(RECIPES[m].uses_mgm for m in plan.settings["methods"]):
+        return None
+    from ..core.models import load_general_model, load_model, model_fingerprint
+    network, vocabulary, _ = load_general_model() if model is None else load_model(model.path)
+    if model_fingerprint(network) != plan.record.get("model_fingerprint"):
+        general = plan.record.get("general_model")
+        made_with = "the general model" if general else "the model given to prepare-cross-validation"
+        fix = "leave --i-model out" if general else "pass that model as --i-model"
+        raise TransferError(f"These folds' features were made with {made_with}, and the model here differs: "
+                            f"explaining the MGM recipe needs the same model; {fix}.")
+    return network, vocabulary
 
 
 def collate_classification_folds(folds: FoldPlan, fold_predictions: FoldResult) \
@@ -174,6 +195,20 @@ def _check_task(plan, task):
     if plan.task != task:
         raise TransferError(f"These folds were prepared for {plan.task}; collate them with "
                             f"collate-{plan.task}-folds.")
+
+
+def cross_validation_markers(cross_validation: CrossValidation) -> pd.DataFrame:
+    from ..core.markers import marker_table
+    try:
+        table, _ = marker_table(cross_validation)
+    except ValueError as error:
+        raise TransferError(str(error)) from None
+    if table.empty:
+        raise TransferError("No genus was scored in any held-out group (every group holds one class, or every genus "
+                            "is under the prevalence filter); the evaluation lists why.")
+    importance = table.set_index("genus")[["consistent_effect"]].astype(float)
+    importance.index.name = "feature-id"
+    return importance
 
 
 def _pipeline(ctx, task, table, taxonomy, max_length, harmonize_names, **parameters):
@@ -204,7 +239,8 @@ def _pipeline(ctx, task, table, taxonomy, max_length, harmonize_names, **paramet
     results = [run_fold_action(folds=folds, fold=number).fold_predictions for number in range(1, n_folds + 1)]
     *predicted, result = collate(folds=folds, fold_predictions=results)
     visualization, = evaluate(cross_validation=result)
-    return (*predicted, visualization)
+    markers, = ctx.get_action("mgm", "cross_validation_markers")(cross_validation=result)
+    return (*predicted, visualization, markers)
 
 
 def classify_samples_cv(ctx, table, metadata, taxonomy=None, groups=None, batches=None, cv=D.cv,
@@ -255,6 +291,16 @@ DESCRIPTIONS = {
     "missing_samples": MISSING_SAMPLES_DESCRIPTION,
 }
 CV_TABLE = FeatureTable[Frequency | RelativeFrequency]
+MARKERS_DESCRIPTION = (
+    "Explain every fold's models on its held-out samples and rank the genera by how consistently a higher abundance "
+    "points to one class across the held-out groups, beside the field's meta-analysis (the evaluation's 'Genera "
+    "across held-out groups'). The MGM recipe is explained by integrated gradients, one pass per held-out sample: "
+    "the slow part (benchmarks/results/markers.md). The pipelines always do it.")
+MARKERS_OUTPUT = (
+    "The MGM recipe's genera across the held-out groups, one column: each genus's consistent effect, the change in "
+    "the log-odds (the target's units for numbers) per standard deviation of its CLR abundance, toward the class it "
+    "points to, summed over the held-out groups and divided by every scored group, so that a genus pointing the "
+    "same way in every group ranks first. The evaluation's markers.tsv names the class.")
 TASKS = ("classification", "regression")
 
 
@@ -268,13 +314,14 @@ def register(plugin):
         plugin.methods.register_function(
             function=globals()[f"cross_validate_{task}"],
             inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
-            parameters={"metadata": MetadataColumn[column], **PARAMETERS},
+            parameters={"metadata": MetadataColumn[column], **PARAMETERS, "markers": Bool},
             outputs=outputs + [("cross_validation", MGMCrossValidation)],
             input_descriptions={"corpus": CORPUS_DESCRIPTION,
                                 "model": "The pretrained model whose frozen features the recipe reads; the general "
                                          "model when left out."},
             parameter_descriptions={"metadata": f"The sample metadata column whose {kind} to predict. Samples "
-                                                "without a value are left out, counted and listed.", **DESCRIPTIONS},
+                                                "without a value are left out, counted and listed.", **DESCRIPTIONS,
+                                    "markers": MARKERS_DESCRIPTION},
             output_descriptions={**{name: output_descriptions[name] for name, _ in outputs},
                                  "cross_validation": "Every method's out-of-fold predictions, for "
                                                      "evaluate-cross-validation."},
@@ -293,7 +340,7 @@ def register(plugin):
             inputs={"table": CV_TABLE, "taxonomy": FeatureData[Taxonomy]},
             parameters={"metadata": MetadataColumn[column], **PARAMETERS, "max_length": Int % Range(2, None),
                         "harmonize_names": Bool},
-            outputs=outputs + [("evaluation", Visualization)],
+            outputs=outputs + [("evaluation", Visualization), ("markers", FeatureData[Importance])],
             input_descriptions={"table": TABLE_DESCRIPTION, "taxonomy": TAXONOMY_DESCRIPTION},
             parameter_descriptions={"metadata": f"The sample metadata column whose {kind} to predict.",
                                     **DESCRIPTIONS, "max_length": MAX_LENGTH_DESCRIPTION,
@@ -301,7 +348,9 @@ def register(plugin):
             output_descriptions={**{name: output_descriptions[name] for name, _ in outputs},
                                  "evaluation": "Per held-out fold or group: MGM beside the conventional baselines "
                                                "on the same samples, the mean with its 95% interval, a dot plot "
-                                               "and pooled curves."},
+                                               "and pooled curves; the genera that point to one class across the "
+                                               "held-out groups, beside the field's meta-analysis.",
+                                 "markers": MARKERS_OUTPUT},
             name=f"Predict sample {kind} across studies with MGM: tokenize, cross-validate, evaluate",
             description="Tokenize the table, then predict every sample from models that never saw it (k-fold or "
                         "leave-one-group-out, e.g. leave-one-study-out), and show MGM beside a RandomForest and "
@@ -316,7 +365,8 @@ def register(plugin):
     plugin.methods.register_function(
         function=prepare_cross_validation,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
-        parameters={"metadata": MetadataColumn[Categorical | Numeric], "task": Str % Choices(*TASKS), **PARAMETERS},
+        parameters={"metadata": MetadataColumn[Categorical | Numeric], "task": Str % Choices(*TASKS), **PARAMETERS,
+                    "markers": Bool},
         outputs=[("folds", MGMCrossValidationFolds)],
         input_descriptions={"corpus": CORPUS_DESCRIPTION,
                             "model": "The pretrained model whose frozen features the recipe reads; the general "
@@ -324,7 +374,7 @@ def register(plugin):
         parameter_descriptions={"metadata": "The sample metadata column to predict (numeric for regression). "
                                             "Samples without a value are left out, counted and listed.",
                                 "task": "'classification' (the column's values as classes) or 'regression'.",
-                                **DESCRIPTIONS},
+                                **DESCRIPTIONS, "markers": MARKERS_DESCRIPTION},
         output_descriptions={"folds": "Every kept sample's frozen features, target, fold, group and batch, with "
                                       "the settings of the methods: the input of cross-validate-fold."},
         name="Prepare a cross-validation run fold by fold (a step of classify-samples-cv)",
@@ -339,10 +389,12 @@ def register(plugin):
     )
     plugin.methods.register_function(
         function=cross_validate_fold,
-        inputs={"folds": MGMCrossValidationFolds},
+        inputs={"folds": MGMCrossValidationFolds, "model": MGMModel[Pretrained]},
         parameters={"fold": Int % Range(1, None)},
         outputs=[("fold_predictions", MGMFoldPredictions)],
-        input_descriptions={"folds": "The features and folds from prepare-cross-validation."},
+        input_descriptions={"folds": "The features and folds from prepare-cross-validation.",
+                            "model": "The model given to prepare-cross-validation, if one was (its markers explain "
+                                     "the MGM recipe with it); the general model when left out."},
         parameter_descriptions={"fold": "The number of the fold to run, from 1 to the number of folds (one per "
                                         "held-out group with leave-one-group-out, cv with k-fold)."},
         output_descriptions={"fold_predictions": "This fold's held-out samples as predicted by the MGM recipe and "
@@ -350,8 +402,9 @@ def register(plugin):
         name="One fold of a cross-validation run (a step of classify-samples-cv)",
         description="A step that classify-samples-cv and regress-samples-cv run for you, once per fold. Fit the "
                     "MGM recipe and the conventional baselines on one fold's training samples and predict its "
-                    "held-out samples, from the features prepare-cross-validation computed (no model is run "
-                    "here; one thread, forests with n_jobs=1), so folds can run side by side.",
+                    "held-out samples, from the features prepare-cross-validation computed (one thread, forests "
+                    "with n_jobs=1), so folds can run side by side; with markers, explain the held-out samples "
+                    "(the frozen model runs here for the MGM recipe's integrated gradients).",
         citations=[citations["zhang2026mgm"]],
         examples={"cross_validate_fold": _examples.cross_validate_fold_example},
     )
@@ -380,6 +433,22 @@ def register(plugin):
             citations=[citations["zhang2026mgm"]],
             examples={f"collate_{task}_folds": getattr(_examples, f"collate_{task}_folds_example")},
         )
+    plugin.methods.register_function(
+        function=cross_validation_markers,
+        inputs={"cross_validation": MGMCrossValidation},
+        parameters={},
+        outputs=[("markers", FeatureData[Importance])],
+        input_descriptions={"cross_validation": "A cross-validation run with markers (cross-validate-classification "
+                                                "or -regression, or collate-*-folds)."},
+        output_descriptions={"markers": MARKERS_OUTPUT},
+        name="Genera across held-out groups, as feature importances (a step of classify-samples-cv)",
+        description="The MGM recipe's markers of a cross-validation as q2-sample-classifier's feature importances, "
+                    "so that its heatmap and other tools read them: each genus's consistent effect across the "
+                    "held-out groups (markers.tsv in the evaluation gives the class each points to, its rank and "
+                    "the meta-analysis beside it).",
+        citations=[citations["zhang2026mgm"]],
+        examples={"cross_validation_markers": _examples.cross_validation_markers_example},
+    )
     plugin.visualizers.register_function(
         function=evaluate_cross_validation,
         inputs={"cross_validation": MGMCrossValidation},

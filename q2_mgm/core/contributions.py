@@ -41,12 +41,10 @@ import torch
 
 from .inference import _next_token_log_likelihood, length_batches, padded_batch
 from .keystone import N_SPECIAL, genus_scores, integrated_gradients, last_index
+from .settings import CONTRIBUTION_STEPS
 from .transfer import Recipe, SampleFeatures, TransferError, batch_moments
 from .vocab import Vocabulary
 
-# integrated-gradients steps (Gauss-Legendre nodes); benchmarks/results/markers.md measures the completeness gap and
-# the time of this and other step counts
-STEPS = 16
 TOKENS_PER_BATCH = 4096  # tokens of one integration step held at once, with their activations for the backward
 MGM_BLOCKS = ("mgm", "likelihood")  # the blocks that read the genus tokens' embeddings; "length" does not
 
@@ -158,7 +156,8 @@ def _mgm_attributions(network, token_ids, directions, steps, device, progress):
 
 def explain(recipe: Recipe, data: SampleFeatures, rows: np.ndarray, classes: Sequence[str],
             network: Optional[torch.nn.Module] = None, token_ids: Optional[Sequence[np.ndarray]] = None,
-            vocabulary: Optional[Vocabulary] = None, unit: float = 1.0, steps: int = STEPS, device: str = "cpu",
+            vocabulary: Optional[Vocabulary] = None, unit: float = 1.0, steps: int = CONTRIBUTION_STEPS,
+            device: str = "cpu",
             progress: Optional[Callable[[int, int], None]] = None) -> Dict[str, Contributions]:
     """Each output's Contributions (output_names) for the samples at positions `rows` of `data`.
 

@@ -12,7 +12,7 @@ core.cross_validation_store's.
 import dataclasses
 import time
 import warnings
-from typing import Callable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,15 @@ from threadpoolctl import threadpool_limits
 from . import schemas
 from .baselines import BASELINE_TREES
 from .cross_validation_store import CrossValidation, Fold, FoldPlan, FoldResult
+from .settings import CONTRIBUTION_STEPS
 from .training.targets import encode_targets
-from .transfer import BASELINES, DEFAULT_RECIPE, RECIPES, SampleFeatures, TransferError, make_recipe
+from .transfer import (BASELINES, CLR_PREVALENCE, DEFAULT_RECIPE, RECIPES, RandomForestBaseline, SampleFeatures,
+                       TransferError, make_recipe)
+
+if TYPE_CHECKING:
+    import torch
+
+    from .vocab import Vocabulary
 
 CV_STRATEGIES = ("k-fold", "leave-one-group-out")
 # the BLAS/OpenMP threads of every fit of a cross-validation (folds and transfer matrix): one, so that a fold fit in
@@ -38,11 +45,13 @@ class CrossValidationSettings:
 
     cv: folds of k-fold (leave-one-group-out makes one fold per group); cv_strategy: one of CV_STRATEGIES;
     recipe: the MGM recipe (core.transfer.RECIPES); transfer_matrix: also train on each group alone and test on
-    each other; n_estimators: trees of the RandomForest baseline; random_state: seed of the folds and forests."""
+    each other; markers: every fold's models explain its held-out samples (core.markers); n_estimators: trees of
+    the RandomForest baseline; random_state: seed of the folds and forests."""
     cv: int = 5
     cv_strategy: str = "k-fold"
     recipe: str = DEFAULT_RECIPE
     transfer_matrix: bool = False
+    markers: bool = True
     n_estimators: int = BASELINE_TREES
     random_state: int = 0
 
@@ -210,10 +219,15 @@ def predict_fold(data, targets, encoded, task, classes, mean, std, fold, method,
                  n_estimators=BASELINE_TREES):
     """One method fit on one fold's training samples; its held-out samples' rows (sample_id, fold, truth,
     prediction, probabilities)."""
+    return _fit_and_predict(data, targets, encoded, task, classes, mean, std, fold, method, random_state,
+                            n_estimators)[1]
+
+
+def _fit_and_predict(data, targets, encoded, task, classes, mean, std, fold, method, random_state, n_estimators):
     fitted = make_recipe(method, task, random_state, n_estimators).fit(data.rows(fold.train), encoded[fold.train])
     out = fitted.predict(data.rows(fold.test))
-    return pd.DataFrame({"sample_id": targets.index[fold.test], "fold": fold.name,
-                         "truth": targets.to_numpy()[fold.test], **_decode(out, task, classes, mean, std)})
+    return fitted, pd.DataFrame({"sample_id": targets.index[fold.test], "fold": fold.name,
+                                 "truth": targets.to_numpy()[fold.test], **_decode(out, task, classes, mean, std)})
 
 
 def _in_input_order(frame, targets, method):
@@ -228,9 +242,12 @@ def _in_input_order(frame, targets, method):
 def plan_folds(features: SampleFeatures, targets: pd.Series, task: str, folds: Sequence[Fold],
                recipe: str = DEFAULT_RECIPE, baselines: Sequence[str] = BASELINES, random_state: int = 0,
                n_estimators: int = BASELINE_TREES, transfer_matrix: bool = False,
-               groups: Optional[np.ndarray] = None, **record) -> FoldPlan:
+               groups: Optional[np.ndarray] = None, markers: bool = False,
+               token_ids: Optional[Sequence[np.ndarray]] = None, **record) -> FoldPlan:
     """A FoldPlan of folds from make_folds over these samples (features and targets in the same order; groups:
-    (n_samples,) names, read by the transfer matrix where transfer_matrix is set). TransferError where a fold leaves
+    (n_samples,) names, read by the transfer matrix where transfer_matrix is set and by the markers' meta-analysis
+    where no batches were given; markers: each fold's methods explain its held-out samples, the MGM recipes from
+    token_ids, each sample's sentence through the frozen model). TransferError where a fold leaves
     a class without training samples or every held-out fold one class (checked here, before any fold runs: the
     record's label_column and groups_column name them), or where the folds are not as make_folds
     draws them: every sample held out by exactly one fold, which trains on every other sample, in input order."""
@@ -254,34 +271,82 @@ def plan_folds(features: SampleFeatures, targets: pd.Series, task: str, folds: S
         if not np.array_equal(fold.train, np.flatnonzero(fold_of != number)):
             raise TransferError(f"{fold.name} must train on every sample it does not hold out, in input order (as "
                                 "make_folds draws folds).")
+    if markers and token_ids is None:
+        raise TransferError("markers need each sample's sentence (token_ids), which the MGM recipes' explanations "
+                            "read.")
     settings = {"recipe": recipe, "methods": _methods(recipe, baselines), "random_state": int(random_state),
-                "n_estimators": int(n_estimators), "transfer_matrix": bool(transfer_matrix and groups is not None)}
+                "n_estimators": int(n_estimators), "transfer_matrix": bool(transfer_matrix and groups is not None),
+                "markers": bool(markers)}
     return FoldPlan(features, targets, task, fold_of, [f.name for f in folds],
-                    None if groups is None else np.asarray(groups).astype(str), settings, record)
+                    None if groups is None else np.asarray(groups).astype(str), settings, record,
+                    None if token_ids is None else [np.asarray(ids, dtype=np.int64) for ids in token_ids])
 
 
-def run_fold(plan: FoldPlan, number: int, report: Callable[[str], None] = print) -> FoldResult:
+def run_fold(plan: FoldPlan, number: int, report: Callable[[str], None] = print,
+             model: Optional[Tuple["torch.nn.Module", "Vocabulary"]] = None) -> FoldResult:
     """Fit every method of the plan on fold `number`'s training samples (1-based) and predict its held-out ones,
     on one BLAS/OpenMP thread (ONE_THREAD; the forests' n_jobs is 1 too): the fold of cross_validate, which calls
-    this. TransferError where `number` is not one of the plan's folds."""
+    this. Where the plan asks for markers, each method then explains its held-out samples (fold_markers); model:
+    (the frozen network, its vocabulary) that made the plan's features, which the MGM recipes' explanations run.
+    TransferError where `number` is not one of the plan's folds, or a needed model is missing."""
     if not 1 <= number <= len(plan.fold_names):
         raise TransferError(f"fold must be between 1 and {len(plan.fold_names)} (this plan's folds), not {number}.")
     fold = plan.folds()[number - 1]
     encoded, classes, mean, std = encode_targets(plan.targets, plan.task)
     settings = plan.settings
-    parts, seconds = [], {}
+    parts, seconds, effects, explained, gaps = [], {}, [], {}, {}
     for method in settings["methods"]:
         start = time.perf_counter()
         with threadpool_limits(limits=ONE_THREAD):
-            frame = predict_fold(plan.features, plan.targets, encoded, plan.task, classes, mean, std, fold, method,
-                                 settings["random_state"], settings["n_estimators"])
+            fitted, frame = _fit_and_predict(plan.features, plan.targets, encoded, plan.task, classes, mean, std,
+                                             fold, method, settings["random_state"], settings["n_estimators"])
         frame.insert(0, "method", method)
         parts.append(frame)
         seconds[method] = time.perf_counter() - start
         report(f"{method}: fold {number}/{len(plan.fold_names)} ({fold.name}, {len(fold.test)} held out) done")
+        if settings.get("markers"):
+            start = time.perf_counter()
+            table, gap = fold_markers(plan, fold, fitted, method, classes, std, model, report)
+            if table is not None:
+                effects.append(table)
+                explained[method] = time.perf_counter() - start
+                if gap is not None:
+                    gaps[method] = [float(g) for g in gap]
     return FoldResult(pd.concat(parts, ignore_index=True), {
         "fold": number, "name": fold.name, "n_folds": len(plan.fold_names), "task": plan.task,
-        "methods": list(settings["methods"]), "classes": [str(c) for c in classes], "seconds": seconds})
+        "methods": list(settings["methods"]), "classes": [str(c) for c in classes], "seconds": seconds,
+        "explain_seconds": explained, "relative_gaps": gaps},
+        pd.concat(effects, ignore_index=True) if effects else None)
+
+
+def fold_markers(plan: FoldPlan, fold: Fold, fitted, method: str, classes: Sequence[str], std: float,
+                 model, report: Callable[[str], None]):
+    """(one fitted method's effects of every genus in the fold's held-out samples (core.markers.fold_effects), the
+    relative completeness gaps of its integrated gradients or None): a recipe of linear parts through its
+    contributions (core.contributions.explain), the RandomForest through its impurity importances; (None, None)
+    for a method that gives neither (mgm-frozen-head, classify-default)."""
+    from .contributions import explain
+    from .markers import fold_effects, importance_effects
+    held_out = plan.features.rows(fold.test)
+    truth = plan.targets.iloc[fold.test]
+    batches = held_out.batches
+    if isinstance(fitted, RandomForestBaseline):
+        importances = pd.Series(fitted.model_.feature_importances_, index=held_out.abundances.columns)
+        return importance_effects(importances, truth, held_out.abundances, plan.task, classes, fold.name, method,
+                                  batches), None
+    if not fitted.parts:
+        return None, None
+    network, vocabulary = model if model is not None else (None, None)
+    token_ids = None if plan.token_ids is None else [plan.token_ids[i] for i in fold.test]
+    if fitted.uses_mgm or any(name in ("mgm", "likelihood") for blocks, _ in fitted.parts for name, _ in blocks):
+        report(f"{method}: explaining the {len(fold.test)} held-out samples of {fold.name} (integrated gradients)")
+    contributions = explain(fitted, plan.features, fold.test, classes, network, token_ids, vocabulary,
+                            unit=std if plan.task == "regression" else 1.0)
+    first = next(iter(contributions.values()))
+    has_mgm = bool((first.mgm.to_numpy() != 0).any())
+    return fold_effects([c.total for c in contributions.values()], held_out.abundances, plan.task, classes,
+                        fold.name, method, batches, first.mgm, first.clr), \
+        (first.relative_gap.to_numpy() if has_mgm else None)
 
 
 def collate_folds(plan: FoldPlan, results: Sequence[FoldResult],
@@ -313,16 +378,59 @@ def collate_folds(plan: FoldPlan, results: Sequence[FoldResult],
                                         settings["random_state"], settings["n_estimators"], classes, report)
     else:
         transfer = pd.DataFrame(columns=list(schemas.CV_TRANSFER_COLUMNS))
-    return CrossValidation(pd.concat(frames, ignore_index=True), transfer, {
-        "task": plan.task, "classes": [str(c) for c in classes], "methods": methods,
-        "descriptions": {m: RECIPES[m].description for m in methods},
-        "uses_mgm": [m for m in methods if RECIPES[m].uses_mgm], "seconds": seconds,
-        "random_state": settings["random_state"], **plan.record})
+    record = {"task": plan.task, "classes": [str(c) for c in classes], "methods": methods,
+              "descriptions": {m: RECIPES[m].description for m in methods},
+              "uses_mgm": [m for m in methods if RECIPES[m].uses_mgm], "seconds": seconds,
+              "random_state": settings["random_state"], **plan.record}
+    effects, meta = None, None
+    if settings.get("markers"):
+        effects = pd.concat([r.effects for r in ordered if r.effects is not None], ignore_index=True)
+        record["markers"] = _markers_record(plan, ordered, classes)
+        meta = _meta_analysis(plan, classes, record["markers"], report)
+    return CrossValidation(pd.concat(frames, ignore_index=True), transfer, record, effects, meta)
 
 
-def run_plan(plan: FoldPlan, report: Callable[[str], None] = print) -> CrossValidation:
-    """Every fold of the plan, one after another in this process (run_fold), collated (collate_folds)."""
-    return collate_folds(plan, [run_fold(plan, number, report) for number in range(1, len(plan.fold_names) + 1)],
-                         report)
+def _markers_record(plan, results, classes):
+    """What the markers' page says of how they were made: seconds explaining and completeness gaps per method."""
+    explained = sorted({m for r in results for m in r.record.get("explain_seconds", {})},
+                       key=plan.settings["methods"].index)
+    gaps = {m: [g for r in results for g in r.record.get("relative_gaps", {}).get(m, [])] for m in explained}
+    return {"methods": explained,
+            "explain_seconds": {m: float(sum(r.record["explain_seconds"].get(m, 0.0) for r in results))
+                                for m in explained},
+            "median_relative_gap": {m: float(np.median(g)) for m, g in gaps.items() if g},
+            "integration_steps": CONTRIBUTION_STEPS, "strategy": plan.record.get("cv_strategy"),
+            "min_prevalence": CLR_PREVALENCE}
+
+
+def _meta_analysis(plan, classes, record, report):
+    """The field's meta-analysis (core.meta_analysis) on the same samples: over the batches, else the groups, else
+    one batch; None (and why, in `record`) for numbers or more than two classes."""
+    from .meta_analysis import MetaAnalysisError, genus_meta_analysis
+    if plan.task == "regression" or len(classes) != 2:
+        record["meta_analysis"] = ("not run: the meta-analysis compares two classes" if plan.task == "classification"
+                                   else "not run: the meta-analysis compares two classes, and this target is a number")
+        return None
+    batches, over = plan.features.batches, "batches"
+    if batches is None:
+        batches, over = plan.groups, "groups"
+    if batches is None:
+        over = "one batch"
+    try:
+        result = genus_meta_analysis(plan.features.abundances, plan.targets.astype(str),
+                                     None if batches is None else pd.Series(batches, index=plan.targets.index))
+    except MetaAnalysisError as error:
+        record["meta_analysis"] = f"not run: {error}"
+        report(f"meta-analysis not run: {error}")
+        return None
+    record["meta_analysis"] = {"over": over, **result.record}
+    return result.genera
+
+
+def run_plan(plan: FoldPlan, report: Callable[[str], None] = print, model=None) -> CrossValidation:
+    """Every fold of the plan, one after another in this process (run_fold, with `model` for the markers),
+    collated (collate_folds)."""
+    return collate_folds(plan, [run_fold(plan, number, report, model)
+                                for number in range(1, len(plan.fold_names) + 1)], report)
 
 

@@ -37,11 +37,17 @@ class CrossValidation:
     transfer: one row per (method, trained-on group, tested-on group) with the metric there (ROC AUC for
         classification, mean absolute error for regression); empty unless asked for.
     record: the task, classes, methods (the MGM recipe first, then the baselines), their descriptions, wall seconds
-        per method, the columns and settings used, and the samples left out with the reason (schemas.CV_RECORD_KEYS).
+        per method, the columns and settings used, and the samples left out with the reason (schemas.CV_RECORD_KEYS);
+        with markers, `markers`: how they were made (core.cross_validation._markers_record) and the meta-analysis'
+        record.
+    effects: with markers, each fold's effect of every genus per method (schemas.CV_EFFECT_COLUMNS), else None.
+    meta: with markers and two classes, the meta-analysis' genus table (core.meta_analysis), else None.
     """
     predictions: pd.DataFrame
     transfer: pd.DataFrame
     record: dict
+    effects: Optional[pd.DataFrame] = None
+    meta: Optional[pd.DataFrame] = None
 
     @property
     def task(self) -> str:
@@ -60,7 +66,24 @@ def save_cross_validation(result: CrossValidation, directory: PathLike) -> None:
     directory = pathlib.Path(directory)
     result.predictions.to_csv(directory / schemas.CV_PREDICTIONS_FILE, sep="\t", index=False)
     result.transfer.to_csv(directory / schemas.CV_TRANSFER_FILE, sep="\t", index=False)
-    (directory / schemas.CV_RECORD_FILE).write_text(json.dumps(result.record, indent=1))
+    (directory / schemas.CV_RECORD_FILE).write_text(json.dumps(schemas.strict_json(result.record), indent=1,
+                                                               allow_nan=False))
+    if result.effects is not None:
+        result.effects.to_csv(directory / schemas.CV_EFFECTS_FILE, sep="\t", index=False)
+    if result.meta is not None:
+        result.meta.to_csv(directory / schemas.CV_META_FILE, sep="\t", index_label="genus")
+
+
+def _read_effects(path, error):
+    """A stored effects table (schemas.CV_EFFECT_COLUMNS), or None where the file is absent (no markers)."""
+    if not path.exists():
+        return None
+    effects = pd.read_csv(path, sep="\t", dtype={"method": str, "fold": str, "genus": str, "points_to": str},
+                          keep_default_na=False, na_values=[""])
+    if tuple(effects.columns) != schemas.CV_EFFECT_COLUMNS:
+        raise error(f"{path.name} has the columns {', '.join(effects.columns)}; expected "
+                    f"{', '.join(schemas.CV_EFFECT_COLUMNS)}.")
+    return effects
 
 
 def load_cross_validation(directory: PathLike) -> CrossValidation:
@@ -89,7 +112,18 @@ def load_cross_validation(directory: PathLike) -> CrossValidation:
     if tuple(transfer.columns) != schemas.CV_TRANSFER_COLUMNS:
         raise CrossValidationFormatError(f"{schemas.CV_TRANSFER_FILE} has the columns {', '.join(transfer.columns)}"
                                          f"; expected {', '.join(schemas.CV_TRANSFER_COLUMNS)}.")
-    return CrossValidation(predictions, transfer, record)
+    effects = _read_effects(directory / schemas.CV_EFFECTS_FILE, CrossValidationFormatError)
+    if effects is not None and not set(effects["method"]) <= set(record["methods"]):
+        raise CrossValidationFormatError(f"{schemas.CV_EFFECTS_FILE} holds methods the record does not list.")
+    meta = None
+    if (directory / schemas.CV_META_FILE).exists():
+        from .meta_analysis import GENUS_COLUMNS
+        meta = pd.read_csv(directory / schemas.CV_META_FILE, sep="\t", index_col="genus",
+                           dtype={"genus": str, "points_to": str})
+        if list(meta.columns) != list(GENUS_COLUMNS):
+            raise CrossValidationFormatError(f"{schemas.CV_META_FILE} has the columns {', '.join(meta.columns)}; "
+                                             f"expected genus, {', '.join(GENUS_COLUMNS)}.")
+    return CrossValidation(predictions, transfer, record, effects, meta)
 
 
 class FoldsFormatError(ValueError):
@@ -106,8 +140,10 @@ class FoldPlan:
     fold_of: (n_samples,) the 1-based number of the fold that holds each sample out.
     fold_names: the held-out group(s) or "fold N" of each fold, in fold order.
     groups: (n_samples,) group names, or None without a groups column (the transfer matrix reads them).
-    settings: recipe, methods, random_state, n_estimators, transfer_matrix.
-    record: the columns and settings added to the CrossValidation's record (label_column, cv_strategy, ...)."""
+    settings: recipe, methods, random_state, n_estimators, transfer_matrix, markers.
+    record: the columns and settings added to the CrossValidation's record (label_column, cv_strategy, ...).
+    token_ids: every sample's sentence ((n_tokens,) int64 arrays, in the order of targets), which the markers'
+        explanations read; None where none were kept."""
     features: SampleFeatures
     targets: pd.Series
     task: str
@@ -116,6 +152,7 @@ class FoldPlan:
     groups: Optional[np.ndarray]
     settings: dict
     record: dict
+    token_ids: Optional[List[np.ndarray]] = None
 
     def folds(self) -> List[Fold]:
         """The Fold of each fold number, as make_folds drew them (train: every other sample, in input order)."""
@@ -128,18 +165,24 @@ class FoldResult:
     """One fold's out-of-fold predictions by every method (the MGMFoldPredictions artifact).
 
     predictions: the rows of CrossValidation.predictions for this fold's held-out samples, every method.
-    record: fold (1-based number), name, n_folds, task, methods, classes, and seconds per method."""
+    record: fold (1-based number), name, n_folds, task, methods, classes, and seconds per method; with markers,
+        explain_seconds per method and the relative completeness gap of each explained sample (relative_gaps).
+    effects: with markers, this fold's rows of CrossValidation.effects, else None."""
     predictions: pd.DataFrame
     record: dict
+    effects: Optional[pd.DataFrame] = None
 
 
 def save_fold_plan(plan: FoldPlan, directory: PathLike) -> None:
     import safetensors.numpy
     directory = pathlib.Path(directory)
     features = plan.features
+    tokens = {} if plan.token_ids is None else {
+        "tokens": np.concatenate(plan.token_ids).astype(np.int64),
+        "token_lengths": np.array([len(ids) for ids in plan.token_ids], dtype=np.int64)}
     safetensors.numpy.save_file({"embeddings": np.ascontiguousarray(features.embeddings),
                                  "likelihood": np.ascontiguousarray(features.likelihood),
-                                 "abundances": np.ascontiguousarray(features.abundances.to_numpy())},
+                                 "abundances": np.ascontiguousarray(features.abundances.to_numpy()), **tokens},
                                 str(directory / schemas.FOLDS_FEATURES_FILE))
     n = len(plan.targets)
     pd.DataFrame({"sample_id": plan.targets.index.astype(str), "target": plan.targets.to_numpy(),
@@ -190,9 +233,11 @@ def load_fold_plan(directory: PathLike) -> FoldPlan:
         arrays = safetensors.numpy.load_file(str(directory / schemas.FOLDS_FEATURES_FILE))
     except Exception as error:  # safetensors raises its own error types for any malformed header
         raise FoldsFormatError(f"{schemas.FOLDS_FEATURES_FILE} is missing or not safetensors ({error}).") from None
-    if sorted(arrays) != sorted(schemas.FOLDS_FEATURE_ARRAYS):
+    if sorted(arrays) not in (sorted(schemas.FOLDS_FEATURE_ARRAYS),
+                              sorted(schemas.FOLDS_FEATURE_ARRAYS + schemas.FOLDS_TOKEN_ARRAYS)):
         raise FoldsFormatError(f"{schemas.FOLDS_FEATURES_FILE} holds {', '.join(sorted(arrays))}; expected "
-                               f"{', '.join(schemas.FOLDS_FEATURE_ARRAYS)}.")
+                               f"{', '.join(schemas.FOLDS_FEATURE_ARRAYS)}, and "
+                               f"{', '.join(schemas.FOLDS_TOKEN_ARRAYS)} where markers are asked for.")
     samples = _read_tsv(directory / schemas.FOLDS_SAMPLES_FILE, schemas.FOLDS_SAMPLE_COLUMNS, dtype={
         "sample_id": str, "group": str, "batch": str, "target": str if meta["task"] == "classification" else float})
     n = len(samples)
@@ -216,15 +261,29 @@ def load_fold_plan(directory: PathLike) -> FoldPlan:
         raise FoldsFormatError(str(error)) from None
     targets = pd.Series(samples["target"].to_numpy(), index=index)
     settings = {key: meta[key] for key in ("recipe", "methods", "random_state", "n_estimators", "transfer_matrix")}
+    settings["markers"] = bool(meta.get("markers", False))
+    token_ids = None
+    if "tokens" in arrays:
+        lengths, tokens = arrays["token_lengths"], arrays["tokens"]
+        if lengths.shape != (n,) or (lengths < 1).any() or lengths.sum() != len(tokens) or (tokens < 0).any():
+            raise FoldsFormatError(f"{schemas.FOLDS_FEATURES_FILE}: token_lengths must give each of the {n} samples' "
+                                   "sentence length, adding up to the tokens held, every token id 0 or more.")
+        token_ids = np.split(tokens.astype(np.int64), np.cumsum(lengths)[:-1])
+    elif settings["markers"]:
+        raise FoldsFormatError(f"{schemas.FOLDS_RECORD_FILE} asks for markers, and {schemas.FOLDS_FEATURES_FILE} "
+                               "holds no sentences (tokens, token_lengths).")
     return FoldPlan(features, targets, meta["task"], fold_of.astype(np.int64), list(meta["fold_names"]),
                     samples["group"].to_numpy().astype(str) if meta["has_groups"] else None, settings,
-                    meta["record"])
+                    meta["record"], token_ids)
 
 
 def save_fold_result(result: FoldResult, directory: PathLike) -> None:
     directory = pathlib.Path(directory)
     result.predictions.to_csv(directory / schemas.CV_PREDICTIONS_FILE, sep="\t", index=False)
-    (directory / schemas.FOLD_RECORD_FILE).write_text(json.dumps(result.record, indent=1))
+    (directory / schemas.FOLD_RECORD_FILE).write_text(json.dumps(schemas.strict_json(result.record), indent=1,
+                                                                 allow_nan=False))
+    if result.effects is not None:
+        result.effects.to_csv(directory / schemas.CV_EFFECTS_FILE, sep="\t", index=False)
 
 
 def load_fold_result(directory: PathLike) -> FoldResult:
@@ -241,7 +300,12 @@ def load_fold_result(directory: PathLike) -> FoldResult:
                                f"{', '.join(record['methods'])}.")
     if set(record["seconds"]) != set(record["methods"]):
         raise FoldsFormatError(f"{schemas.FOLD_RECORD_FILE}: seconds must name each method once.")
-    return FoldResult(predictions, record)
+    effects = _read_effects(directory / schemas.CV_EFFECTS_FILE, FoldsFormatError)
+    if effects is not None and (not set(effects["method"]) <= set(record["methods"]) or
+                                set(effects["fold"]) != {record["name"]}):
+        raise FoldsFormatError(f"{schemas.CV_EFFECTS_FILE} holds methods or folds that {schemas.FOLD_RECORD_FILE} "
+                               "does not list.")
+    return FoldResult(predictions, record, effects)
 
 
 def fold_count(directory: PathLike) -> int:

@@ -149,3 +149,10 @@ def load_model(directory: PathLike) -> Tuple[MGMNetwork, Vocabulary, Dict[str, A
         raise ModelFormatError(f"model.safetensors lacks weights for {', '.join(untied[:3])}.")
     model.eval()
     return model, vocabulary, json.loads((directory / "versions.json").read_text())
+
+
+def model_fingerprint(network: MGMNetwork) -> str:
+    """16 hex digits of the sha256 of the token embeddings' bytes: which frozen model made a cross-validation's
+    features, so that its markers are explained by the same one."""
+    import hashlib
+    return hashlib.sha256(network.transformer.wte.weight.detach().cpu().float().numpy().tobytes()).hexdigest()[:16]

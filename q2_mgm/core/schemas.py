@@ -41,6 +41,15 @@ CV_PROBABILITY_PREFIX = "probability:"
 CV_TRANSFER_FILE = "transfer_matrix.tsv"
 CV_TRANSFER_COLUMNS = ("method", "trained_on", "tested_on", "score")
 CV_RECORD_FILE = "cross_validation.json"
+# with markers (core.markers): each fold's effect of every genus, per method (fold_effects), and the field's
+# meta-analysis on the same samples (core.meta_analysis' genus table, indexed by genus)
+CV_EFFECTS_FILE = "effects.tsv"
+CV_EFFECT_COLUMNS = ("method", "fold", "genus", "points_to", "effect", "present", "abs_mgm", "abs_clr")
+CV_META_FILE = "meta_analysis.tsv"
+# markers.tsv (the evaluation's data): its first three columns are fixed (genus, points_to, rank); no other column's
+# name holds "rank" or "points"; the meta-analysis' columns follow, each prefixed "meta_"
+MARKER_COLUMNS = ("genus", "points_to", "rank", "groups_agreeing", "groups", "median_position", "mean_effect",
+                  "ci_low", "ci_high", "consistent_effect", "mgm_share", "prevalence")
 CV_RECORD_KEYS = ("task", "classes", "methods", "descriptions", "uses_mgm", "seconds", "label_column", "groups_column",
                   "batches_column", "cv_strategy", "cv", "random_state", "left_out", "features_seconds")
 
@@ -48,6 +57,7 @@ CV_RECORD_KEYS = ("task", "classes", "methods", "descriptions", "uses_mgm", "sec
 # fold's out-of-fold predictions
 FOLDS_FEATURES_FILE = "features.safetensors"  # embeddings, likelihood, abundances (float arrays)
 FOLDS_FEATURE_ARRAYS = ("embeddings", "likelihood", "abundances")
+FOLDS_TOKEN_ARRAYS = ("tokens", "token_lengths")  # every sample's sentence, concatenated, and each one's length
 FOLDS_SAMPLES_FILE = "samples.tsv"
 FOLDS_SAMPLE_COLUMNS = ("sample_id", "target", "fold", "group", "batch")  # fold: 1-based number it is held out in
 FOLDS_RECORD_FILE = "folds.json"
