@@ -15,7 +15,8 @@ from sklearn.metrics import roc_auc_score
 
 from q2_mgm.core import schemas
 from q2_mgm.core.cross_validation import make_folds
-from q2_mgm.core.cross_validation_store import CrossValidation, CrossValidationFormatError, load_cross_validation
+from q2_mgm.core.cross_validation_store import (CrossValidation, CrossValidationFormatError, FoldResult,
+                                          load_cross_validation)
 from q2_mgm.core.transfer import SampleFeatures, TransferError, standardise_within_batches
 from tests.helpers import read_genus_table, read_metadata
 
@@ -97,7 +98,7 @@ def test_the_same_seed_gives_the_same_predictions(cohort):
     corpus, = mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table))
     runs = [mgm.actions.cross_validate_classification(corpus=corpus, metadata=metadata.get_column("Group"),
                                                       groups=metadata.get_column("study"), cv=3, n_estimators=50,
-                                                      random_state=7)
+                                                      random_state=7, markers=False)
             for _ in range(2)]
     first, second = (r.cross_validation.view(CrossValidation) for r in runs)
     pd.testing.assert_frame_equal(first.predictions, second.predictions)
@@ -114,7 +115,7 @@ def test_regression_across_children_on_ecam():
                                                                      table.loc[infants]))
     predictions, result = mgm.actions.cross_validate_regression(
         corpus=corpus, metadata=columns.get_column("month"), groups=columns.get_column("studyid"), cv=4,
-        n_estimators=50)
+        n_estimators=50, markers=False)
     values = predictions.view(pd.Series)
     truth = frame.loc[values.index, "month"]
     assert np.corrcoef(values, truth)[0, 1] > 0.6  # age is learnt across children none of whose samples trained it
@@ -163,7 +164,8 @@ def test_a_class_absent_from_the_training_side_of_a_fold_is_a_clear_error(cohort
                                                   cv_strategy="leave-one-group-out")
     # the fix it names: no groups, stratified k-fold
     predictions, _, _ = mgm.actions.cross_validate_classification(
-        corpus=corpus, metadata=columns.get_column("Group"), cv_strategy="k-fold", n_estimators=20, device="cpu")
+        corpus=corpus, metadata=columns.get_column("Group"), cv_strategy="k-fold", n_estimators=20, device="cpu",
+        markers=False)
     assert len(predictions.view(pd.Series)) == len(corpus.view(pd.DataFrame))
 
 
@@ -273,7 +275,7 @@ def test_fold_by_fold_gives_exactly_the_single_method_predictions(cohort, cohort
     _, metadata = cohort
     settings = dict(metadata=metadata.get_column("Group"), groups=metadata.get_column("study"),
                     batches=metadata.get_column("study"), cv_strategy="leave-one-group-out", n_estimators=50,
-                    transfer_matrix=True)
+                    transfer_matrix=True, markers=False)
     single = mgm.actions.cross_validate_classification(corpus=cohort_corpus, **settings)
     folds, = mgm.actions.prepare_cross_validation(corpus=cohort_corpus, task="classification", **settings)
     plan = folds.view(FoldPlan)
@@ -308,7 +310,7 @@ def test_regress_samples_cv_runs_fold_by_fold_as_the_single_method_does():
                     n_estimators=30)
     piped = mgm.actions.regress_samples_cv(table=artifact, **settings)
     corpus, = mgm.actions.tokenize(table=artifact)
-    single = mgm.actions.cross_validate_regression(corpus=corpus, **settings)
+    single = mgm.actions.cross_validate_regression(corpus=corpus, **settings, markers=False)
     pd.testing.assert_series_equal(piped.predictions.view(pd.Series), single.predictions.view(pd.Series),
                                    check_exact=True)
 
@@ -375,3 +377,47 @@ def test_a_cross_validation_over_24_one_class_groups_prints_no_warnings(tmp_path
     shown = [w for w in caught if not issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning))]
     assert [str(w.message) for w in shown] == []
     assert "is that class's\n    recall" in (tmp_path / "index.html").read_text()
+
+
+def test_the_pipeline_gives_the_markers_as_feature_importances(loso):
+    """classify-samples-cv's markers output is q2-sample-classifier's FeatureData[Importance]: one column, the MGM
+    recipe's consistent effect of each genus, strongest first."""
+    results, _ = loso
+    assert results.markers.type == qiime2.sdk.util.parse_type("FeatureData[Importance]")
+    importance = results.markers.view(pd.DataFrame)
+    assert list(importance.columns) == ["consistent_effect"] and len(importance) > 20
+    assert importance.index.str.startswith("g__").all()
+    assert importance["consistent_effect"].is_monotonic_decreasing
+
+
+def test_markers_of_a_cross_validation_run_without_them_say_how_to_get_them(cohort, cohort_corpus):
+    from qiime2.plugins import mgm
+    _, metadata = cohort
+    settings = dict(metadata=metadata.get_column("Group"), groups=metadata.get_column("study"),
+                    batches=metadata.get_column("study"), cv_strategy="leave-one-group-out", n_estimators=20,
+                    recipe="batch-clr-logistic")
+    *_, without = mgm.actions.cross_validate_classification(corpus=cohort_corpus, markers=False, **settings)
+    with pytest.raises(TransferError, match=r"holds no markers of batch-clr-logistic: run it with markers "
+                                            r"\(--p-markers\)"):
+        mgm.actions.cross_validation_markers(cross_validation=without)
+    # the fix it names
+    *_, result = mgm.actions.cross_validate_classification(corpus=cohort_corpus, markers=True, **settings)
+    importance, = mgm.actions.cross_validation_markers(cross_validation=result)
+    assert len(importance.view(pd.DataFrame)) > 20
+
+
+def test_a_fold_explained_with_another_model_than_its_features_is_refused(cohort, cohort_corpus, tiny_model):
+    """The markers explain the MGM recipe with the model that made the features: a different one is refused before
+    any work, and the fix (the same model: left out for the general model) runs."""
+    from qiime2.plugins import mgm
+    _, metadata = cohort
+    folds, = mgm.actions.prepare_cross_validation(
+        corpus=cohort_corpus, metadata=metadata.get_column("Group"), task="classification",
+        groups=metadata.get_column("study"), batches=metadata.get_column("study"),
+        cv_strategy="leave-one-group-out", n_estimators=20, recipe="batch-mgm-logistic")
+    with pytest.raises(TransferError, match="made with the general model, and the model here differs.*leave "
+                                            "--i-model out"):
+        mgm.actions.cross_validate_fold(folds=folds, fold=1, model=tiny_model)
+    result, = mgm.actions.cross_validate_fold(folds=folds, fold=1)
+    effects = result.view(FoldResult).effects
+    assert set(effects["method"]) == {"batch-mgm-logistic", "random-forest", "batch-clr-logistic"}
