@@ -256,7 +256,8 @@ def summarise_effects(explained: ExplainedSamples, subjects: Optional[pd.Series]
         table = pd.DataFrame({
             "group": group, "genus": explained.genera, "effect": sign * effects[0][target].to_numpy(),
             "ci_low": low, "ci_high": high, "effect_clr": sign * effects[1][target].to_numpy(),
-            "effect_mgm": sign * effects[2][target].to_numpy(), "n_samples": held, "prevalence": held / max(mine.sum(), 1),
+            "effect_mgm": sign * effects[2][target].to_numpy(), "n_samples": held,
+            "prevalence": held / max(mine.sum(), 1),
             "mgm_share": share.reindex(explained.genera).to_numpy()})
         table["rank"] = table.effect.where(table.n_samples >= min_samples).rank(ascending=False, method="min")
         tables.append(table.sort_values(["rank", "effect"], ascending=[True, False], na_position="last"))
