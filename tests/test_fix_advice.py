@@ -14,7 +14,8 @@ SCOPE = {"q2_mgm/core/metadata_checks.py": None, "q2_mgm/core/samples.py": None,
          "q2_mgm/core/training/splits.py": None,
          "q2_mgm/core/cross_validation.py": {"check_fold_settings", "make_folds", "check_training_classes",
                                              "check_scored_folds"},
-         "q2_mgm/core/trajectories.py": {"align"}, "q2_mgm/core/keystone_samples.py": {"_known_classes"}}
+         "q2_mgm/core/trajectories.py": {"align"}, "q2_mgm/core/keystone_samples.py": {"_known_classes"},
+         "q2_mgm/core/keystone_batches.py": {"check_batch_inputs", "batch_of_each_sample", "_summarised_classes"}}
 GUARDED = "refused first by the registration's Range/Choices"
 # (module, function, the message's first words) -> the test that applies the fix the message names
 ADVICE = {
@@ -69,6 +70,21 @@ ADVICE = {
         "tests/test_trajectory.py::test_one_time_point_is_a_clear_error_and_a_time_that_varies_places_the_samples",
     ("q2_mgm/core/keystone_samples.py", "_known_classes", "None of the classes of {}"):
         "tests/test_keystone.py::test_no_class_the_model_knows_is_an_error_and_attention_as_advised_scores_them",
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "batches ({}) was given, but this model"):
+        "tests/test_keystone.py::test_batches_for_a_model_fit_without_them_is_an_error_and_left_out_as_advised_scores",
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "This classifier was fit with batches ({}): it"):
+        "tests/test_keystone.py::"
+        "test_attention_does_not_apply_to_a_batch_fit_model_and_gradient_as_advised_explains_it",
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "This classifier was fit with batches ({}) and"):
+        "tests/test_keystone.py::test_a_batch_fit_model_needs_its_batches_and_given_them_as_advised_explains",
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "attention_samples picks samples"):
+        "tests/test_keystone.py::test_a_batch_fit_model_needs_its_batches_and_given_them_as_advised_explains",
+    ("q2_mgm/core/keystone_batches.py", "batch_of_each_sample", "{} sample(s) have no batch in {}"):
+        "tests/test_keystone.py::test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes_explain",
+    ("q2_mgm/core/keystone_batches.py", "batch_of_each_sample", "Batch {} of {} holds {} sample(s); the model"):
+        "tests/test_keystone.py::test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes_explain",
+    ("q2_mgm/core/keystone_batches.py", "_summarised_classes", "The samples of {} hold {} of the classifier's"):
+        "tests/test_keystone.py::test_one_class_is_an_error_and_the_predicted_classes_as_advised_give_effects",
 }
 
 

@@ -240,3 +240,238 @@ def test_no_class_the_model_knows_is_an_error_and_attention_as_advised_scores_th
     importance, = mgm_plugin.actions.keystone_genera(corpus=few, model=classifier, metadata=column,
                                                      method="attention", min_samples=1)
     assert list(importance.view(pd.DataFrame).columns) == ["home birth"]
+
+
+# --- a classifier fine-tuned with batches (the across-study recipe): genera by their contributions to its decision ---
+# UC_Amplicon of ../shared/data/disease-benchmark, ten cases and ten controls of each of its three studies, read by
+# the tiny model (sentences of at most 32 tokens, so that a forward pass costs little; many are truncated, and a
+# batch whose sentences all are has a constant length, which the explanation must still add up with)
+
+UC = "disease-benchmark/UC_Amplicon"
+
+
+@pytest.fixture(scope="module")
+def uc():
+    """(corpus, metadata with Group and study) of the 60 samples."""
+    from .helpers import read_genus_table, read_metadata
+    table = read_genus_table(UC, "genus_relative.tsv")
+    metadata = read_metadata(UC)
+    metadata["study"] = "study " + metadata["pair_rank"].astype(str)
+    ids = metadata.loc[table.index].groupby(["pair_rank", "Group"]).head(10).index
+    from qiime2.plugins import mgm
+    corpus, = mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]",
+                                                                     table.loc[ids]), max_length=32)
+    assert len(corpus.view(Corpus).samples) == 60
+    return corpus, qiime2.Metadata(metadata.loc[ids, ["Group", "study"]].rename_axis("sample-id"))
+
+
+@pytest.fixture(scope="module")
+def batch_model(mgm_plugin, uc, tiny_model):
+    corpus, metadata = uc
+    model, _ = mgm_plugin.actions.fine_tune(corpus=corpus, model=tiny_model, metadata=metadata.get_column("Group"),
+                                            task="classification", batches=metadata.get_column("study"),
+                                            device="cpu")
+    return model
+
+
+@pytest.fixture(scope="module")
+def batch_importance(mgm_plugin, uc, batch_model):
+    corpus, metadata = uc
+    importance, = mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_model,
+                                                     metadata=metadata.get_column("Group"),
+                                                     batches=metadata.get_column("study"), method="gradient",
+                                                     min_samples=3, device="cpu")
+    return importance.view(pd.DataFrame)
+
+
+@pytest.fixture(scope="module")
+def batch_report(mgm_plugin, uc, batch_model, tmp_path_factory):
+    corpus, metadata = uc
+    visualization, = mgm_plugin.actions.keystone_report(corpus=corpus, model=batch_model,
+                                                        metadata=metadata.get_column("Group"),
+                                                        batches=metadata.get_column("study"), method="gradient",
+                                                        min_samples=3, n_bootstrap=200, device="cpu")
+    return export(visualization, tmp_path_factory.mktemp("keystone-batches"))
+
+
+def test_contributions_add_up_to_the_decision_predict_gives_relative_to_the_batch(mgm_plugin, uc, batch_model,
+                                                                                 batch_report):
+    """Per sample: its genera's CLR and MGM parts, other and the completeness gap add up to the log-odds that
+    predict-classification gives it (with the same batches), less its batch's average."""
+    corpus, metadata = uc
+    parts = pd.read_csv(batch_report / "sample_scores.tsv", sep="\t", index_col=0)
+    assert len(parts) == 60 and set(parts.output) == {"log-odds of Control"} and parts.summarised.all()
+    probabilities = mgm_plugin.actions.predict_classification(
+        corpus=corpus, model=batch_model, batches=metadata.get_column("study")).probabilities.view(pd.DataFrame)
+    log_odds = np.log(probabilities["Control"] / probabilities["Case"]).reindex(parts.index)
+    expected = log_odds - log_odds.groupby(parts.batch).transform("mean")
+    np.testing.assert_allclose(parts.score, expected, atol=1e-6)
+    np.testing.assert_allclose(parts.clr + parts.mgm + parts.other + parts.gap, parts.score, atol=1e-9)
+    long = pd.read_csv(batch_report / "contributions.tsv", sep="\t")
+    sums = long.groupby("sample-id")[["clr", "mgm"]].sum().reindex(parts.index)
+    np.testing.assert_allclose(sums.clr, parts.clr, atol=1e-9)
+    np.testing.assert_allclose(sums.mgm, parts.mgm, atol=1e-9)
+    assert (parts.relative_gap < 0.05).median() and parts.groupby("batch").score.mean().abs().max() < 1e-9
+
+
+def test_each_class_gets_the_opposite_effect_of_the_other(batch_importance, batch_report):
+    assert list(batch_importance.columns) == ["Case", "Control"]
+    assert batch_importance.index.str.startswith("g__").all() and np.isfinite(batch_importance.to_numpy()).all()
+    np.testing.assert_allclose(batch_importance.Case, -batch_importance.Control)
+    assert (batch_importance.Control > 0).any() and (batch_importance.Control < 0).any()
+    genera = pd.read_csv(batch_report / "keystone_genera.tsv", sep="\t")
+    page = pd.read_csv(batch_report / "importance.tsv", sep="\t", index_col=0)
+    pd.testing.assert_frame_equal(page, batch_importance, check_names=False)  # the bootstrap changes no effect
+    assert genera.mgm_share.dropna().between(0, 1).all()
+    np.testing.assert_allclose(genera.effect, genera.effect_clr + genera.effect_mgm, atol=1e-12)
+    ranked = genera.dropna(subset=["rank"])
+    assert (ranked.n_samples >= 3).all() and ranked.groupby("group")["rank"].min().eq(1).all()
+    for group, rows in ranked.groupby("group"):
+        assert rows.sort_values("rank").effect.is_monotonic_decreasing
+    inside = (ranked.ci_low <= ranked.effect + 1e-12) & (ranked.effect <= ranked.ci_high + 1e-12)
+    assert inside.mean() > 0.9
+    case, control = (genera[genera.group == g].set_index("genus") for g in ("Case", "Control"))
+    np.testing.assert_allclose(case.ci_low, -control.ci_high.reindex(case.index))
+
+
+def test_the_page_of_a_batch_fit_model(batch_report, tmp_path):
+    html = assert_page_is_complete(batch_report, ["contributions.tsv", "sample_scores.tsv", "keystone_genera.tsv"])
+    text = " ".join(html.split())
+    for words in ("fit with batches (study)", "Attention maps do not apply to this model",
+                  "relative to the sample's geometric mean", "a genus the sample lacks still has a (low) CLR value",
+                  "held fixed while differentiating", "median completeness gap", "no genus's", "mgm_share"):
+        assert words in text, words
+    assert "attention_map_1" not in html and "Differences between groups" not in html
+    assert_renders_in_a_browser(batch_report / "index.html", tmp_path)
+
+
+def test_attention_does_not_apply_to_a_batch_fit_model_and_gradient_as_advised_explains_it(
+        mgm_plugin, uc, batch_model, batch_importance):
+    corpus, metadata = uc
+    with pytest.raises(KeystoneError, match=r"fit with batches \('study'\).*not with the attention of a classifier "
+                                            r"head.*method 'attention'.*does not apply.*--p-method gradient"):
+        mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_model, metadata=metadata.get_column("Group"),
+                                           batches=metadata.get_column("study"))
+    with pytest.raises(KeystoneError, match="method 'rollout'"):
+        mgm_plugin.actions.keystone_report(corpus=corpus, model=batch_model, batches=metadata.get_column("study"),
+                                           method="rollout")
+    # the advised fix, the same call with method 'gradient', is batch_importance
+    assert batch_importance.shape[1] == 2
+
+
+def test_a_batch_fit_model_needs_its_batches_and_given_them_as_advised_explains(mgm_plugin, uc, batch_model,
+                                                                                batch_importance, batch_report):
+    corpus, metadata = uc
+    with pytest.raises(KeystoneError, match=r"needs each sample's batch.*--m-batches-column study"):
+        mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_model, metadata=metadata.get_column("Group"),
+                                           method="gradient")
+    with pytest.raises(KeystoneError, match="attention maps, which do not apply.*leave attention_samples out"):
+        mgm_plugin.actions.keystone_report(corpus=corpus, model=batch_model, batches=metadata.get_column("study"),
+                                           method="gradient", attention_samples=ids_as_metadata(["SRS4329805"]))
+    # the advised fixes, the same calls with batches and without attention_samples: batch_importance, batch_report
+    assert np.isfinite(batch_importance.to_numpy()).all() and (batch_report / "contributions.tsv").is_file()
+
+
+def test_batches_for_a_model_fit_without_them_is_an_error_and_left_out_as_advised_scores(mgm_plugin, uc,
+                                                                                        tiny_model):
+    corpus, metadata = uc
+    plain, _ = mgm_plugin.actions.fine_tune(corpus=corpus, model=tiny_model, metadata=metadata.get_column("Group"),
+                                            task="classification", device="cpu")
+    with pytest.raises(KeystoneError, match=r"batches \('study'\) was given, but this model was not fit with "
+                                            "batches.*leave batches out"):
+        mgm_plugin.actions.keystone_genera(corpus=corpus, model=plain, metadata=metadata.get_column("Group"),
+                                           batches=metadata.get_column("study"), min_samples=3, device="cpu")
+    importance, = mgm_plugin.actions.keystone_genera(corpus=corpus, model=plain, min_samples=1,
+                                                     metadata=metadata.get_column("Group"), device="cpu")
+    assert list(importance.view(pd.DataFrame).columns) == ["Case", "Control"]
+
+
+@pytest.fixture(scope="module")
+def few(uc):
+    """Five samples of each study (enough to standardise each batch on), with their Group and study."""
+    corpus, metadata = uc
+    frame = metadata.to_dataframe()
+    ids = frame.groupby("study").head(5).index
+    return subset_corpus(corpus, ids), frame.loc[ids]
+
+
+def test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes_explain(mgm_plugin, few,
+                                                                                       batch_model):
+    corpus, frame = few
+    group = qiime2.CategoricalMetadataColumn(frame.Group)
+    unbatched = frame.study.copy()
+    unbatched.iloc[0] = np.nan
+    with pytest.raises(KeystoneError, match=rf"1 sample\(s\) have no batch in 'study' \({frame.index[0]}\).*filter "
+                                            "those samples out of the corpus"):
+        mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_model, metadata=group, method="gradient",
+                                           batches=qiime2.CategoricalMetadataColumn(unbatched), min_samples=1)
+    filtered = subset_corpus(corpus, frame.index[1:])
+    small = frame.study.where(frame.index != frame.index[0], "study 9")  # one sample alone
+    small.iloc[1] = "study 9"
+    with pytest.raises(KeystoneError, match=r"Batch 'study 9' of 'study' holds 2 sample\(s\).*merge it with a "
+                                            "related batch"):
+        mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_model, metadata=group, method="gradient",
+                                           batches=qiime2.CategoricalMetadataColumn(small), min_samples=1)
+    merged = small.replace("study 9", "study 1")
+    for fixed_corpus, batches in ((filtered, frame.study), (corpus, merged)):
+        importance, = mgm_plugin.actions.keystone_genera(
+            corpus=fixed_corpus, model=batch_model, metadata=group, method="gradient", min_samples=1,
+            batches=qiime2.CategoricalMetadataColumn(batches), device="cpu")
+        assert list(importance.view(pd.DataFrame).columns) == ["Case", "Control"]
+
+
+def test_one_class_is_an_error_and_the_predicted_classes_as_advised_give_effects(mgm_plugin, few, batch_model):
+    corpus, frame = few
+    cases = frame.Group.where(frame.Group == "Case")
+    with pytest.raises(KeystoneError, match=r"hold 1 of the classifier's classes.*leave metadata out"):
+        mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_model, method="gradient", min_samples=1,
+                                           metadata=qiime2.CategoricalMetadataColumn(cases),
+                                           batches=qiime2.CategoricalMetadataColumn(frame.study))
+    importance, = mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_model, method="gradient",
+                                                     min_samples=1, device="cpu",
+                                                     batches=qiime2.CategoricalMetadataColumn(frame.study))
+    table = importance.view(pd.DataFrame)
+    np.testing.assert_allclose(table.Case, -table.Control)
+
+
+@pytest.fixture(scope="module")
+def report_with_an_unknown_class(mgm_plugin, uc, batch_model, tmp_path_factory):
+    """The report of batch_report with three samples' Group set to a class the model lacks, and subjects (pairs
+    of samples of one class)."""
+    corpus, metadata = uc
+    frame = metadata.to_dataframe()
+    frame.loc[frame.index[:3], "Group"] = "Indeterminate colitis"
+    subjects = pd.Series([f"p{i // 2}" for i in range(len(frame))], index=frame.index, name="subject")
+    visualization, = mgm_plugin.actions.keystone_report(
+        corpus=corpus, model=batch_model, metadata=qiime2.CategoricalMetadataColumn(frame.Group),
+        subjects=qiime2.CategoricalMetadataColumn(subjects), batches=metadata.get_column("study"),
+        method="gradient", min_samples=2, n_bootstrap=50, device="cpu")
+    return export(visualization, tmp_path_factory.mktemp("keystone-unknown")), frame, subjects
+
+
+def test_a_class_the_model_does_not_know_changes_no_samples_contributions(batch_report,
+                                                                         report_with_an_unknown_class):
+    directory, frame, _ = report_with_an_unknown_class
+    before, after = (pd.read_csv(d / "contributions.tsv", sep="\t") for d in (batch_report, directory))
+    pd.testing.assert_frame_equal(before, after)
+    parts = pd.read_csv(directory / "sample_scores.tsv", sep="\t", index_col=0)
+    assert list(parts.index[~parts.summarised]) == list(frame.index[:3])
+    html = (directory / "index.html").read_text()
+    assert "samples explained, not summarised: their class is not the model" in html
+    for sample in frame.index[:3]:
+        assert f"{sample} (Indeterminate colitis)" in html
+
+
+def test_subjects_average_their_samples_contributions_first(report_with_an_unknown_class):
+    directory, frame, subjects = report_with_an_unknown_class
+    units = pd.read_csv(directory / "subject_contributions.tsv", sep="\t", index_col=[0, 1])
+    long = pd.read_csv(directory / "contributions.tsv", sep="\t")
+    summarised = frame.index[3:]
+    unit_names = {f"{subjects[s]} ({frame.Group[s]})" for s in summarised}
+    assert set(units.index.get_level_values(0)) == unit_names
+    first = sorted(unit_names)[0]
+    members = [s for s in summarised if f"{subjects[s]} ({frame.Group[s]})" == first]
+    expected = long[long["sample-id"].isin(members)].groupby("genus").total.mean()
+    np.testing.assert_allclose(units.loc[first].iloc[:, 0].reindex(expected.index), expected, atol=1e-12)
+    genera = pd.read_csv(directory / "keystone_genera.tsv", sep="\t")
+    assert genera.n_samples.max() <= len(unit_names)

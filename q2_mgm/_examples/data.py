@@ -114,6 +114,13 @@ def classifier_factory():
     return _fine_tuned("delivery", "classification").trained_model
 
 
+@functools.lru_cache(maxsize=None)
+def batch_classifier_factory():
+    """Delivery mode fine-tuned with batches (the three studies of example_metadata): the across-study recipe."""
+    return actions().fine_tune(corpus=labelled_corpus_factory(), metadata=metadata_column("delivery"),
+                               task="classification", batches=metadata_column("study")).trained_model
+
+
 def classifier_history_factory():
     return _fine_tuned("delivery", "classification").history
 

@@ -1,8 +1,8 @@
 """Usage examples of the actions on one study: corpus, supervised, keystone, generative and trajectories."""
 import pandas as pd
 
-from .data import (FINE_TUNE_BUDGET, classifier_factory, classifier_history_factory, corpus_factory,
-                   embeddings_factory, example_metadata, general_model_factory, generator_factory,
+from .data import (FINE_TUNE_BUDGET, batch_classifier_factory, classifier_factory, classifier_history_factory,
+                   corpus_factory, embeddings_factory, example_metadata, general_model_factory, generator_factory,
                    held_out_corpus_factory, labelled, labelled_corpus_factory, labelled_table_factory,
                    month_held_out_corpus_factory, month_predictions_factory, predictions_factory,
                    probabilities_factory, regressor_factory, regressor_history_factory, synthetic_labels_factory,
@@ -165,6 +165,32 @@ def keystone_report_example(use):
                use.UsageInputs(corpus=corpus, model=model, metadata=delivery, min_samples=2, n_bootstrap=200,
                                attention_samples=picked),
                use.UsageOutputNames(visualization="keystone_report"))
+
+
+def _batch_keystone_inputs(use):
+    corpus = use.init_artifact("corpus", labelled_corpus_factory)
+    metadata = use.init_metadata("metadata", example_metadata)
+    model = use.init_artifact("delivery_classifier_fit_with_batches", batch_classifier_factory)
+    return (corpus, model, use.get_metadata_column("delivery", "delivery", metadata),
+            use.get_metadata_column("study", "study", metadata))
+
+
+def keystone_genera_batches_example(use):
+    """A classifier fine-tuned with batches: each genus's effect on its decision, per class."""
+    corpus, model, delivery, study = _batch_keystone_inputs(use)
+    importance, = use.action(use.UsageAction("mgm", "keystone_genera"),
+                             use.UsageInputs(corpus=corpus, model=model, metadata=delivery, batches=study,
+                                             method="gradient", min_samples=2),
+                             use.UsageOutputNames(importance="keystone_effects"))
+    importance.assert_output_type("FeatureData[Importance]")
+
+
+def keystone_report_batches_example(use):
+    corpus, model, delivery, study = _batch_keystone_inputs(use)
+    use.action(use.UsageAction("mgm", "keystone_report"),
+               use.UsageInputs(corpus=corpus, model=model, metadata=delivery, batches=study, method="gradient",
+                               min_samples=2, n_bootstrap=200),
+               use.UsageOutputNames(visualization="keystone_report_of_batches"))
 
 
 def pretrain_example(use):

@@ -19,14 +19,21 @@ from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, ID_COL
 
 
 def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.CategoricalMetadataColumn = None,
-                    subjects: qiime2.CategoricalMetadataColumn = None, method: str = REPORT["method"],
-                    min_samples: int = REPORT["min_samples"], device: str = "auto") -> pd.DataFrame:
+                    subjects: qiime2.CategoricalMetadataColumn = None, batches: qiime2.CategoricalMetadataColumn = None,
+                    method: str = REPORT["method"], min_samples: int = REPORT["min_samples"],
+                    device: str = "auto") -> pd.DataFrame:
     from ..core.keystone import aggregate
+    from ..core.keystone_batches import check_batch_inputs, explain_samples, summarise_effects
     from ..core.keystone_samples import score_samples
-    scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
-                           report)
-    summary = aggregate(*scored.units(None if subjects is None else subjects.to_series(), report),
-                        min_samples=min_samples, n_bootstrap=1)
+    column = None if metadata is None else metadata.to_series()
+    subject_of = None if subjects is None else subjects.to_series()
+    if check_batch_inputs(model.path, method, None if batches is None else batches.name):
+        explained = explain_samples(corpus, model.path, column, batches.to_series(), device, report)
+        summary = summarise_effects(explained, subject_of, min_samples, n_bootstrap=1, confidence=REPORT[
+            "confidence"], random_state=0, report=report)
+    else:
+        scored = score_samples(corpus, model.path, column, method, device, report)
+        summary = aggregate(*scored.units(subject_of, report), min_samples=min_samples, n_bootstrap=1)
     for group, n in summary.n_excluded.items():
         report(f"{group}: {n} genera in fewer than {min_samples} samples are scored but not ranked")
     importance = summary.importance
@@ -35,20 +42,32 @@ def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.Categori
 
 
 INPUTS = {"corpus": CORPUS_DESCRIPTION,
-                   "model": "A fine-tuned MGM classifier (the paper's view), or a pretrained model together with a "
-                            "metadata column."}
-PARAMETERS = {"metadata": MetadataColumn[Categorical], "subjects": ID_COLUMN,
-                       "method": Str % Choices(*METHODS),
-                       "min_samples": Int % Range(1, None), "device": DEVICES}
+          "model": "A fine-tuned MGM classifier (the paper's view), or a pretrained model together with a metadata "
+                   "column. A classifier fine-tuned with batches (the across-study recipe) is explained by each "
+                   "genus's contribution to its decision: give it `batches` and method 'gradient'."}
+PARAMETERS = {"metadata": MetadataColumn[Categorical], "subjects": ID_COLUMN, "batches": ID_COLUMN,
+              "method": Str % Choices(*METHODS),
+              "min_samples": Int % Range(1, None), "device": DEVICES}
 DESCRIPTIONS = {
     "metadata": "The groups to score genera for (e.g. delivery mode). Optional with a classifier: its predicted "
-                "classes are the groups then. Samples without a value are left out and counted.",
+                "classes are the groups then. Samples without a value are left out and counted. With method "
+                "'gradient' and a classifier, samples of a class the classifier lacks are listed and not "
+                "summarised (a classifier fit with batches still explains them, as the others' batch statistics "
+                "include them).",
     "subjects": "Optional: each sample's subject (e.g. child ID). A subject's samples are averaged first, so that "
                 "confidence intervals and tests count subjects, not repeated samples of one subject.",
+    "batches": "For a classifier fit with batches, and required then: each sample's batch (study, sequencing run), "
+               "read as predict-classification reads it. The model standardises each batch on its own samples, "
+               "so every sample of the corpus needs a batch and is explained (at least 3 samples per batch), and "
+               "each sample's contributions add up to the decision predict-classification gives it with these "
+               "batches, less its batch's average. A model fit without batches takes none.",
     "method": "'attention': the last layer's attention from the token the classifier reads, averaged over heads "
               "(the paper's view); 'rollout': attention rolled out across all layers; 'gradient': integrated "
               "gradients of the class logit on the genus embeddings, a check that does not rely on attention. "
-              "Attention scores are relative to an even share over the sample's genera (1 = even).",
+              "Attention scores are relative to an even share over the sample's genera (1 = even). A classifier "
+              "fit with batches takes 'gradient' only: it has no classifier head whose attention the others read, "
+              "and each genus is scored by its contribution to the across-study recipe's decision (CLR part exact, "
+              "MGM part by integrated gradients of the pooled hidden states and the likelihood).",
     "min_samples": "Genera held by fewer samples (or subjects) of a group are scored but not ranked, so a genus "
                    "seen in a handful of samples cannot top the list.",
     "device": DEVICE_DESCRIPTION,
@@ -65,13 +84,20 @@ def register(plugin):
         parameter_descriptions=DESCRIPTIONS,
         output_descriptions={"importance": "One column per group: each genus' mean score over the group's samples, "
                                            "absence counted as 0 (so rare genera weigh by how often they occur). "
-                                           "q2-sample-classifier's heatmap and metadata tabulate read it."},
+                                           "For a classifier fit with batches, each genus's effect toward the "
+                                           "class instead: its mean contribution to the decision (log-odds) in "
+                                           "the class's samples less in the others' (two classes: opposite signs), "
+                                           "0 where undefined. q2-sample-classifier's heatmap and metadata "
+                                           "tabulate read it."},
         name="Keystone genera from attention",
         description="Score every genus of every sample by the attention (or attribution) the model gives it, and "
                     "summarise the scores per group, as MGM's paper did to find delivery-mode keystone genera. "
+                    "A classifier fit with batches is explained by each genus's contribution to its decision "
+                    "(with batches and method 'gradient'), summarised as each genus's effect toward each class. "
                     "`keystone-report` shows the ranking with confidence intervals.",
         citations=[citations["zhang2026mgm"]],
-        examples={"keystone_genera_of_delivery_modes": _examples.keystone_genera_example},
+        examples={"keystone_genera_of_delivery_modes": _examples.keystone_genera_example,
+                  "keystone_genera_of_a_model_fit_with_batches": _examples.keystone_genera_batches_example},
     )
 
     plugin.visualizers.register_function(
@@ -90,13 +116,18 @@ def register(plugin):
                                  "those samples (a file with just a sample-id column will do; other columns are "
                                  "ignored), as feature-table filter-samples picks samples by ID. Each must be in "
                                  "the corpus and have a group. Left out, the first sample of each group is "
-                                 "shown (four at most).",
+                                 "shown (four at most). Not for a classifier fit with batches, which has no "
+                                 "attention maps.",
             "random_state": "Seed of the bootstrap.",
         },
         name="Keystone genera: ranking, confidence intervals and group differences",
         description="For each group, the top genera with bootstrap confidence intervals over samples; a genus x group "
                     "heatmap; per-genus tests of the difference between groups (Mann-Whitney U or Kruskal-Wallis, "
-                    "Benjamini-Hochberg q-values); attention maps of chosen samples; TSVs and PDFs to download.",
+                    "Benjamini-Hochberg q-values); attention maps of chosen samples; TSVs and PDFs to download. For a "
+                    "classifier fit with batches (with batches and method 'gradient'): each class's genera ranked by "
+                    "their effect on the decision, with intervals, prevalence and the share of the MGM part, the "
+                    "integrated gradients' completeness gap, and every sample's contributions; no attention maps.",
         citations=[citations["zhang2026mgm"]],
-        examples={"keystone_report": _examples.keystone_report_example},
+        examples={"keystone_report": _examples.keystone_report_example,
+                  "keystone_report_of_a_model_fit_with_batches": _examples.keystone_report_batches_example},
     )

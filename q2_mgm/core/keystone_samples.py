@@ -37,7 +37,8 @@ class KeystoneModel:
 
 def load_keystone_model(model_dir: Union[str, os.PathLike]) -> KeystoneModel:
     """The model stored in `model_dir`: a classifier where the directory holds training.json, else a pretrained
-    network. Raises KeystoneError for a regressor, which has no classes to score genera by."""
+    network. Raises KeystoneError for a regressor, which has no classes to score genera by, and for a classifier
+    fit with batches, which core.keystone_batches explains."""
     if (pathlib.Path(model_dir) / TRAINING_RECORD_FILE).is_file():
         classifier, vocabulary, _ = load_trained_model(model_dir)
         if classifier.task != "classification":
@@ -46,8 +47,9 @@ def load_keystone_model(model_dir: Union[str, os.PathLike]) -> KeystoneModel:
         if classifier.transfer is not None:
             raise KeystoneError("This classifier was fit with batches: it predicts with the across-study recipe "
                                 "(linear models on pooled features and CLR abundances), not with the network's "
-                                "head that keystone-genera reads. Use a classifier fine-tuned without batches, or "
-                                "the pretrained model with a categorical metadata column.")
+                                "head whose attention or logits score_samples reads. Explain it by its genera's "
+                                "contributions instead: keystone-genera with batches and method 'gradient' "
+                                "(core.keystone_batches.explain_samples).")
         return KeystoneModel(classifier.model, vocabulary, classifier)
     network, vocabulary, _ = load_model(model_dir)
     return KeystoneModel(network, vocabulary)

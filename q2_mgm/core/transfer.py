@@ -33,6 +33,8 @@ CLR_PREVALENCE = 0.05  # the CLR block keeps the genera present in at least this
 # the two likelihood columns' weight beside the 512 hidden-state columns: a quarter of the hidden states' total
 LIKELIHOOD_WEIGHT = 0.25
 MIN_BATCH_SAMPLES = 3
+# a standard deviation at most this share of the mean is rounding noise: the feature is constant (batch_moments)
+CONSTANT_SPREAD = 1e-10
 
 
 class TransferError(ValueError):
@@ -152,14 +154,17 @@ def standardise_within_batches(features: np.ndarray, batches: Sequence[str]) -> 
 def batch_moments(features: np.ndarray, batches: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
     """(mean, scale) of each row's batch, each (n_samples, n_features) float64: the batch's mean over its own
     samples, and its standard deviation (1 for a feature constant within the batch), which
-    standardise_within_batches divides by."""
+    standardise_within_batches divides by. A feature is constant where its standard deviation is rounding noise
+    (CONSTANT_SPREAD of its mean or less): the mean of n equal values can differ from them in the last bit, and
+    dividing that difference by its own size would turn a constant (e.g. the length of a batch whose sentences are
+    all truncated) into a feature of +-1."""
     features = np.asarray(features, dtype=np.float64)
     mean, scale = np.empty_like(features), np.empty_like(features)
     batches = np.asarray(batches)
     for batch in np.unique(batches):
         rows = batches == batch
-        std = features[rows].std(axis=0)
-        mean[rows], scale[rows] = features[rows].mean(axis=0), np.where(std > 0, std, 1.0)
+        std, centre = features[rows].std(axis=0), features[rows].mean(axis=0)
+        mean[rows], scale[rows] = centre, np.where(std > CONSTANT_SPREAD * np.abs(centre), std, 1.0)
     return mean, scale
 
 

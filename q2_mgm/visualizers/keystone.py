@@ -21,13 +21,19 @@ DEFAULT_MAPS = 2  # attention maps shown when the user picks no samples: the fir
 
 def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     metadata: qiime2.CategoricalMetadataColumn = None,
-                    subjects: qiime2.CategoricalMetadataColumn = None, method: str = REPORT["method"],
+                    subjects: qiime2.CategoricalMetadataColumn = None,
+                    batches: qiime2.CategoricalMetadataColumn = None, method: str = REPORT["method"],
                     min_samples: int = REPORT["min_samples"], top_genera: int = REPORT["top_genera"],
                     n_bootstrap: int = REPORT["n_bootstrap"], confidence: float = REPORT["confidence"],
                     attention_samples: qiime2.Metadata = None, random_state: int = 0,
                     device: str = "auto") -> None:
     from ..core.keystone import aggregate, class_differences
+    from ..core.keystone_batches import check_batch_inputs
     from ..core.keystone_samples import explained_groups, score_samples
+    if check_batch_inputs(model.path, method, None if batches is None else batches.name,
+                          attention_samples is not None):
+        return _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, min_samples, top_genera,
+                                 n_bootstrap, confidence, random_state, device)
     if metadata is not None:  # before the model runs: would every class rank a genus?
         groups = metadata.to_series().reindex(corpus.samples.index).dropna()
         _check_rankable(corpus, explained_groups(model.path, groups, method), subjects, min_samples, metadata.name)
@@ -55,15 +61,104 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
         "title": "MGM keystone genera", "method": method, "units": UNITS[method], "confidence": f"{confidence:.0%}",
         "min_samples": min_samples, "unit": "samples" if subjects is None else "subjects",
         "overview": overview_table(_overview(scored, summary, method, len(units))),
-        "top_plot": _top_plot(top, classes, method, confidence, output_dir),
+        "top_plot": _top_plot(top, classes, "mean_score", f"mean {method} score ({confidence:.0%} CI)",
+                              method != "gradient", output_dir),
         "top_tables": {group: _top_table(rows, confidence) for group, rows in top.groupby("group", sort=False)},
-        "heatmap": _heatmap(summary.genera, top, classes, method, output_dir),
+        "heatmap": _heatmap(summary.genera, top, classes, "mean_score",
+                            f"mean {method} score (blank: not in the group)", output_dir),
         "differences_plot": None if differences is None else _volcano(differences, classes, output_dir),
         "differences": None if differences is None else html_table(
             differences.dropna(subset=["p_value"]).head(20), "{:.3g}"),
         "maps": maps,
         "has_differences": differences is not None,
     })
+
+
+def _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, min_samples, top_genera, n_bootstrap,
+                      confidence, random_state, device):
+    """The page for a classifier fit with batches: each genus's effect on the decision per class (its
+    contributions, core.keystone_batches), in the same layout; no attention maps and no tests on scores."""
+    from ..core.keystone_batches import (explain_samples, long_contributions, other_share, sample_parts,
+                                         summarise_effects)
+    from ..core.keystone_samples import explained_groups
+    subject_of = None if subjects is None else subjects.to_series()
+    if metadata is not None:  # before the model runs: would every class of the model's rank a genus?
+        groups = metadata.to_series().reindex(corpus.samples.index).dropna().astype(str)
+        _check_rankable(corpus, explained_groups(model.path, groups, "gradient"), subjects, min_samples,
+                        metadata.name)
+    explained = explain_samples(corpus, model.path, None if metadata is None else metadata.to_series(),
+                                batches.to_series(), device, report)
+    if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
+        _check_rankable(corpus, explained.groups, subjects, min_samples, "the predicted classes")
+    summary = summarise_effects(explained, subject_of, min_samples, n_bootstrap, confidence, random_state, report)
+    classes = list(summary.importance.columns)
+    parts = sample_parts(explained)
+    write_tsv(output_dir, "contributions", long_contributions(explained), index=False)
+    write_tsv(output_dir, "sample_scores", parts)
+    if subjects is not None:
+        units, _, _ = explained.units(subject_of, lambda message: None)  # each output's (total, clr, mgm)
+        totals = [unit_parts[0].stack().rename(name) for name, unit_parts in units.items()]
+        write_tsv(output_dir, "subject_contributions", pd.concat(totals, axis=1).rename_axis(
+            ["subject (group)", "genus"]))
+    write_tsv(output_dir, "keystone_genera", summary.genera, index=False)
+    write_tsv(output_dir, "importance", summary.importance, index_label="feature-id")
+    top = summary.genera[summary.genera["rank"] <= top_genera]
+    gap, share = parts["relative_gap"], other_share(explained)
+    render_page(output_dir, "keystone", {
+        "title": "MGM keystone genera", "method": "gradient", "batch_fit": True,
+        "confidence": f"{confidence:.0%}", "min_samples": min_samples,
+        "unit": "samples" if subjects is None else "subjects", "outputs": ", ".join(explained.contributions),
+        "two_classes": len(classes) == 2, "classes": classes, "batches_column": batches.name,
+        "score_units": "log-odds" if len(classes) == 2 else "units of each class's logit",
+        "median_gap": f"{gap.median():.2%}", "gap_90": f"{gap.quantile(0.9):.2%}",
+        "median_abs_gap": f"{parts['gap'].abs().median():.3g}", "other_share": f"{share:.0%}",
+        "overview": overview_table(_batch_overview(explained, summary, parts, share, subjects)),
+        "top_plot": _top_plot(top, classes, "effect", f"effect on the decision ({confidence:.0%} CI)", False,
+                              output_dir),
+        "top_tables": {group: _effect_table(rows, confidence) for group, rows in top.groupby("group", sort=False)},
+        "heatmap": _heatmap(summary.genera, top, classes, "effect", "effect toward the class (" + (
+            "log-odds)" if len(classes) == 2 else "its logit)"),
+                            output_dir, diverging=True),
+        "maps": [], "has_differences": False,
+    })
+
+
+def _batch_overview(explained, summary, parts, share, subjects):
+    counts = explained.groups.value_counts().reindex(summary.importance.columns).fillna(0).astype(int)
+    batches = explained.batches.value_counts().sort_index()
+    shares = summary.genera.drop_duplicates("genus").mgm_share.dropna()
+    return {"samples explained (every sample of the corpus)": len(explained.batches),
+            f"batches ({explained.batches.name})": ", ".join(f"{b} ({n})" for b, n in batches.items()),
+            "samples summarised (a class of the model's)": len(explained.groups),
+            **({"samples explained, not summarised: their class is not the model's": ", ".join(
+                f"{sample} ({group})" for sample, group in explained.unexplained.items())}
+               if len(explained.unexplained) else {}),
+            "grouped by": explained.grouping,
+            "groups": ", ".join(f"{g} ({n})" for g, n in counts.items()),
+            "method": "gradient: each genus's contribution to the decision (CLR part exact, MGM part by integrated "
+                      "gradients)",
+            "decision explained": ", ".join(explained.contributions),
+            "genera": len(explained.genera),
+            "median completeness gap of the integrated gradients (relative to the MGM part's change)":
+                f"{parts.relative_gap.median():.2%}",
+            "median share of a sample's score that is no genus's (other)": f"{share:.0%}",
+            "median mgm_share over genera": "n/a" if shares.empty else f"{shares.median():.2f}",
+            **{f"{group}: genera ranked / held by fewer than {summary.min_samples} "
+               f"{'samples' if subjects is None else 'subjects'} (not ranked)":
+               f"{int((summary.genera.group == group).sum() - n)} / {int(n)}"
+               for group, n in summary.n_excluded.items()}}
+
+
+def _effect_table(rows, confidence):
+    shown = pd.DataFrame({"rank": rows["rank"].astype(int), "genus": rows.genus.map(_short),
+                          "effect": rows.effect.map("{:+.3f}".format),
+                          f"{confidence:.0%} CI": [f"{low:+.3f} to {high:+.3f}" for low, high in
+                                                   zip(rows.ci_low, rows.ci_high)],
+                          "CLR part": rows.effect_clr.map("{:+.3f}".format),
+                          "MGM part": rows.effect_mgm.map("{:+.3f}".format),
+                          "prevalence": rows.prevalence.map("{:.0%}".format),
+                          "mgm_share": rows.mgm_share.map("{:.2f}".format)})
+    return html_table(shown, index=False)
 
 
 def _check_rankable(corpus, groups, subjects, min_samples, column):
@@ -104,29 +199,35 @@ def _short(genus):
     return genus[3:] if genus.startswith("g__") else genus
 
 
-def _top_plot(top, classes, method, confidence, output_dir):
+def _top_plot(top, classes, value, label, even_share_line, output_dir):
+    """Each group's top genera: `value` (a column of the summary) with its confidence interval, labelled `label`;
+    a dotted line at 1 (an even share) for the attention scores."""
     figure, axes = subplots(1, len(classes), figsize=(5.5 * len(classes), 0.32 * top.groupby("group").size()
                                                            .max() + 1.8), squeeze=False)
     for ax, group in zip(axes[0], classes):
         rows = top[top.group == group].sort_values("rank", ascending=False)
-        ax.barh([_short(g) for g in rows.genus], rows.mean_score, color="#3b75af",
-                xerr=[rows.mean_score - rows.ci_low, rows.ci_high - rows.mean_score], ecolor="#333", capsize=2)
+        ax.barh([_short(g) for g in rows.genus], rows[value], color="#3b75af",
+                xerr=[(rows[value] - rows.ci_low).clip(lower=0), (rows.ci_high - rows[value]).clip(lower=0)],
+                ecolor="#333", capsize=2)
         ax.set_title(group)
-        ax.set_xlabel(f"mean {method} score ({confidence:.0%} CI)")
-        if method != "gradient":
-            ax.axvline(1, color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel(label)
+        ax.axvline(1 if even_share_line else 0, color="grey", linestyle=":", linewidth=1)
     return save_figure(figure, output_dir, "top_genera")
 
 
-def _heatmap(genera, top, classes, method, output_dir):
+def _heatmap(genera, top, classes, value, label, output_dir, diverging=False):
     chosen = list(dict.fromkeys(top.sort_values("rank").genus))
-    matrix = (genera.pivot(index="genus", columns="group", values="mean_score")
-              .reindex(index=chosen, columns=classes))
+    matrix = (genera.pivot(index="genus", columns="group", values=value)
+              .reindex(index=chosen, columns=classes)).to_numpy(dtype=float)
     figure, ax = subplots(figsize=(1.6 * len(classes) + 3.5, 0.28 * len(chosen) + 1.5))
-    image = ax.imshow(matrix.to_numpy(dtype=float), aspect="auto", cmap="viridis")
+    if diverging:  # signed effects: 0 white, the colour scale symmetric
+        limit = max(float(np.nanmax(np.abs(matrix))), 1e-12) if np.isfinite(matrix).any() else 1.0
+        image = ax.imshow(matrix, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
+    else:
+        image = ax.imshow(matrix, aspect="auto", cmap="viridis")
     ax.set_xticks(range(len(classes)), classes)
     ax.set_yticks(range(len(chosen)), [_short(g) for g in chosen])
-    figure.colorbar(image, ax=ax, label=f"mean {method} score (blank: not in the group)")
+    figure.colorbar(image, ax=ax, label=label)
     return save_figure(figure, output_dir, "heatmap")
 
 

@@ -9,7 +9,8 @@ from q2_mgm.core.inference import encode, language_model_features
 from q2_mgm.core.models import load_general_model
 from q2_mgm.core.tokenizer import tokenize_dataframe
 from q2_mgm.core.training.targets import encode_targets
-from q2_mgm.core.transfer import DEFAULT_RECIPE, RECIPES, SampleFeatures, clr
+from q2_mgm.core.transfer import (DEFAULT_RECIPE, RECIPES, SampleFeatures, batch_moments, clr,
+                                  standardise_within_batches)
 from tests.helpers import read_genus_table, read_metadata
 
 COHORT = "disease-benchmark/CD_Amplicon"
@@ -49,6 +50,20 @@ def test_clr_rows_are_centred_and_every_genus_counts():
     # a new cohort's table without g__C and with g__D, read against the stored parts: the same figures
     other = pd.DataFrame([[0.5, 0.5, 0.0]], columns=["g__A", "g__B", "g__D"])
     np.testing.assert_allclose(clr(other, ["g__A", "g__B", "g__C"]).to_numpy(), values[:1])
+
+
+def test_a_feature_constant_within_a_batch_stays_constant_when_standardised():
+    """The mean of three equal values can differ from them in the last bit; the feature is constant all the same
+    (scale 1), so standardising it gives 0, not +-1 (that difference divided by its own size). A batch whose
+    sentences are all truncated has such a length feature; core.contributions' parts add up only with this."""
+    features = np.column_stack([np.full(6, np.log(31)), np.arange(6.0)])
+    batches = np.array(["a"] * 3 + ["b"] * 3)
+    assert features[:3, 0].std() > 0  # the rounding noise this is about
+    _, scale = batch_moments(features, batches)
+    assert (scale[:, 0] == 1).all()
+    standardised = standardise_within_batches(features, batches)
+    np.testing.assert_allclose(standardised[:, 0], 0, atol=1e-12)
+    np.testing.assert_allclose(standardised[:, 1], np.tile([-np.sqrt(1.5), 0, np.sqrt(1.5)], 2))
 
 
 def test_the_held_out_studys_labels_choose_nothing(cohort):

@@ -1,0 +1,300 @@
+"""keystone-genera and keystone-report for a classifier fine-tuned with batches: such a model predicts with the
+across-study recipe (core.transfer's mgm-transfer: linear models on the frozen model's pooled hidden states and
+the sentence's likelihood, and on CLR abundances, each batch standardised on its own samples), not with the
+attention of a classifier head, so its genera are scored by their contributions to its decision
+(core.contributions.explain) and summarised per class by their effect (core.markers.group_effects).
+
+Every sample of the corpus is explained, each batch standardised on all of its samples as predict-classification
+does, so a sample's contributions are those of the score predict-classification gives it with the same batches;
+only the samples of a class the model has are summarised (the others are listed), and no sample's contributions
+depend on the classes of the metadata column. Per class, a genus's effect is its mean contribution (CLR and MGM
+parts) in the class's samples less that in the others' (with two classes, the log-odds of the second class: the
+first class's effect is minus the second's, each class against the other); its interval is a bootstrap of
+samples (subjects where given: each subject's contributions averaged first) within the class and within the
+others. Plain pandas in and out; `report` gets the progress."""
+import dataclasses
+import json
+import pathlib
+import warnings
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import pandas as pd
+
+from .contributions import STEPS, Contributions, explain, mgm_share
+from .inference import encode, language_model_features, resolve_device
+from .keystone import KeystoneError, KeystoneSummary, bootstrap_means, per_subject
+from .markers import effect_targets, group_effects
+from .metadata_checks import genus_presence, id_names
+from .samples import listed, samples_with_values
+from .schemas import TRAINING_RECORD_FILE
+from .tokenizer import Corpus
+from .training import load_trained_model
+from .transfer import MIN_BATCH_SAMPLES, SampleFeatures
+
+Report = Callable[[str], None]
+METHOD = "gradient"  # the one method that reads a batch-fit model's decision
+
+
+def fit_with_batches(model_dir: Union[str, pathlib.Path]) -> Optional[str]:
+    """The batches column a supervised model was fit with (training.json's transfer record; 'batches' where the
+    record names none), or None for a model fit without batches and a pretrained model. Reads JSON only."""
+    record = pathlib.Path(model_dir) / TRAINING_RECORD_FILE
+    if not record.is_file():
+        return None
+    transfer = json.loads(record.read_text()).get("transfer")
+    return None if not transfer else str(transfer.get("batches_column") or "batches")
+
+
+def check_batch_inputs(model_dir: Union[str, pathlib.Path], method: str, batches: Optional[str],
+                       attention_samples: bool = False) -> bool:
+    """Before any work: whether the model was fit with batches (then explained by its contributions), with
+    KeystoneError where the inputs do not fit it. batches: the name of the batches column given, or None;
+    attention_samples: whether samples were picked for attention maps (keystone-report)."""
+    fit_column = fit_with_batches(model_dir)
+    if fit_column is None:
+        if batches is not None:
+            raise KeystoneError(
+                f"batches ({batches!r}) was given, but this model was not fit with batches, so it standardises "
+                "no batch and scores genera without them: leave batches out (no --m-batches-file / "
+                "--m-batches-column), or fine-tune with batches to get a model that corrects each batch on itself.")
+        return False
+    if method != METHOD:
+        raise KeystoneError(
+            f"This classifier was fit with batches ({fit_column!r}): it predicts with the across-study recipe, "
+            "linear models on the frozen model's pooled hidden states, the sentence's likelihood and the CLR "
+            "abundances, each batch standardised on its own samples, not with the attention of a classifier head; "
+            f"so method {method!r} (which reads that attention) does not apply. Use method 'gradient' "
+            "(--p-method gradient): each genus's contribution to the model's decision, its CLR part exact and its "
+            "MGM part by integrated gradients.")
+    if batches is None:
+        raise KeystoneError(
+            f"This classifier was fit with batches ({fit_column!r}) and standardises each batch on its own "
+            "samples, so explaining its decision needs each sample's batch: pass the batches column, as to "
+            f"predict-classification (--m-batches-file METADATA --m-batches-column {fit_column}, or the column "
+            "that names the corpus's studies).")
+    if attention_samples:
+        raise KeystoneError(
+            "attention_samples picks samples for attention maps, which do not apply to a classifier fit with "
+            "batches (it reads no classifier head's attention): leave attention_samples out "
+            "(no --m-attention-samples-file); the page lists each sample's contributions instead.")
+    return True
+
+
+def batch_of_each_sample(sample_ids: pd.Index, batches: pd.Series) -> pd.Series:
+    """Each sample's batch as text (IDs written as numbers named as written), read as predict-classification reads
+    its batches: every sample needs one, and every batch MIN_BATCH_SAMPLES samples to be standardised on.
+    KeystoneError otherwise, naming the samples or the batch and the fix."""
+    values = batches.reindex(sample_ids)
+    if values.isna().any():
+        missing = values.index[values.isna()]
+        raise KeystoneError(f"{len(missing)} sample(s) have no batch in {batches.name!r} ({listed(missing, 5)}); "
+                            "this model standardises each batch on its own samples, so every sample needs one, as "
+                            "predict-classification needs. Fill them in, or filter those samples out of the corpus.")
+    values = id_names(values).rename(batches.name)
+    counts = values.value_counts().sort_values(kind="stable")
+    if counts.iloc[0] < MIN_BATCH_SAMPLES:
+        name, count = counts.index[0], int(counts.iloc[0])
+        raise KeystoneError(f"Batch {name!r} of {batches.name!r} holds {count} sample(s); the model standardises "
+                            f"each batch on its own samples, so every batch needs at least {MIN_BATCH_SAMPLES}. "
+                            "Explain it together with more samples of its cohort, or merge it with a related batch "
+                            f"(one value in {batches.name!r}).")
+    return values
+
+
+def _summarised_classes(groups: pd.Series, labels: List[str], grouping: str,
+                        report: Report) -> Tuple[pd.Series, pd.Series]:
+    """(the samples of a class of the classifier, the rest: explained, not summarised). KeystoneError where fewer
+    than two of the model's classes are left: an effect compares a class with the others."""
+    known = groups.isin(labels)
+    unexplained = groups[~known]
+    if len(unexplained):
+        report(f"{len(unexplained)} of {len(groups)} samples are of a class the model does not know "
+               f"({', '.join(sorted(map(str, set(unexplained))))}): explained, not summarised, listed on the page")
+    present = sorted(set(groups[known]), key=labels.index)
+    if len(present) < 2:
+        held = ", ".join(f"{c} ({n})" for c, n in groups.value_counts().sort_index().items())
+        raise KeystoneError(f"The samples of {grouping} hold {len(present)} of the classifier's classes "
+                            f"({', '.join(labels)}): {held}. A genus's effect compares a class's samples with the "
+                            "others', so it needs samples of two of them at least. Group by a column that holds "
+                            "two of the classifier's classes, or leave metadata out (the classes the model "
+                            "predicts).")
+    return groups[known], unexplained
+
+
+@dataclasses.dataclass
+class ExplainedSamples:
+    """Every sample's contributions to a batch-fit classifier's decision, and the samples summarised."""
+    contributions: Dict[str, Contributions]  # output name (core.contributions.output_names) -> parts, every sample
+    classes: List[str]  # the classifier's classes, in order
+    batches: pd.Series  # sample ID -> batch, every sample explained
+    groups: pd.Series  # sample ID -> class, the samples summarised (a class of the model's)
+    grouping: str  # where the groups came from
+    presence: pd.DataFrame  # samples x genera (the contributions' columns): the sentence holds the genus
+    unexplained: pd.Series = dataclasses.field(default_factory=lambda: pd.Series(dtype=object))  # not summarised
+    task: str = "classification"
+
+    @property
+    def genera(self) -> pd.Index:
+        return next(iter(self.contributions.values())).clr.columns
+
+    def targets(self) -> List[Tuple[str, int, float]]:
+        """(class, output, sign) of each class's effect: with two classes both read the log-odds of the second
+        (the first class's effect is minus it); with more, each class its own logit."""
+        names = list(self.contributions)
+        if len(self.classes) == 2:
+            return [(self.classes[0], 0, -1.0), (self.classes[1], 0, 1.0)]
+        return [(c, names.index(name), 1.0) for c, name in zip(self.classes, names)]
+
+    def units(self, subjects: Optional[pd.Series], report: Report):
+        """({output: (total, clr, mgm) summarised units x genera}, presence units x genera, units' groups): per
+        sample, or per subject (each subject's contributions averaged within its class; core.keystone.per_subject)
+        where `subjects` (sample ID -> subject) is given."""
+        ids = self.groups.index
+        parts = {name: tuple(frame.loc[ids] for frame in (c.total, c.clr, c.mgm))
+                 for name, c in self.contributions.items()}
+        presence = self.presence.loc[ids].astype(float)
+        if subjects is None:
+            return parts, presence > 0, self.groups
+        subjects = id_names(subjects)
+        groups = None
+        for name in parts:
+            averaged = []
+            for frame in parts[name]:
+                units, groups = per_subject(frame, self.groups, subjects)
+                averaged.append(units)
+            parts[name] = tuple(averaged)
+        presence, groups = per_subject(presence, self.groups, subjects)
+        report(f"averaged {len(ids)} samples' contributions within {len(groups)} subjects: effects and intervals "
+               "count subjects, not samples")
+        return parts, presence > 0, groups
+
+
+def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column: Optional[pd.Series],
+                    batches: pd.Series, device: str, report: Report, steps: int = STEPS) -> ExplainedSamples:
+    """Every corpus sample's contributions to the decision of the batch-fit classifier in `model_dir`
+    (core.contributions.explain), each batch of `batches` (sample ID -> batch, named) standardised on all of its
+    samples as predict-classification does. The samples summarised are those whose class in `column` (sample ID
+    -> class, named; None: the classes the model predicts) is one of the model's. Everything about the metadata
+    is checked before the model runs. KeystoneError (a regressor, no abundances, batches or classes that do not
+    fit), ValueError (an unknown device)."""
+    trained, vocabulary, _ = load_trained_model(model_dir)
+    if trained.task != "classification" or trained.transfer is None:
+        raise KeystoneError("keystone-genera explains a classifier fit with batches here; this model is a "
+                            f"{'regressor' if trained.task == 'regression' else 'classifier fit without batches'}. "
+                            "Use a classifier fine-tuned with batches.")
+    device = resolve_device(device)
+    batch_values = batch_of_each_sample(corpus.samples.index, batches)
+    abundances = corpus.abundance_table()
+    if abundances is None:
+        raise KeystoneError("The across-study recipe reads the corpus's genus abundances, and this corpus holds none "
+                            "(it was generated, or made by an older q2-mgm). Tokenize the table again.")
+    groups, grouping, unexplained = None, "the classes the model predicts", pd.Series(dtype=object)
+    if column is not None:
+        grouping = f"metadata column {column.name!r}"
+        _, (values,) = samples_with_values(corpus.samples.index, [(column.name, column)], KeystoneError, report,
+                                           missing_samples="ignore")
+        groups, unexplained = _summarised_classes(values.astype(str), trained.labels, grouping, report)
+    token_ids = encode(corpus.samples.sentence, vocabulary)
+    report(f"features of {len(token_ids)} samples from the frozen encoder, each of the "
+           f"{batch_values.nunique()} batches of {batches.name!r} standardised on its own samples")
+    embeddings, likelihood = language_model_features(trained.model, token_ids, device)
+    record = trained.transfer.record
+    data = SampleFeatures(embeddings, likelihood, abundances, batch_values.to_numpy(), record["clr_parts"],
+                          record["clr_genera"])
+    if groups is None:
+        predicted = pd.Series(trained.predict_classes(trained.transfer.predict(data)), index=corpus.samples.index)
+        groups, unexplained = _summarised_classes(predicted, trained.labels, grouping, report)
+    report(f"explaining the decision of {len(token_ids)} samples ({len(groups)} summarised, grouped by "
+           f"{grouping}): CLR part exact, MGM part by integrated gradients ({steps} steps)")
+    contributions = explain(trained.transfer, data, np.arange(len(token_ids)), trained.labels, trained.model,
+                            token_ids, vocabulary, steps=steps, device=device,
+                            progress=lambda done, total: report(f"explained {done}/{total} samples"))
+    genera = next(iter(contributions.values())).clr.columns
+    presence = genus_presence(corpus.samples.sentence).reindex(columns=genera, fill_value=False)
+    return ExplainedSamples(contributions, list(trained.labels), batch_values, groups, grouping, presence,
+                            unexplained)
+
+
+def summarise_effects(explained: ExplainedSamples, subjects: Optional[pd.Series], min_samples: int,
+                      n_bootstrap: int, confidence: float, random_state: int, report: Report) -> KeystoneSummary:
+    """Per class and genus: effect (mean contribution in the class's units less in the others'; markers'
+    group_effects, signed toward the class), ci_low and ci_high (bootstrap percentile interval, the class's units
+    and the others' resampled apart, n_bootstrap times seeded by random_state), effect_clr and effect_mgm (the
+    effect's CLR and MGM parts), n_samples and prevalence (units of the class whose sentence holds the genus),
+    mgm_share (core.contributions.mgm_share over the summarised samples: 0 to 1, the share of the genus's
+    contributions that its MGM part makes) and rank (1 = most toward the class; NaN for genera held by fewer than
+    min_samples units of the class). importance: genera x classes of the effect, 0 where it is undefined."""
+    parts, presence, groups = explained.units(subjects, report)
+    names = list(explained.contributions)
+    targets = effect_targets(explained.task, explained.classes)
+    effects = [group_effects([parts[name][k] for name in names], groups, explained.task, explained.classes)
+               for k in range(3)]  # total, clr, mgm: genera x targets
+    rng = np.random.default_rng(random_state)
+    tail = 50 * (1 - confidence)
+    tables, importance, drawn = [], {}, {}
+    for group, output, sign in explained.targets():
+        name = names[output]
+        target = targets[output]
+        inside = (groups == target).to_numpy()
+        total = parts[name][0].to_numpy()
+        low = high = np.full(total.shape[1], np.nan)
+        if inside.any() and not inside.all():  # else the effect is undefined (NaN): no class to compare
+            if output not in drawn:  # two classes share their output's draws: intervals of opposite signs
+                drawn[output] = (
+                    bootstrap_means(total[inside], np.ones(total[inside].shape, bool), n_bootstrap, rng)
+                    - bootstrap_means(total[~inside], np.ones(total[~inside].shape, bool), n_bootstrap, rng))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                low, high = np.nanpercentile(sign * drawn[output], [tail, 100 - tail], axis=0)
+        mine = (groups == group).to_numpy()
+        held = presence[mine].sum(0).to_numpy()
+        summarised = explained.groups.index
+        contributions = explained.contributions[name]
+        share = mgm_share(dataclasses.replace(contributions, clr=contributions.clr.loc[summarised],
+                                              mgm=contributions.mgm.loc[summarised]))
+        table = pd.DataFrame({
+            "group": group, "genus": explained.genera, "effect": sign * effects[0][target].to_numpy(),
+            "ci_low": low, "ci_high": high, "effect_clr": sign * effects[1][target].to_numpy(),
+            "effect_mgm": sign * effects[2][target].to_numpy(), "n_samples": held,
+            "prevalence": held / max(mine.sum(), 1),
+            "mgm_share": share.reindex(explained.genera).to_numpy()})
+        table["rank"] = table.effect.where(table.n_samples >= min_samples).rank(ascending=False, method="min")
+        tables.append(table.sort_values(["rank", "effect"], ascending=[True, False], na_position="last"))
+        importance[group] = table.set_index("genus").effect.reindex(explained.genera).fillna(0.0)
+    return KeystoneSummary(pd.concat(tables, ignore_index=True),
+                           pd.DataFrame(importance, index=explained.genera), int(min_samples))
+
+
+def sample_parts(explained: ExplainedSamples) -> pd.DataFrame:
+    """One row per sample and output: its batch, its class (empty where not summarised), the decision score less
+    its batch's average, and its parts (the genera's CLR and MGM sums, other, gap and relative_gap); score =
+    clr + mgm + other + gap."""
+    rows = []
+    for name, c in explained.contributions.items():
+        rows.append(pd.DataFrame({
+            "output": name, "batch": explained.batches.reindex(c.score.index),
+            "group": explained.groups.reindex(c.score.index), "summarised": c.score.index.isin(explained.groups.index),
+            "score": c.score, "clr": c.clr.sum(1), "mgm": c.mgm.sum(1), "other": c.other, "gap": c.gap,
+            "relative_gap": c.relative_gap}, index=c.score.index.rename("sample-id")))
+    return pd.concat(rows)
+
+
+def long_contributions(explained: ExplainedSamples) -> pd.DataFrame:
+    """Every sample's contribution of every genus, long: sample-id, output, genus, clr, mgm, total."""
+    frames = []
+    for name, c in explained.contributions.items():
+        clr = c.clr.rename_axis(index="sample-id", columns="genus").stack().rename("clr")
+        mgm = c.mgm.rename_axis(index="sample-id", columns="genus").stack().rename("mgm")
+        frame = pd.concat([clr, mgm], axis=1).reset_index()
+        frame.insert(1, "output", name)
+        frame["total"] = frame["clr"] + frame["mgm"]
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def other_share(explained: ExplainedSamples) -> float:
+    """The median over samples and outputs of |other| / (|other| + the sum over genera of |contribution|): how
+    much of a sample's score no genus makes."""
+    shares = [c.other.abs() / (c.other.abs() + c.total.abs().sum(1)) for c in explained.contributions.values()]
+    return float(pd.concat(shares).median())
