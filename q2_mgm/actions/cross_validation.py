@@ -37,7 +37,7 @@ from ._parameters import (CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, HARMO
 
 
 def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, n_estimators,
-          random_state, device, missing_samples, markers):
+          random_state, device, missing_samples, mgm_markers):
     """(the FoldPlan: every kept sample's frozen features, targets and fold; the folds as make_folds drew them;
     (the frozen network, its vocabulary), which the markers' explanations run)."""
     from ..core.inference import encode, language_model_features, resolve_device
@@ -83,7 +83,7 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
                "so)")
     plan = plan_folds(
         SampleFeatures(embeddings, likelihood, abundances, batch_values), labels, task, folds, recipe, BASELINES,
-        random_state, n_estimators, transfer_matrix, group_values, markers, token_ids, label_column=metadata.name,
+        random_state, n_estimators, transfer_matrix, group_values, mgm_markers, token_ids, label_column=metadata.name,
         groups_column=None if groups is None else groups.name, batches_column=None if batches is None else
         batches.name, cv_strategy=cv_strategy, cv=len(folds), left_out=left_out, features_seconds=features_seconds,
         groups_of_one_class=one_class_groups, model_fingerprint=model_fingerprint(backbone),
@@ -91,10 +91,10 @@ def _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recip
     return plan, folds, (backbone, vocabulary)
 
 
-def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, markers,
+def _run(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix, mgm_markers,
          n_estimators, random_state, device, missing_samples):
     plan, folds, network = _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe,
-                                 transfer_matrix, n_estimators, random_state, device, missing_samples, markers)
+                                 transfer_matrix, n_estimators, random_state, device, missing_samples, mgm_markers)
     report(f"{len(folds)} folds ({cv_strategy}); methods: " + ", ".join(plan.settings["methods"]))
     # each fold as cross-validate-fold runs it (one thread), so that the pipelines' fold-by-fold path gives the same
     return run_plan(plan, report, network)
@@ -118,12 +118,12 @@ def cross_validate_classification(corpus: Corpus, metadata: qiime2.CategoricalMe
                                   model: MGMModelDirFmt = None, groups: qiime2.CategoricalMetadataColumn = None,
                                   batches: qiime2.CategoricalMetadataColumn = None, cv: int = D.cv,
                                   cv_strategy: str = D.cv_strategy, recipe: str = D.recipe,
-                                  transfer_matrix: bool = D.transfer_matrix, markers: bool = D.markers,
+                                  transfer_matrix: bool = D.transfer_matrix, mgm_markers: bool = D.mgm_markers,
                                   n_estimators: int = D.n_estimators, random_state: int = D.random_state,
                                   device: str = "auto", missing_samples: str = MISSING_DEFAULT) \
         -> (pd.Series, pd.DataFrame, CrossValidation):
     return _classification_outputs(_run(corpus, metadata, "classification", model, groups, batches, cv, cv_strategy,
-                                        recipe, transfer_matrix, markers, n_estimators, random_state, device,
+                                        recipe, transfer_matrix, mgm_markers, n_estimators, random_state, device,
                                         missing_samples))
 
 
@@ -131,12 +131,12 @@ def cross_validate_regression(corpus: Corpus, metadata: qiime2.NumericMetadataCo
                               groups: qiime2.CategoricalMetadataColumn = None,
                               batches: qiime2.CategoricalMetadataColumn = None, cv: int = D.cv,
                               cv_strategy: str = D.cv_strategy, recipe: str = D.recipe,
-                              transfer_matrix: bool = D.transfer_matrix, markers: bool = D.markers,
+                              transfer_matrix: bool = D.transfer_matrix, mgm_markers: bool = D.mgm_markers,
                               n_estimators: int = D.n_estimators, random_state: int = D.random_state,
                               device: str = "auto", missing_samples: str = MISSING_DEFAULT) \
         -> (pd.Series, CrossValidation):
     return _regression_outputs(_run(corpus, metadata, "regression", model, groups, batches, cv, cv_strategy, recipe,
-                                    transfer_matrix, markers, n_estimators, random_state, device, missing_samples))
+                                    transfer_matrix, mgm_markers, n_estimators, random_state, device, missing_samples))
 
 
 # --- the same, fold by fold: the pipelines' path, which QIIME 2 2024.10's parallel pipelines run at once ---
@@ -145,14 +145,14 @@ def prepare_cross_validation(corpus: Corpus, metadata: qiime2.MetadataColumn, ta
                              model: MGMModelDirFmt = None, groups: qiime2.CategoricalMetadataColumn = None,
                              batches: qiime2.CategoricalMetadataColumn = None, cv: int = D.cv,
                              cv_strategy: str = D.cv_strategy, recipe: str = D.recipe,
-                             transfer_matrix: bool = D.transfer_matrix, markers: bool = D.markers,
+                             transfer_matrix: bool = D.transfer_matrix, mgm_markers: bool = D.mgm_markers,
                              n_estimators: int = D.n_estimators, random_state: int = D.random_state,
                              device: str = "auto", missing_samples: str = MISSING_DEFAULT) -> FoldPlan:
     if task == "regression" and not isinstance(metadata, qiime2.NumericMetadataColumn):
         raise TransferError(f"task is 'regression' but {metadata.name!r} is categorical; regress a numeric column, "
                             "or use task 'classification'.")
     plan, folds, _ = _plan(corpus, metadata, task, model, groups, batches, cv, cv_strategy, recipe, transfer_matrix,
-                           n_estimators, random_state, device, missing_samples, markers)
+                           n_estimators, random_state, device, missing_samples, mgm_markers)
     report(f"{len(folds)} folds ({cv_strategy}) planned; methods: " + ", ".join(plan.settings["methods"]))
     return plan
 
@@ -160,14 +160,14 @@ def prepare_cross_validation(corpus: Corpus, metadata: qiime2.MetadataColumn, ta
 def cross_validate_fold(folds: FoldPlan, fold: int, model: MGMModelDirFmt = None) -> FoldResult:
     # one thread per worker: QIIME 2's parallel pipelines run one fold per worker. The features were computed by
     # prepare-cross-validation; run_fold holds BLAS and OpenMP to one thread and the forests have n_jobs=1. The
-    # frozen model runs only to explain the MGM recipe's held-out samples, where markers were asked for
+    # frozen model runs only to explain the MGM recipe's held-out samples, where mgm_markers were asked for
     return run_fold(folds, fold, report, _markers_model(folds, model))
 
 
 def _markers_model(plan, model):
     """(network, vocabulary) that the plan's markers explain the MGM recipes with: the model that made its features
-    (the general model, or `model`); None where no method reads MGM features or no markers were asked for."""
-    if not plan.settings.get("markers") or not any(RECIPES[m].uses_mgm for m in plan.settings["methods"]):
+    (the general model, or `model`); None where no method reads MGM features or no mgm_markers were asked for."""
+    if not plan.settings.get("mgm_markers") or not any(RECIPES[m].uses_mgm for m in plan.settings["methods"]):
         return None
     from ..core.models import load_general_model, load_model, model_fingerprint
     network, vocabulary, _ = load_general_model() if model is None else load_model(model.path)
@@ -198,9 +198,9 @@ def _check_task(plan, task):
 
 
 def cross_validation_markers(cross_validation: CrossValidation) -> pd.DataFrame:
-    from ..core.markers import marker_table
+    from ..core.markers import importance_method, marker_table
     try:
-        table, _ = marker_table(cross_validation)
+        table, _ = marker_table(cross_validation, importance_method(cross_validation))
     except ValueError as error:
         raise TransferError(str(error)) from None
     if table.empty:
@@ -245,28 +245,37 @@ def _pipeline(ctx, task, table, taxonomy, max_length, harmonize_names, **paramet
 
 def classify_samples_cv(ctx, table, metadata, taxonomy=None, groups=None, batches=None, cv=D.cv,
                         cv_strategy=D.cv_strategy, recipe=D.recipe, transfer_matrix=D.transfer_matrix,
-                        n_estimators=D.n_estimators, random_state=D.random_state, max_length=MAX_LENGTH,
-                        harmonize_names=False, device="auto", missing_samples=MISSING_DEFAULT):
+                        mgm_markers=D.mgm_markers, n_estimators=D.n_estimators, random_state=D.random_state,
+                        max_length=MAX_LENGTH, harmonize_names=False, device="auto",
+                        missing_samples=MISSING_DEFAULT):
     return _pipeline(ctx, "classification", table, taxonomy, max_length, harmonize_names,
                      metadata=metadata, groups=groups, batches=batches, cv=cv, cv_strategy=cv_strategy,
-                     recipe=recipe, transfer_matrix=transfer_matrix, n_estimators=n_estimators,
+                     recipe=recipe, transfer_matrix=transfer_matrix, mgm_markers=mgm_markers, n_estimators=n_estimators,
                      random_state=random_state, device=device, missing_samples=missing_samples)
 
 
 def regress_samples_cv(ctx, table, metadata, taxonomy=None, groups=None, batches=None, cv=D.cv,
                        cv_strategy=D.cv_strategy, recipe=D.recipe, transfer_matrix=D.transfer_matrix,
-                       n_estimators=D.n_estimators, random_state=D.random_state, max_length=MAX_LENGTH,
-                       harmonize_names=False, device="auto", missing_samples=MISSING_DEFAULT):
+                       mgm_markers=D.mgm_markers, n_estimators=D.n_estimators, random_state=D.random_state,
+                       max_length=MAX_LENGTH, harmonize_names=False, device="auto",
+                       missing_samples=MISSING_DEFAULT):
     return _pipeline(ctx, "regression", table, taxonomy, max_length, harmonize_names,
                      metadata=metadata, groups=groups, batches=batches, cv=cv, cv_strategy=cv_strategy,
-                     recipe=recipe, transfer_matrix=transfer_matrix, n_estimators=n_estimators,
+                     recipe=recipe, transfer_matrix=transfer_matrix, mgm_markers=mgm_markers, n_estimators=n_estimators,
                      random_state=random_state, device=device, missing_samples=missing_samples)
 
 
+MARKERS_DESCRIPTION = (
+    "Also explain the MGM recipe on every fold's held-out samples, by integrated gradients (one pass per held-out "
+    "sample and step: the slow part, minutes on a CPU for a few hundred samples; benchmarks/results/markers.md), so "
+    "that its genera are ranked beside the conventional baselines' (which are always explained, exactly and in "
+    "seconds) and the field's meta-analysis, in the evaluation's 'Genera across held-out groups'. Off, the markers "
+    "output holds the CLR baseline's markers.")
 # the parameters of the cross-validate methods and the cv pipelines, with their descriptions
 PARAMETERS = {"groups": ID_COLUMN, "batches": ID_COLUMN,
               "cv": Int % Range(2, 1000), "cv_strategy": Str % Choices(*CV_STRATEGIES),
-              "recipe": Str % Choices(*RECIPES), "transfer_matrix": Bool, "n_estimators": Int % Range(1, 100_000),
+              "recipe": Str % Choices(*RECIPES), "transfer_matrix": Bool, "mgm_markers": Bool,
+              "n_estimators": Int % Range(1, 100_000),
               "random_state": SEED, "device": DEVICES, "missing_samples": MISSING_SAMPLES}
 DESCRIPTIONS = {
     "groups": "Optional column that decides the folds: study, country or subject. No group is on both sides of a "
@@ -285,22 +294,19 @@ DESCRIPTIONS = {
                                     if not r.uses_mgm and n not in BASELINES) + ".) "
               "Figures across studies for each: q2-mgm's README, benchmarks/results/transfer.md.",
     "transfer_matrix": "Also train every method on each group alone and test it on each other group (needs groups).",
+    "mgm_markers": MARKERS_DESCRIPTION,
     "n_estimators": "Trees in the RandomForest baseline.",
     "random_state": "Seed of the folds and of the RandomForests: the same seed gives the same predictions.",
     "device": DEVICE_DESCRIPTION,
     "missing_samples": MISSING_SAMPLES_DESCRIPTION,
 }
 CV_TABLE = FeatureTable[Frequency | RelativeFrequency]
-MARKERS_DESCRIPTION = (
-    "Explain every fold's models on its held-out samples and rank the genera by how consistently a higher abundance "
-    "points to one class across the held-out groups, beside the field's meta-analysis (the evaluation's 'Genera "
-    "across held-out groups'). The MGM recipe is explained by integrated gradients, one pass per held-out sample: "
-    "the slow part (benchmarks/results/markers.md). The pipelines always do it.")
 MARKERS_OUTPUT = (
-    "The MGM recipe's genera across the held-out groups, one column: each genus's consistent effect, the change in "
-    "the log-odds (the target's units for numbers) per standard deviation of its CLR abundance, toward the class it "
-    "points to, summed over the held-out groups and divided by every scored group, so that a genus pointing the "
-    "same way in every group ranks first. The evaluation's markers.tsv names the class.")
+    "The genera across the held-out groups as feature importances, one column: each genus's consistent effect, the "
+    "change in the log-odds (the target's units for numbers) per standard deviation of its CLR abundance, toward "
+    "the class it points to, summed over the held-out groups and divided by every scored group, so that a genus "
+    "pointing the same way in every group ranks first. The MGM recipe's, or with mgm_markers off the CLR "
+    "baseline's. The evaluation's markers.tsv names the class each points to.")
 TASKS = ("classification", "regression")
 
 
@@ -314,14 +320,14 @@ def register(plugin):
         plugin.methods.register_function(
             function=globals()[f"cross_validate_{task}"],
             inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
-            parameters={"metadata": MetadataColumn[column], **PARAMETERS, "markers": Bool},
+            parameters={"metadata": MetadataColumn[column], **PARAMETERS},
             outputs=outputs + [("cross_validation", MGMCrossValidation)],
             input_descriptions={"corpus": CORPUS_DESCRIPTION,
                                 "model": "The pretrained model whose frozen features the recipe reads; the general "
                                          "model when left out."},
             parameter_descriptions={"metadata": f"The sample metadata column whose {kind} to predict. Samples "
                                                 "without a value are left out, counted and listed.", **DESCRIPTIONS,
-                                    "markers": MARKERS_DESCRIPTION},
+                                    },
             output_descriptions={**{name: output_descriptions[name] for name, _ in outputs},
                                  "cross_validation": "Every method's out-of-fold predictions, for "
                                                      "evaluate-cross-validation."},
@@ -365,8 +371,7 @@ def register(plugin):
     plugin.methods.register_function(
         function=prepare_cross_validation,
         inputs={"corpus": SampleData[MGMCorpus], "model": MGMModel[Pretrained]},
-        parameters={"metadata": MetadataColumn[Categorical | Numeric], "task": Str % Choices(*TASKS), **PARAMETERS,
-                    "markers": Bool},
+        parameters={"metadata": MetadataColumn[Categorical | Numeric], "task": Str % Choices(*TASKS), **PARAMETERS},
         outputs=[("folds", MGMCrossValidationFolds)],
         input_descriptions={"corpus": CORPUS_DESCRIPTION,
                             "model": "The pretrained model whose frozen features the recipe reads; the general "
@@ -374,7 +379,7 @@ def register(plugin):
         parameter_descriptions={"metadata": "The sample metadata column to predict (numeric for regression). "
                                             "Samples without a value are left out, counted and listed.",
                                 "task": "'classification' (the column's values as classes) or 'regression'.",
-                                **DESCRIPTIONS, "markers": MARKERS_DESCRIPTION},
+                                **DESCRIPTIONS},
         output_descriptions={"folds": "Every kept sample's frozen features, target, fold, group and batch, with "
                                       "the settings of the methods: the input of cross-validate-fold."},
         name="Prepare a cross-validation run fold by fold (a step of classify-samples-cv)",
@@ -403,8 +408,8 @@ def register(plugin):
         description="A step that classify-samples-cv and regress-samples-cv run for you, once per fold. Fit the "
                     "MGM recipe and the conventional baselines on one fold's training samples and predict its "
                     "held-out samples, from the features prepare-cross-validation computed (one thread, forests "
-                    "with n_jobs=1), so folds can run side by side; with markers, explain the held-out samples "
-                    "(the frozen model runs here for the MGM recipe's integrated gradients).",
+                    "with n_jobs=1), so folds can run side by side; then explain the held-out samples (with "
+                    "mgm_markers the frozen model runs here, for the MGM recipe's integrated gradients).",
         citations=[citations["zhang2026mgm"]],
         examples={"cross_validate_fold": _examples.cross_validate_fold_example},
     )
@@ -438,11 +443,12 @@ def register(plugin):
         inputs={"cross_validation": MGMCrossValidation},
         parameters={},
         outputs=[("markers", FeatureData[Importance])],
-        input_descriptions={"cross_validation": "A cross-validation run with markers (cross-validate-classification "
-                                                "or -regression, or collate-*-folds)."},
+        input_descriptions={"cross_validation": "A cross-validation (cross-validate-classification or -regression, "
+                                                "or collate-*-folds)."},
         output_descriptions={"markers": MARKERS_OUTPUT},
         name="Genera across held-out groups, as feature importances (a step of classify-samples-cv)",
-        description="The MGM recipe's markers of a cross-validation as q2-sample-classifier's feature importances, "
+        description="The markers of a cross-validation (the MGM recipe's, or without mgm_markers the CLR "
+                    "baseline's) as q2-sample-classifier's feature importances, "
                     "so that its heatmap and other tools read them: each genus's consistent effect across the "
                     "held-out groups (markers.tsv in the evaluation gives the class each points to, its rank and "
                     "the meta-analysis beside it).",

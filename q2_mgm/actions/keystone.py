@@ -84,10 +84,11 @@ def register(plugin):
         parameter_descriptions=DESCRIPTIONS,
         output_descriptions={"importance": "One column per group: each genus' mean score over the group's samples, "
                                            "absence counted as 0 (so rare genera weigh by how often they occur). "
-                                           "For a classifier fit with batches, each genus's effect toward the "
-                                           "class instead: its mean contribution to the decision (log-odds) in "
-                                           "the class's samples less in the others' (two classes: opposite signs), "
-                                           "0 where undefined. q2-sample-classifier's heatmap and metadata "
+                                           "For a classifier fit with batches, each genus's effect for the "
+                                           "class instead: its mean contribution to the class's log-odds in the "
+                                           "class's samples less in the others', in the column of the class a "
+                                           "higher abundance of it points to (0 elsewhere and where undefined). "
+                                           "q2-sample-classifier's heatmap and metadata "
                                            "tabulate read it."},
         name="Keystone genera from attention",
         description="Score every genus of every sample by the attention (or attribution) the model gives it, and "

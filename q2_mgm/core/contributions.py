@@ -41,12 +41,11 @@ import torch
 
 from .inference import _next_token_log_likelihood, length_batches, padded_batch
 from .keystone import N_SPECIAL, genus_scores, integrated_gradients, last_index
-from .settings import CONTRIBUTION_STEPS
+from .settings import CONTRIBUTION_STEPS, MGM_BLOCKS
 from .transfer import Recipe, SampleFeatures, TransferError, batch_moments
 from .vocab import Vocabulary
 
 TOKENS_PER_BATCH = 4096  # tokens of one integration step held at once, with their activations for the backward
-MGM_BLOCKS = ("mgm", "likelihood")  # the blocks that read the genus tokens' embeddings; "length" does not
 
 
 @dataclasses.dataclass

@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from . import schemas
 from .baselines import BASELINE_TREES
 from .cross_validation_store import CrossValidation, Fold, FoldPlan, FoldResult
-from .settings import CONTRIBUTION_STEPS
+from .settings import CONTRIBUTION_STEPS, MGM_BLOCKS
 from .training.targets import encode_targets
 from .transfer import (BASELINES, CLR_PREVALENCE, DEFAULT_RECIPE, RECIPES, RandomForestBaseline, SampleFeatures,
                        TransferError, make_recipe)
@@ -45,13 +45,14 @@ class CrossValidationSettings:
 
     cv: folds of k-fold (leave-one-group-out makes one fold per group); cv_strategy: one of CV_STRATEGIES;
     recipe: the MGM recipe (core.transfer.RECIPES); transfer_matrix: also train on each group alone and test on
-    each other; markers: every fold's models explain its held-out samples (core.markers); n_estimators: trees of
+    each other; mgm_markers: every fold's MGM recipe explains its held-out samples too, by integrated gradients
+    (core.markers; the conventional baselines always do, cheaply); n_estimators: trees of
     the RandomForest baseline; random_state: seed of the folds and forests."""
     cv: int = 5
     cv_strategy: str = "k-fold"
     recipe: str = DEFAULT_RECIPE
     transfer_matrix: bool = False
-    markers: bool = True
+    mgm_markers: bool = True
     n_estimators: int = BASELINE_TREES
     random_state: int = 0
 
@@ -242,12 +243,13 @@ def _in_input_order(frame, targets, method):
 def plan_folds(features: SampleFeatures, targets: pd.Series, task: str, folds: Sequence[Fold],
                recipe: str = DEFAULT_RECIPE, baselines: Sequence[str] = BASELINES, random_state: int = 0,
                n_estimators: int = BASELINE_TREES, transfer_matrix: bool = False,
-               groups: Optional[np.ndarray] = None, markers: bool = False,
+               groups: Optional[np.ndarray] = None, mgm_markers: bool = False,
                token_ids: Optional[Sequence[np.ndarray]] = None, **record) -> FoldPlan:
     """A FoldPlan of folds from make_folds over these samples (features and targets in the same order; groups:
     (n_samples,) names, read by the transfer matrix where transfer_matrix is set and by the markers' meta-analysis
-    where no batches were given; markers: each fold's methods explain its held-out samples, the MGM recipes from
-    token_ids, each sample's sentence through the frozen model). TransferError where a fold leaves
+    where no batches were given; each fold's methods explain its held-out samples, and with mgm_markers the
+    recipes that read MGM features too, from token_ids, each sample's sentence, through the frozen model).
+    TransferError where a fold leaves
     a class without training samples or every held-out fold one class (checked here, before any fold runs: the
     record's label_column and groups_column name them), or where the folds are not as make_folds
     draws them: every sample held out by exactly one fold, which trains on every other sample, in input order."""
@@ -271,12 +273,12 @@ def plan_folds(features: SampleFeatures, targets: pd.Series, task: str, folds: S
         if not np.array_equal(fold.train, np.flatnonzero(fold_of != number)):
             raise TransferError(f"{fold.name} must train on every sample it does not hold out, in input order (as "
                                 "make_folds draws folds).")
-    if markers and token_ids is None:
-        raise TransferError("markers need each sample's sentence (token_ids), which the MGM recipes' explanations "
-                            "read.")
+    if mgm_markers and token_ids is None:
+        raise TransferError("mgm_markers needs each sample's sentence (token_ids), which the MGM recipes' "
+                            "explanations read.")
     settings = {"recipe": recipe, "methods": _methods(recipe, baselines), "random_state": int(random_state),
                 "n_estimators": int(n_estimators), "transfer_matrix": bool(transfer_matrix and groups is not None),
-                "markers": bool(markers)}
+                "mgm_markers": bool(mgm_markers)}
     return FoldPlan(features, targets, task, fold_of, [f.name for f in folds],
                     None if groups is None else np.asarray(groups).astype(str), settings, record,
                     None if token_ids is None else [np.asarray(ids, dtype=np.int64) for ids in token_ids])
@@ -286,8 +288,9 @@ def run_fold(plan: FoldPlan, number: int, report: Callable[[str], None] = print,
              model: Optional[Tuple["torch.nn.Module", "Vocabulary"]] = None) -> FoldResult:
     """Fit every method of the plan on fold `number`'s training samples (1-based) and predict its held-out ones,
     on one BLAS/OpenMP thread (ONE_THREAD; the forests' n_jobs is 1 too): the fold of cross_validate, which calls
-    this. Where the plan asks for markers, each method then explains its held-out samples (fold_markers); model:
-    (the frozen network, its vocabulary) that made the plan's features, which the MGM recipes' explanations run.
+    this. Each method then explains its held-out samples (fold_markers; the MGM recipes where the plan asks for
+    mgm_markers); model: (the frozen network, its vocabulary) that made the plan's features, which the MGM
+    recipes' explanations run.
     TransferError where `number` is not one of the plan's folds, or a needed model is missing."""
     if not 1 <= number <= len(plan.fold_names):
         raise TransferError(f"fold must be between 1 and {len(plan.fold_names)} (this plan's folds), not {number}.")
@@ -304,14 +307,13 @@ def run_fold(plan: FoldPlan, number: int, report: Callable[[str], None] = print,
         parts.append(frame)
         seconds[method] = time.perf_counter() - start
         report(f"{method}: fold {number}/{len(plan.fold_names)} ({fold.name}, {len(fold.test)} held out) done")
-        if settings.get("markers"):
-            start = time.perf_counter()
-            table, gap = fold_markers(plan, fold, fitted, method, classes, std, model, report)
-            if table is not None:
-                effects.append(table)
-                explained[method] = time.perf_counter() - start
-                if gap is not None:
-                    gaps[method] = [float(g) for g in gap]
+        start = time.perf_counter()
+        table, gap = fold_markers(plan, fold, fitted, method, classes, std, model, report)
+        if table is not None:
+            effects.append(table)
+            explained[method] = time.perf_counter() - start
+            if gap is not None:
+                gaps[method] = [float(g) for g in gap]
     return FoldResult(pd.concat(parts, ignore_index=True), {
         "fold": number, "name": fold.name, "n_folds": len(plan.fold_names), "task": plan.task,
         "methods": list(settings["methods"]), "classes": [str(c) for c in classes], "seconds": seconds,
@@ -324,7 +326,8 @@ def fold_markers(plan: FoldPlan, fold: Fold, fitted, method: str, classes: Seque
     """(one fitted method's effects of every genus in the fold's held-out samples (core.markers.fold_effects), the
     relative completeness gaps of its integrated gradients or None): a recipe of linear parts through its
     contributions (core.contributions.explain), the RandomForest through its impurity importances; (None, None)
-    for a method that gives neither (mgm-frozen-head, classify-default)."""
+    for a method that gives neither (mgm-frozen-head, classify-default), and for a recipe that reads MGM features
+    where the plan does not ask for mgm_markers."""
     from .contributions import explain
     from .markers import fold_effects, importance_effects
     held_out = plan.features.rows(fold.test)
@@ -334,11 +337,12 @@ def fold_markers(plan: FoldPlan, fold: Fold, fitted, method: str, classes: Seque
         importances = pd.Series(fitted.model_.feature_importances_, index=held_out.abundances.columns)
         return importance_effects(importances, truth, held_out.abundances, plan.task, classes, fold.name, method,
                                   batches), None
-    if not fitted.parts:
+    reads_mgm = any(name in MGM_BLOCKS for blocks, _ in fitted.parts for name, _ in blocks)
+    if not fitted.parts or (reads_mgm and not plan.settings.get("mgm_markers")):
         return None, None
     network, vocabulary = model if model is not None else (None, None)
     token_ids = None if plan.token_ids is None else [plan.token_ids[i] for i in fold.test]
-    if fitted.uses_mgm or any(name in ("mgm", "likelihood") for blocks, _ in fitted.parts for name, _ in blocks):
+    if reads_mgm:
         report(f"{method}: explaining the {len(fold.test)} held-out samples of {fold.name} (integrated gradients)")
     contributions = explain(fitted, plan.features, fold.test, classes, network, token_ids, vocabulary,
                             unit=std if plan.task == "regression" else 1.0)
@@ -383,7 +387,7 @@ def collate_folds(plan: FoldPlan, results: Sequence[FoldResult],
               "uses_mgm": [m for m in methods if RECIPES[m].uses_mgm], "seconds": seconds,
               "random_state": settings["random_state"], **plan.record}
     effects, meta = None, None
-    if settings.get("markers"):
+    if any(r.effects is not None for r in ordered):
         effects = pd.concat([r.effects for r in ordered if r.effects is not None], ignore_index=True)
         record["markers"] = _markers_record(plan, ordered, classes)
         meta = _meta_analysis(plan, classes, record["markers"], report)
@@ -400,6 +404,7 @@ def _markers_record(plan, results, classes):
                                 for m in explained},
             "median_relative_gap": {m: float(np.median(g)) for m, g in gaps.items() if g},
             "integration_steps": CONTRIBUTION_STEPS, "strategy": plan.record.get("cv_strategy"),
+            "mgm_markers": bool(plan.settings.get("mgm_markers")),
             "min_prevalence": CLR_PREVALENCE}
 
 

@@ -38,10 +38,11 @@ class CrossValidation:
         classification, mean absolute error for regression); empty unless asked for.
     record: the task, classes, methods (the MGM recipe first, then the baselines), their descriptions, wall seconds
         per method, the columns and settings used, and the samples left out with the reason (schemas.CV_RECORD_KEYS);
-        with markers, `markers`: how they were made (core.cross_validation._markers_record) and the meta-analysis'
+        `markers`: how the markers were made (core.cross_validation._markers_record) and the meta-analysis'
         record.
-    effects: with markers, each fold's effect of every genus per method (schemas.CV_EFFECT_COLUMNS), else None.
-    meta: with markers and two classes, the meta-analysis' genus table (core.meta_analysis), else None.
+    effects: each fold's effect of every genus per method that explains its predictions (schemas.CV_EFFECT_COLUMNS);
+        None from an older q2-mgm.
+    meta: with two classes, the meta-analysis' genus table (core.meta_analysis), else None.
     """
     predictions: pd.DataFrame
     transfer: pd.DataFrame
@@ -140,10 +141,10 @@ class FoldPlan:
     fold_of: (n_samples,) the 1-based number of the fold that holds each sample out.
     fold_names: the held-out group(s) or "fold N" of each fold, in fold order.
     groups: (n_samples,) group names, or None without a groups column (the transfer matrix reads them).
-    settings: recipe, methods, random_state, n_estimators, transfer_matrix, markers.
+    settings: recipe, methods, random_state, n_estimators, transfer_matrix, mgm_markers.
     record: the columns and settings added to the CrossValidation's record (label_column, cv_strategy, ...).
-    token_ids: every sample's sentence ((n_tokens,) int64 arrays, in the order of targets), which the markers'
-        explanations read; None where none were kept."""
+    token_ids: every sample's sentence ((n_tokens,) int64 arrays, in the order of targets), which the MGM
+        recipes' explanations read; None where none were kept."""
     features: SampleFeatures
     targets: pd.Series
     task: str
@@ -165,9 +166,9 @@ class FoldResult:
     """One fold's out-of-fold predictions by every method (the MGMFoldPredictions artifact).
 
     predictions: the rows of CrossValidation.predictions for this fold's held-out samples, every method.
-    record: fold (1-based number), name, n_folds, task, methods, classes, and seconds per method; with markers,
+    record: fold (1-based number), name, n_folds, task, methods, classes, and seconds per method; with effects,
         explain_seconds per method and the relative completeness gap of each explained sample (relative_gaps).
-    effects: with markers, this fold's rows of CrossValidation.effects, else None."""
+    effects: this fold's rows of CrossValidation.effects (None from an older q2-mgm)."""
     predictions: pd.DataFrame
     record: dict
     effects: Optional[pd.DataFrame] = None
@@ -237,7 +238,7 @@ def load_fold_plan(directory: PathLike) -> FoldPlan:
                               sorted(schemas.FOLDS_FEATURE_ARRAYS + schemas.FOLDS_TOKEN_ARRAYS)):
         raise FoldsFormatError(f"{schemas.FOLDS_FEATURES_FILE} holds {', '.join(sorted(arrays))}; expected "
                                f"{', '.join(schemas.FOLDS_FEATURE_ARRAYS)}, and "
-                               f"{', '.join(schemas.FOLDS_TOKEN_ARRAYS)} where markers are asked for.")
+                               f"{', '.join(schemas.FOLDS_TOKEN_ARRAYS)} where mgm_markers are asked for.")
     samples = _read_tsv(directory / schemas.FOLDS_SAMPLES_FILE, schemas.FOLDS_SAMPLE_COLUMNS, dtype={
         "sample_id": str, "group": str, "batch": str, "target": str if meta["task"] == "classification" else float})
     n = len(samples)
@@ -261,7 +262,7 @@ def load_fold_plan(directory: PathLike) -> FoldPlan:
         raise FoldsFormatError(str(error)) from None
     targets = pd.Series(samples["target"].to_numpy(), index=index)
     settings = {key: meta[key] for key in ("recipe", "methods", "random_state", "n_estimators", "transfer_matrix")}
-    settings["markers"] = bool(meta.get("markers", False))
+    settings["mgm_markers"] = bool(meta.get("mgm_markers", False))
     token_ids = None
     if "tokens" in arrays:
         lengths, tokens = arrays["token_lengths"], arrays["tokens"]
@@ -269,8 +270,9 @@ def load_fold_plan(directory: PathLike) -> FoldPlan:
             raise FoldsFormatError(f"{schemas.FOLDS_FEATURES_FILE}: token_lengths must give each of the {n} samples' "
                                    "sentence length, adding up to the tokens held, every token id 0 or more.")
         token_ids = np.split(tokens.astype(np.int64), np.cumsum(lengths)[:-1])
-    elif settings["markers"]:
-        raise FoldsFormatError(f"{schemas.FOLDS_RECORD_FILE} asks for markers, and {schemas.FOLDS_FEATURES_FILE} "
+    elif settings["mgm_markers"]:
+        raise FoldsFormatError(f"{schemas.FOLDS_RECORD_FILE} asks for mgm_markers, and "
+                               f"{schemas.FOLDS_FEATURES_FILE} "
                                "holds no sentences (tokens, token_lengths).")
     return FoldPlan(features, targets, meta["task"], fold_of.astype(np.int64), list(meta["fold_names"]),
                     samples["group"].to_numpy().astype(str) if meta["has_groups"] else None, settings,

@@ -8,10 +8,10 @@ Every sample of the corpus is explained, each batch standardised on all of its s
 does, so a sample's contributions are those of the score predict-classification gives it with the same batches;
 only the samples of a class the model has are summarised (the others are listed), and no sample's contributions
 depend on the classes of the metadata column. Per class, a genus's effect is its mean contribution (CLR and MGM
-parts) in the class's samples less that in the others' (with two classes, the log-odds of the second class: the
-first class's effect is minus the second's, each class against the other); its interval is a bootstrap of
-samples (subjects where given: each subject's contributions averaged first) within the class and within the
-others. Plain pandas in and out; `report` gets the progress."""
+parts) to the class's log-odds in the class's samples less that in the others' (each class against the other;
+with two classes both get the same effect); its interval is a bootstrap of samples (subjects where given: each
+subject's contributions averaged first) within the class and within the others. Each class ranks the genera whose
+higher abundance points to it (points_to). Plain pandas in and out; `report` gets the progress."""
 import dataclasses
 import json
 import pathlib
@@ -21,13 +21,14 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 import pandas as pd
 
-from .contributions import STEPS, Contributions, explain, mgm_share
+from .contributions import Contributions, explain, mgm_share
 from .inference import encode, language_model_features, resolve_device
 from .keystone import KeystoneError, KeystoneSummary, bootstrap_means, per_subject
-from .markers import effect_targets, group_effects
+from .markers import abundance_effects, effect_targets, group_effects
 from .metadata_checks import genus_presence, id_names
 from .samples import listed, samples_with_values
 from .schemas import TRAINING_RECORD_FILE
+from .settings import CONTRIBUTION_STEPS
 from .tokenizer import Corpus
 from .training import load_trained_model
 from .transfer import MIN_BATCH_SAMPLES, SampleFeatures
@@ -131,6 +132,7 @@ class ExplainedSamples:
     groups: pd.Series  # sample ID -> class, the samples summarised (a class of the model's)
     grouping: str  # where the groups came from
     presence: pd.DataFrame  # samples x genera (the contributions' columns): the sentence holds the genus
+    abundances: pd.DataFrame  # samples x genera: the relative abundances tokenization read, every sample explained
     unexplained: pd.Series = dataclasses.field(default_factory=lambda: pd.Series(dtype=object))  # not summarised
     task: str = "classification"
 
@@ -139,12 +141,13 @@ class ExplainedSamples:
         return next(iter(self.contributions.values())).clr.columns
 
     def targets(self) -> List[Tuple[str, int, float]]:
-        """(class, output, sign) of each class's effect: with two classes both read the log-odds of the second
-        (the first class's effect is minus it); with more, each class its own logit."""
+        """(class, output) of each class's effect: each class against the other on its own log-odds. With two
+        classes both read the log-odds of the second: the first's log-odds are minus them, and so are its samples
+        against the others, so both classes get the same effect. With more, each class its own logit."""
         names = list(self.contributions)
         if len(self.classes) == 2:
-            return [(self.classes[0], 0, -1.0), (self.classes[1], 0, 1.0)]
-        return [(c, names.index(name), 1.0) for c, name in zip(self.classes, names)]
+            return [(self.classes[0], 0), (self.classes[1], 0)]
+        return [(c, names.index(name)) for c, name in zip(self.classes, names)]
 
     def units(self, subjects: Optional[pd.Series], report: Report):
         """({output: (total, clr, mgm) summarised units x genera}, presence units x genera, units' groups): per
@@ -171,7 +174,7 @@ class ExplainedSamples:
 
 
 def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column: Optional[pd.Series],
-                    batches: pd.Series, device: str, report: Report, steps: int = STEPS) -> ExplainedSamples:
+                    batches: pd.Series, device: str, report: Report, steps: int = CONTRIBUTION_STEPS) -> ExplainedSamples:
     """Every corpus sample's contributions to the decision of the batch-fit classifier in `model_dir`
     (core.contributions.explain), each batch of `batches` (sample ID -> batch, named) standardised on all of its
     samples as predict-classification does. The samples summarised are those whose class in `column` (sample ID
@@ -212,7 +215,7 @@ def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column:
                             progress=lambda done, total: report(f"explained {done}/{total} samples"))
     genera = next(iter(contributions.values())).clr.columns
     presence = genus_presence(corpus.samples.sentence).reindex(columns=genera, fill_value=False)
-    return ExplainedSamples(contributions, list(trained.labels), batch_values, groups, grouping, presence,
+    return ExplainedSamples(contributions, list(trained.labels), batch_values, groups, grouping, presence, abundances,
                             unexplained)
 
 
@@ -223,30 +226,43 @@ def summarise_effects(explained: ExplainedSamples, subjects: Optional[pd.Series]
     and the others' resampled apart, n_bootstrap times seeded by random_state), effect_clr and effect_mgm (the
     effect's CLR and MGM parts), n_samples and prevalence (units of the class whose sentence holds the genus),
     mgm_share (core.contributions.mgm_share over the summarised samples: 0 to 1, the share of the genus's
-    contributions that its MGM part makes) and rank (1 = most toward the class; NaN for genera held by fewer than
-    min_samples units of the class). importance: genera x classes of the effect, 0 where it is undefined."""
+    contributions that its MGM part makes), points_to (the class a higher abundance of the genus points to: the sign
+    of core.markers.abundance_effects over every sample explained; with more than two classes, the class whose
+    logit it raises most) and rank (1 = the largest effect among the genera pointing to the class; NaN for the
+    others and for genera held by fewer than min_samples units of the class). The effect is positive for a genus
+    that separates the class's samples from the others' in the direction the model reads it, whichever class it is
+    enriched in (with two classes both get the same effect), so the ranking of a class lists the genera pointing to
+    it. importance: genera x classes of the effect of the genera pointing to the class, 0 for the others and where
+    it is undefined."""
     parts, presence, groups = explained.units(subjects, report)
     names = list(explained.contributions)
     targets = effect_targets(explained.task, explained.classes)
+    direction = abundance_effects([c.total for c in explained.contributions.values()], explained.abundances,
+                                  targets, explained.batches.reindex(explained.abundances.index).to_numpy())
+    if len(explained.classes) == 2:
+        points_to = np.where(direction[targets[0]] > 0, explained.classes[1], explained.classes[0])
+    else:
+        points_to = direction[targets].idxmax(axis=1).to_numpy()
+    points_to = pd.Series(points_to, index=direction.index).reindex(explained.genera)
     effects = [group_effects([parts[name][k] for name in names], groups, explained.task, explained.classes)
                for k in range(3)]  # total, clr, mgm: genera x targets
     rng = np.random.default_rng(random_state)
     tail = 50 * (1 - confidence)
     tables, importance, drawn = [], {}, {}
-    for group, output, sign in explained.targets():
+    for group, output in explained.targets():
         name = names[output]
         target = targets[output]
         inside = (groups == target).to_numpy()
         total = parts[name][0].to_numpy()
         low = high = np.full(total.shape[1], np.nan)
         if inside.any() and not inside.all():  # else the effect is undefined (NaN): no class to compare
-            if output not in drawn:  # two classes share their output's draws: intervals of opposite signs
+            if output not in drawn:  # two classes share their output's draws, and their effect
                 drawn[output] = (
                     bootstrap_means(total[inside], np.ones(total[inside].shape, bool), n_bootstrap, rng)
                     - bootstrap_means(total[~inside], np.ones(total[~inside].shape, bool), n_bootstrap, rng))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                low, high = np.nanpercentile(sign * drawn[output], [tail, 100 - tail], axis=0)
+                low, high = np.nanpercentile(drawn[output], [tail, 100 - tail], axis=0)
         mine = (groups == group).to_numpy()
         held = presence[mine].sum(0).to_numpy()
         summarised = explained.groups.index
@@ -254,14 +270,16 @@ def summarise_effects(explained: ExplainedSamples, subjects: Optional[pd.Series]
         share = mgm_share(dataclasses.replace(contributions, clr=contributions.clr.loc[summarised],
                                               mgm=contributions.mgm.loc[summarised]))
         table = pd.DataFrame({
-            "group": group, "genus": explained.genera, "effect": sign * effects[0][target].to_numpy(),
-            "ci_low": low, "ci_high": high, "effect_clr": sign * effects[1][target].to_numpy(),
-            "effect_mgm": sign * effects[2][target].to_numpy(), "n_samples": held,
+            "group": group, "genus": explained.genera, "effect": effects[0][target].to_numpy(),
+            "ci_low": low, "ci_high": high, "effect_clr": effects[1][target].to_numpy(),
+            "effect_mgm": effects[2][target].to_numpy(), "n_samples": held,
             "prevalence": held / max(mine.sum(), 1),
-            "mgm_share": share.reindex(explained.genera).to_numpy()})
-        table["rank"] = table.effect.where(table.n_samples >= min_samples).rank(ascending=False, method="min")
+            "mgm_share": share.reindex(explained.genera).to_numpy(), "points_to": points_to.to_numpy()})
+        table["rank"] = table.effect.abs().where((table.n_samples >= min_samples) & (table.points_to == group)).rank(
+            ascending=False, method="min")
         tables.append(table.sort_values(["rank", "effect"], ascending=[True, False], na_position="last"))
-        importance[group] = table.set_index("genus").effect.reindex(explained.genera).fillna(0.0)
+        mine = table.set_index("genus")
+        importance[group] = mine.effect.where(mine.points_to == group).reindex(explained.genera).fillna(0.0)
     return KeystoneSummary(pd.concat(tables, ignore_index=True),
                            pd.DataFrame(importance, index=explained.genera), int(min_samples))
 

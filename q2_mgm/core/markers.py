@@ -190,7 +190,7 @@ def marker_table(result, method: Optional[str] = None) -> Tuple[pd.DataFrame, di
     markers for the method."""
     method = method or result.methods[0]
     if result.effects is None or method not in set(result.effects["method"]):
-        raise ValueError(f"This cross-validation holds no markers of {method}: run it with markers (--p-markers).")
+        raise ValueError(f"This cross-validation holds no markers of {method}: run it with --p-mgm-markers.")
     n_samples = int((result.predictions["method"] == method).sum())
     table, record = consistent_markers(result.effects[result.effects["method"] == method], result.task,
                                        result.classes, n_samples, result.record["markers"]["min_prevalence"])
@@ -220,3 +220,14 @@ def agreement(markers: pd.DataFrame, classes: Sequence[str], top: int = 20) -> O
             "overlap": len(set(model_top) & set(meta_top)),
             "disagree": disagree[["genus", "rank", "points_to", META_PREFIX + "direction", g,
                                   META_PREFIX + "q_value"]].reset_index(drop=True)}
+
+
+def importance_method(result) -> str:
+    """The method whose markers a cross-validation's feature importances hold: its MGM recipe where it was explained,
+    else its CLR baseline (core.transfer.BatchCLR), else the first method explained. ValueError where none was."""
+    from .transfer import BatchCLR
+    explained = [] if result.effects is None else list(dict.fromkeys(result.effects["method"]))
+    for method in (result.methods[0], BatchCLR.name, *explained):
+        if method in explained:
+            return method
+    raise ValueError("This cross-validation holds no markers (it was made by an older q2-mgm): run it again.")

@@ -64,7 +64,8 @@ SAMPLING = {"temperature": 1.0, "top_k": 0, "top_p": 1.0}  # plain sampling from
 METHODS = ("attention", "rollout", "gradient")  # keystone scores (core.keystone)
 # integrated-gradients steps (Gauss-Legendre nodes) of core.contributions; benchmarks/results/markers.md measures
 # the completeness gap and the time of this and other step counts
-CONTRIBUTION_STEPS = 16
+CONTRIBUTION_STEPS = 32
+MGM_BLOCKS = ("mgm", "likelihood")  # the SampleFeatures blocks that read the genus tokens' embeddings
 # keystone-genera's and keystone-report's defaults: the paper's attention view, genera held by 10 samples ranked
 REPORT = {"method": "attention", "min_samples": 10, "top_genera": 15, "n_bootstrap": 1000, "confidence": 0.95}
 

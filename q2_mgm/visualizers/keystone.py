@@ -116,7 +116,7 @@ def _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, mi
         "top_plot": _top_plot(top, classes, "effect", f"effect on the decision ({confidence:.0%} CI)", False,
                               output_dir),
         "top_tables": {group: _effect_table(rows, confidence) for group, rows in top.groupby("group", sort=False)},
-        "heatmap": _heatmap(summary.genera, top, classes, "effect", "effect toward the class (" + (
+        "heatmap": _heatmap(summary.genera, top, classes, "effect", "effect for the class (" + (
             "log-odds)" if len(classes) == 2 else "its logit)"),
                             output_dir, diverging=True),
         "maps": [], "has_differences": False,
