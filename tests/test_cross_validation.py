@@ -1,5 +1,6 @@
 """classify-samples-cv / regress-samples-cv and their parts, on real cohorts: leave-one-study-out on a three-study
 case/control cohort of ../shared/data/disease-benchmark, grouped k-fold regression of infant age on ECAM."""
+import html as html_module
 import json
 import os
 import pathlib
@@ -18,7 +19,7 @@ from q2_mgm.core.cross_validation import make_folds
 from q2_mgm.core.cross_validation_store import (CrossValidation, CrossValidationFormatError, FoldResult,
                                           load_cross_validation)
 from q2_mgm.core.transfer import SampleFeatures, TransferError, standardise_within_batches
-from tests.helpers import read_genus_table, read_metadata
+from tests.helpers import read_genus_table, read_metadata, subset_corpus
 
 COHORT = "disease-benchmark/CD_Amplicon"  # 226 samples from three studies (pair_rank)
 
@@ -421,3 +422,84 @@ def test_a_fold_explained_with_another_model_than_its_features_is_refused(cohort
     result, = mgm.actions.cross_validate_fold(folds=folds, fold=1)
     effects = result.view(FoldResult).effects
     assert set(effects["method"]) == {"batch-mgm-logistic", "random-forest", "batch-clr-logistic"}
+
+
+# --- evaluate-cross-validation's "Genera across held-out groups" (markers) ---
+# recipe batch-clr-logistic: its contributions are exact, so no integrated gradients run (the MGM recipe's take
+# minutes); the page is the same but for the MGM part's sentence and share
+
+
+@pytest.fixture(scope="module")
+def marker_pages(cohort, cohort_corpus, tmp_path_factory):
+    """{name: exported evaluation}: leave-one-study-out with markers; 3-fold with markers within one study, and
+    without within another (one study each: a third of the encoder's work)."""
+    from qiime2.plugins import mgm
+    _, metadata = cohort
+    study = metadata.get_column("study")
+    studies = study.to_series()
+    runs = {"loso": (cohort_corpus, dict(groups=study, batches=study, cv_strategy="leave-one-group-out")),
+            "k-fold": (subset_corpus(cohort_corpus, studies.index[studies == "study 2"]), dict(cv=3)),
+            "no markers": (subset_corpus(cohort_corpus, studies.index[studies == "study 1"]),
+                           dict(cv=3, markers=False))}
+    pages = {}
+    for name, (corpus, settings) in runs.items():
+        result = mgm.actions.cross_validate_classification(
+            corpus=corpus, metadata=metadata.get_column("Group"), recipe="batch-clr-logistic", n_estimators=50,
+            **settings).cross_validation
+        visualization, = mgm.actions.evaluate_cross_validation(cross_validation=result)
+        pages[name] = tmp_path_factory.mktemp(name.replace(" ", "-"))
+        visualization.export_data(str(pages[name]))
+    return pages
+
+
+def _section(page):
+    html = html_module.unescape((page / "index.html").read_text())
+    start = html.index("<h2>Genera across held-out groups</h2>")
+    return html, html[start:html.index("<h2>", start + 4)]
+
+
+def test_the_markers_page_ranks_the_genera_across_held_out_studies(marker_pages, cohort):
+    import re
+    page = marker_pages["loso"]
+    html, section = _section(page)
+    for text in ("cross-study marker list", "log-odds of Control per standard deviation", "are left out",
+                 "The 20 most consistent genera of batch-clr-logistic", "groups agreeing", "Hedges' g",
+                 "markers_heatmap.png", "the field's meta-analysis", "between-study variance",
+                 "No covariates are adjusted for", "Spearman correlation", "impurity importances"):
+        assert text in section, text
+    assert "not computed" not in section
+    # the rare genera are counted over every genus of the held-out samples, not only those the CLR recipe read
+    below, given = map(int, re.search(r"(\d+) of the (\d+) genera of the held-out samples", section).groups())
+    assert 0 < below < given
+    for link in re.findall(r'(?:src|href)="([^"#:]+)"', html):  # every file the page links is in the visualization
+        assert (page / link).exists(), link
+    for name in ("markers.tsv", "markers-random-forest.tsv", "meta_analysis.tsv"):
+        assert f'href="{name}"' in html, name  # in the downloads list
+    assert (page / "markers_heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (page / "markers_heatmap.pdf").exists()
+    # markers.tsv: one plain TSV (one header line, no index column, no comments), its first columns fixed
+    lines = (page / "markers.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    assert header[:3] == ["genus", "points_to", "rank"]
+    assert not [c for c in header[3:] if "rank" in c or "points" in c]
+    assert all(len(line.split("\t")) == len(header) for line in lines[1:]) and not lines[1].startswith("#")
+    markers = pd.read_csv(page / "markers.tsv", sep="\t")
+    assert list(markers["rank"]) == list(range(1, len(markers) + 1)) and markers["rank"].dtype.kind == "i"
+    assert set(markers["points_to"]) <= set(cohort[1].get_column("Group").to_series())
+    assert markers["genus"].str.startswith("g__").all() and markers["genus"].is_unique
+    forest = pd.read_csv(page / "markers-random-forest.tsv", sep="\t")
+    assert list(forest.columns[:3]) == ["genus", "points_to", "rank"] and len(forest) == len(markers)
+    meta = pd.read_csv(page / "meta_analysis.tsv", sep="\t", index_col="genus")
+    assert set(markers["genus"]) <= set(meta.index)
+
+
+def test_the_markers_page_of_k_fold_is_a_stability_check_and_without_markers_says_so(marker_pages):
+    html, section = _section(marker_pages["k-fold"])
+    assert "stability" in section and "cross-study marker list" not in section
+    assert "folds agreeing" in section and (marker_pages["k-fold"] / "markers.tsv").exists()
+    assert "one study's test" in section  # no batches nor groups: the meta-analysis over one batch
+    html, section = _section(marker_pages["no markers"])
+    assert "Markers were not computed" in section and "--p-no-markers" in section
+    assert "<table" not in section and "<img" not in section
+    assert not list(marker_pages["no markers"].glob("markers*")) and "markers.tsv" not in html
+    assert not (marker_pages["no markers"] / "meta_analysis.tsv").exists()

@@ -186,14 +186,22 @@ def marker_table(result, method: Optional[str] = None) -> Tuple[pd.DataFrame, di
     """(markers.tsv's table, its record) of one method of a cross-validation run with markers
     (core.cross_validation_store.CrossValidation; default method: its MGM recipe): consistent_markers, then the
     meta-analysis' columns on the same genera, each prefixed META_PREFIX (its points_to as meta_direction, its
-    rank_p_value as meta_mann_whitney_p: no column but the third names a rank). ValueError where the run has no
+    rank_p_value as meta_mann_whitney_p: no column but the third names a rank). The record is consistent_markers',
+    with the genera counted over every method's rows (genera: of the held-out samples; genera_below_prevalence:
+    present in fewer than min_prevalence of them; genera_ranked: the table's). ValueError where the run has no
     markers for the method."""
     method = method or result.methods[0]
     if result.effects is None or method not in set(result.effects["method"]):
         raise ValueError(f"This cross-validation holds no markers of {method}: run it with --p-mgm-markers.")
     n_samples = int((result.predictions["method"] == method).sum())
+    minimum = result.record["markers"]["min_prevalence"]
     table, record = consistent_markers(result.effects[result.effects["method"] == method], result.task,
-                                       result.classes, n_samples, result.record["markers"]["min_prevalence"])
+                                       result.classes, n_samples, minimum)
+    # counted over every genus of the held-out samples (any method's rows): a recipe of a CLR part alone explains
+    # only the genera its CLR block read, so its own rows miss the rare genera the block had already left out
+    prevalence = result.effects.drop_duplicates(["fold", "genus"]).groupby("genus")["present"].sum() / n_samples
+    record.update(genera=int(len(prevalence)), genera_below_prevalence=int((prevalence < minimum).sum()),
+                  genera_ranked=len(table))
     if result.meta is not None:
         meta = result.meta.rename(columns={"points_to": "direction", "rank_p_value": "mann_whitney_p"})
         meta = meta.add_prefix(META_PREFIX).reindex(table["genus"])

@@ -1,6 +1,6 @@
 """evaluate-cross-validation: MGM beside the conventional baselines, fold by fold (or held-out group by group), on
 exactly the same samples: per-fold figures, their mean with a 95% interval, paired wins, a dot plot, pooled curves,
-the transfer matrix, and the samples left out."""
+the transfer matrix, the genera across held-out groups (with markers), and the samples left out."""
 import warnings
 
 import numpy as np
@@ -10,6 +10,7 @@ from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, r2_sco
 
 from ..core import schemas
 from ..core.cross_validation import CrossValidation
+from ._markers import markers_section
 from ._render import html_table, overview_table, render_page, save_figure, subplots, write_tsvs
 from .evaluate import _roc_auc, _roc_pr_plots
 
@@ -162,6 +163,8 @@ def evaluate_cross_validation(output_dir: str, cross_validation: CrossValidation
                               else {}))
     downloads.append("out_of_fold_predictions.tsv")
     result.predictions.to_csv(f"{output_dir}/out_of_fold_predictions.tsv", sep="\t", index=False)
+    markers, marker_files = markers_section(result, output_dir)
+    downloads += marker_files
     strategy = record["cv_strategy"]
     overview = {"label column": record["label_column"], "task": result.task,
                 "strategy": f"{strategy}, {record['cv']} folds"
@@ -186,4 +189,5 @@ def evaluate_cross_validation(output_dir: str, cross_validation: CrossValidation
         "no_batches": not record["batches_column"],
         "groups_of_one_class": record.get("groups_of_one_class", False),
         "label_column": record.get("label_column"), "groups_column": record.get("groups_column"),
+        "markers": markers,
     })
