@@ -335,8 +335,8 @@ class TestCvOneGroup:
 
     def test_the_fix_without_groups_runs(self, mgm_plugin):
         table, metadata = _second_round(self.CASE)
-        predictions, probabilities, _ = mgm_plugin.actions.classify_samples_cv(
-            table=table, metadata=metadata.get_column("Group"), n_estimators=20, device="cpu")
+        predictions, probabilities, *_ = mgm_plugin.actions.classify_samples_cv(
+            table=table, metadata=metadata.get_column("Group"), n_estimators=20, device="cpu", mgm_markers=False)
         assert len(predictions.view(pd.Series)) == 90
         assert set(predictions.view(pd.Series)) <= {"Case", "Control"}
 
@@ -359,8 +359,8 @@ class TestRegressConstantTarget:
         table, metadata = _second_round(self.CASE)
         ids = metadata.to_dataframe().index
         age = _numeric_column("age", dict(zip(ids, 20.0 + (np.arange(len(ids)) % 7) * 5)))
-        predictions, _ = mgm_plugin.actions.regress_samples_cv(table=table, metadata=age, n_estimators=20,
-                                                              device="cpu")
+        predictions, *_ = mgm_plugin.actions.regress_samples_cv(table=table, metadata=age, n_estimators=20,
+                                                               device="cpu", mgm_markers=False)
         assert len(predictions.view(pd.Series)) == 90
 
 

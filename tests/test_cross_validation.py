@@ -41,7 +41,7 @@ def loso(cohort):
     study = metadata.get_column("study")
     return mgm.actions.classify_samples_cv(table=artifact, metadata=metadata.get_column("Group"), groups=study,
                                            batches=study, cv_strategy="leave-one-group-out", n_estimators=100,
-                                           transfer_matrix=True), table
+                                           transfer_matrix=True, mgm_markers=False), table
 
 
 def test_leave_one_study_out_predicts_every_sample_once_from_models_that_never_saw_its_study(loso, cohort, tmp_path):
@@ -99,7 +99,7 @@ def test_the_same_seed_gives_the_same_predictions(cohort):
     corpus, = mgm.actions.tokenize(table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table))
     runs = [mgm.actions.cross_validate_classification(corpus=corpus, metadata=metadata.get_column("Group"),
                                                       groups=metadata.get_column("study"), cv=3, n_estimators=50,
-                                                      random_state=7, markers=False)
+                                                      random_state=7, mgm_markers=False)
             for _ in range(2)]
     first, second = (r.cross_validation.view(CrossValidation) for r in runs)
     pd.testing.assert_frame_equal(first.predictions, second.predictions)
@@ -116,7 +116,7 @@ def test_regression_across_children_on_ecam():
                                                                      table.loc[infants]))
     predictions, result = mgm.actions.cross_validate_regression(
         corpus=corpus, metadata=columns.get_column("month"), groups=columns.get_column("studyid"), cv=4,
-        n_estimators=50, markers=False)
+        n_estimators=50, mgm_markers=False)
     values = predictions.view(pd.Series)
     truth = frame.loc[values.index, "month"]
     assert np.corrcoef(values, truth)[0, 1] > 0.6  # age is learnt across children none of whose samples trained it
@@ -166,7 +166,7 @@ def test_a_class_absent_from_the_training_side_of_a_fold_is_a_clear_error(cohort
     # the fix it names: no groups, stratified k-fold
     predictions, _, _ = mgm.actions.cross_validate_classification(
         corpus=corpus, metadata=columns.get_column("Group"), cv_strategy="k-fold", n_estimators=20, device="cpu",
-        markers=False)
+        mgm_markers=False)
     assert len(predictions.view(pd.Series)) == len(corpus.view(pd.DataFrame))
 
 
@@ -256,9 +256,13 @@ def _same_outputs(first, second):
     a, b = (r.cross_validation.view(CrossValidation) for r in (first, second))
     pd.testing.assert_frame_equal(a.predictions, b.predictions, check_exact=True)
     pd.testing.assert_frame_equal(a.transfer, b.transfer, check_exact=True)
-    timing = {"seconds", "features_seconds"}
+    timing = {"seconds", "features_seconds", "markers"}
     assert {k: v for k, v in a.record.items() if k not in timing} == \
         {k: v for k, v in b.record.items() if k not in timing}
+    assert {k: v for k, v in a.record["markers"].items() if k != "explain_seconds"} == \
+        {k: v for k, v in b.record["markers"].items() if k != "explain_seconds"}
+    pd.testing.assert_frame_equal(a.effects, b.effects, check_exact=True)  # the markers, bit for bit
+    pd.testing.assert_frame_equal(a.meta, b.meta, check_exact=True)
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +280,7 @@ def test_fold_by_fold_gives_exactly_the_single_method_predictions(cohort, cohort
     _, metadata = cohort
     settings = dict(metadata=metadata.get_column("Group"), groups=metadata.get_column("study"),
                     batches=metadata.get_column("study"), cv_strategy="leave-one-group-out", n_estimators=50,
-                    transfer_matrix=True, markers=False)
+                    transfer_matrix=True, mgm_markers=False)
     single = mgm.actions.cross_validate_classification(corpus=cohort_corpus, **settings)
     folds, = mgm.actions.prepare_cross_validation(corpus=cohort_corpus, task="classification", **settings)
     plan = folds.view(FoldPlan)
@@ -308,10 +312,10 @@ def test_regress_samples_cv_runs_fold_by_fold_as_the_single_method_does():
     columns = qiime2.Metadata(frame)
     artifact = qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table.loc[infants])
     settings = dict(metadata=columns.get_column("month"), groups=columns.get_column("studyid"), cv=3,
-                    n_estimators=30)
+                    n_estimators=30, mgm_markers=False)
     piped = mgm.actions.regress_samples_cv(table=artifact, **settings)
     corpus, = mgm.actions.tokenize(table=artifact)
-    single = mgm.actions.cross_validate_regression(corpus=corpus, **settings, markers=False)
+    single = mgm.actions.cross_validate_regression(corpus=corpus, **settings)
     pd.testing.assert_series_equal(piped.predictions.view(pd.Series), single.predictions.view(pd.Series),
                                    check_exact=True)
 
@@ -346,7 +350,7 @@ def test_classify_samples_cv_in_parallel_predicts_as_the_serial_run(cohort, loso
     with ParallelConfig(config):
         future = mgm.actions.classify_samples_cv.parallel(
             table=artifact, metadata=metadata.get_column("Group"), groups=study, batches=study,
-            cv_strategy="leave-one-group-out", n_estimators=100, transfer_matrix=True)
+            cv_strategy="leave-one-group-out", n_estimators=100, transfer_matrix=True, mgm_markers=False)
         parallel = future._result()
     _same_outputs(parallel, serial)
 
@@ -381,8 +385,8 @@ def test_a_cross_validation_over_24_one_class_groups_prints_no_warnings(tmp_path
 
 
 def test_the_pipeline_gives_the_markers_as_feature_importances(loso):
-    """classify-samples-cv's markers output is q2-sample-classifier's FeatureData[Importance]: one column, the MGM
-    recipe's consistent effect of each genus, strongest first."""
+    """classify-samples-cv's markers output is q2-sample-classifier's FeatureData[Importance]: one column, the
+    consistent effect of each genus (the CLR baseline's here, run with mgm_markers off), strongest first."""
     results, _ = loso
     assert results.markers.type == qiime2.sdk.util.parse_type("FeatureData[Importance]")
     importance = results.markers.view(pd.DataFrame)
@@ -391,20 +395,33 @@ def test_the_pipeline_gives_the_markers_as_feature_importances(loso):
     assert importance["consistent_effect"].is_monotonic_decreasing
 
 
-def test_markers_of_a_cross_validation_run_without_them_say_how_to_get_them(cohort, cohort_corpus):
+def test_without_mgm_markers_the_markers_output_holds_the_clr_baselines(cohort, cohort_corpus, tmp_path):
+    """The MGM recipe's integrated gradients are skipped with mgm_markers off: the markers output is then the CLR
+    baseline's, exactly; a cross-validation made before markers existed says to run it again, which works."""
     from qiime2.plugins import mgm
+    from q2_mgm.core.markers import marker_table
     _, metadata = cohort
     settings = dict(metadata=metadata.get_column("Group"), groups=metadata.get_column("study"),
-                    batches=metadata.get_column("study"), cv_strategy="leave-one-group-out", n_estimators=20,
-                    recipe="batch-clr-logistic")
-    *_, without = mgm.actions.cross_validate_classification(corpus=cohort_corpus, markers=False, **settings)
-    with pytest.raises(TransferError, match=r"holds no markers of batch-clr-logistic: run it with markers "
-                                            r"\(--p-markers\)"):
-        mgm.actions.cross_validation_markers(cross_validation=without)
-    # the fix it names
-    *_, result = mgm.actions.cross_validate_classification(corpus=cohort_corpus, markers=True, **settings)
+                    batches=metadata.get_column("study"), cv_strategy="leave-one-group-out", n_estimators=20)
+    *_, result = mgm.actions.cross_validate_classification(corpus=cohort_corpus, mgm_markers=False, **settings)
+    cross_validation = result.view(CrossValidation)
+    assert set(cross_validation.effects["method"]) == {"random-forest", "batch-clr-logistic"}
     importance, = mgm.actions.cross_validation_markers(cross_validation=result)
-    assert len(importance.view(pd.DataFrame)) > 20
+    clr_markers, _ = marker_table(cross_validation, "batch-clr-logistic")
+    np.testing.assert_allclose(importance.view(pd.DataFrame)["consistent_effect"],
+                               clr_markers.set_index("genus")["consistent_effect"])
+    older = tmp_path / "older"
+    result.export_data(older)
+    (older / schemas.CV_EFFECTS_FILE).unlink()
+    record = json.loads((older / schemas.CV_RECORD_FILE).read_text())
+    record.pop("markers")
+    (older / schemas.CV_RECORD_FILE).write_text(json.dumps(record))
+    made_before = qiime2.Artifact.import_data("MGMCrossValidation", older)
+    with pytest.raises(TransferError, match="holds no markers .* run it again"):
+        mgm.actions.cross_validation_markers(cross_validation=made_before)
+    visualization, = mgm.actions.evaluate_cross_validation(cross_validation=made_before)
+    visualization.export_data(tmp_path / "page")
+    assert "Run it again for them" in (tmp_path / "page" / "index.html").read_text()
 
 
 def test_a_fold_explained_with_another_model_than_its_features_is_refused(cohort, cohort_corpus, tiny_model):
@@ -412,8 +429,10 @@ def test_a_fold_explained_with_another_model_than_its_features_is_refused(cohort
     any work, and the fix (the same model: left out for the general model) runs."""
     from qiime2.plugins import mgm
     _, metadata = cohort
+    studies = metadata.get_column("study").to_series()
+    few = subset_corpus(cohort_corpus, studies.groupby(studies).head(8).index)  # 8 per study: seconds to explain
     folds, = mgm.actions.prepare_cross_validation(
-        corpus=cohort_corpus, metadata=metadata.get_column("Group"), task="classification",
+        corpus=few, metadata=metadata.get_column("Group"), task="classification",
         groups=metadata.get_column("study"), batches=metadata.get_column("study"),
         cv_strategy="leave-one-group-out", n_estimators=20, recipe="batch-mgm-logistic")
     with pytest.raises(TransferError, match="made with the general model, and the model here differs.*leave "
@@ -440,12 +459,12 @@ def marker_pages(cohort, cohort_corpus, tmp_path_factory):
     runs = {"loso": (cohort_corpus, dict(groups=study, batches=study, cv_strategy="leave-one-group-out")),
             "k-fold": (subset_corpus(cohort_corpus, studies.index[studies == "study 2"]), dict(cv=3)),
             "no markers": (subset_corpus(cohort_corpus, studies.index[studies == "study 1"]),
-                           dict(cv=3, markers=False))}
+                           dict(cv=3, mgm_markers=False, recipe="mgm-transfer"))}
     pages = {}
     for name, (corpus, settings) in runs.items():
         result = mgm.actions.cross_validate_classification(
-            corpus=corpus, metadata=metadata.get_column("Group"), recipe="batch-clr-logistic", n_estimators=50,
-            **settings).cross_validation
+            corpus=corpus, metadata=metadata.get_column("Group"), n_estimators=50,
+            **{"recipe": "batch-clr-logistic", **settings}).cross_validation
         visualization, = mgm.actions.evaluate_cross_validation(cross_validation=result)
         pages[name] = tmp_path_factory.mktemp(name.replace(" ", "-"))
         visualization.export_data(str(pages[name]))
@@ -499,7 +518,7 @@ def test_the_markers_page_of_k_fold_is_a_stability_check_and_without_markers_say
     assert "folds agreeing" in section and (marker_pages["k-fold"] / "markers.tsv").exists()
     assert "one study's test" in section  # no batches nor groups: the meta-analysis over one batch
     html, section = _section(marker_pages["no markers"])
-    assert "Markers were not computed" in section and "--p-no-markers" in section
-    assert "<table" not in section and "<img" not in section
-    assert not list(marker_pages["no markers"].glob("markers*")) and "markers.tsv" not in html
-    assert not (marker_pages["no markers"] / "meta_analysis.tsv").exists()
+    assert "mgm-transfer was not explained: it was run with --p-no-mgm-markers" in section
+    assert "markers-batch-clr-logistic.tsv" in section and "<img" not in section
+    assert (marker_pages["no markers"] / "markers-batch-clr-logistic.tsv").exists()
+    assert not (marker_pages["no markers"] / "markers.tsv").exists()

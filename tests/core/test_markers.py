@@ -37,7 +37,7 @@ def _loso(cohort, general_model, recipe="batch-clr-logistic", baselines=("random
     encoded, classes, _, _ = encode_targets(labels, "classification")
     folds = make_folds(encoded, studies, 0, "leave-one-group-out", "classification", 0)
     plan = plan_folds(data, labels, "classification", folds, recipe, baselines, n_estimators=50, groups=studies,
-                      markers=True, token_ids=token_ids, cv_strategy="leave-one-group-out")
+                      mgm_markers=False, token_ids=token_ids, cv_strategy="leave-one-group-out")
     return run_plan(plan, lambda message: None, (model, vocabulary)), data, encoded, classes
 
 
