@@ -28,8 +28,8 @@ from _harness import BENCH, SHARED, earlier_results, fmt_s, out_dir, parser, say
 
 DATA = SHARED / "data" / "disease-benchmark"
 SPEED_COHORT = "CRC_Metagenomics"
-STEPS = (8, 16, 32)
-STEP_SAMPLES = 60  # held-out samples whose gaps are measured at each step count
+STEPS = (8, 16, 32, 64)
+STEP_SAMPLES = 40  # held-out samples whose gaps are measured at each step count
 PUBLISHED = BENCH / "published_markers.tsv"
 TOP = 10
 
@@ -38,6 +38,25 @@ def _cohort(name):
     sys.path.insert(0, str(BENCH))
     from transfer import read_cohort
     return read_cohort(DATA / name)
+
+
+def _read(name, general, vocabulary):
+    """(SampleFeatures with studies as batches, token ids, labels, encoded labels, classes, studies) of a cohort's
+    samples that tokenization keeps."""
+    from q2_mgm.core.inference import encode, language_model_features
+    from q2_mgm.core.tokenizer import tokenize_dataframe
+    from q2_mgm.core.training.targets import encode_targets
+    from q2_mgm.core.transfer import SampleFeatures
+    table, labels, studies = _cohort(name)
+    corpus = tokenize_dataframe(table)
+    kept = corpus.samples.index
+    token_ids = encode(corpus.samples.sentence, vocabulary)
+    embeddings, likelihood = language_model_features(general, token_ids)
+    batches = studies.loc[kept].to_numpy()
+    labels = labels.loc[kept]
+    encoded, classes, _, _ = encode_targets(labels, "classification")
+    return (SampleFeatures(embeddings, likelihood, corpus.abundance_table(kept), batches), token_ids, labels, encoded,
+            classes, batches)
 
 
 def speed():
@@ -83,20 +102,10 @@ def steps():
     """Median relative completeness gap and seconds of the MGM part's integrated gradients at each step count,
     on STEP_SAMPLES held-out samples of the first study of SPEED_COHORT."""
     from q2_mgm.core.contributions import explain
-    from q2_mgm.core.inference import encode, language_model_features
     from q2_mgm.core.models import load_general_model
-    from q2_mgm.core.tokenizer import tokenize_dataframe
-    from q2_mgm.core.training.targets import encode_targets
-    from q2_mgm.core.transfer import SampleFeatures, make_recipe
-    table, labels, studies = _cohort(SPEED_COHORT)
+    from q2_mgm.core.transfer import make_recipe
     general, vocabulary, _ = load_general_model()
-    corpus = tokenize_dataframe(table)
-    kept = corpus.samples.index
-    token_ids = encode(corpus.samples.sentence, vocabulary)
-    embeddings, likelihood = language_model_features(general, token_ids)
-    batches = studies.loc[kept].to_numpy()
-    data = SampleFeatures(embeddings, likelihood, corpus.abundance_table(kept), batches)
-    encoded, classes, _, _ = encode_targets(labels.loc[kept], "classification")
+    data, token_ids, labels, encoded, classes, batches = _read(SPEED_COHORT, general, vocabulary)
     held = batches == batches[0]
     fitted = make_recipe("mgm-transfer", "classification").fit(data.rows(np.flatnonzero(~held)), encoded[~held])
     rows = np.flatnonzero(held)[:STEP_SAMPLES]
@@ -116,11 +125,7 @@ def validation(names, mgm_cohorts, done):
     """Per cohort: the markers of batch-clr-logistic (and of mgm-transfer for mgm_cohorts, or where `done`, {cohort:
     CrossValidation}, holds a run with them), the meta-analysis' agreement, and the published genera's places."""
     from q2_mgm.core.cross_validation import make_folds, plan_folds, run_plan
-    from q2_mgm.core.inference import encode, language_model_features
     from q2_mgm.core.models import load_general_model
-    from q2_mgm.core.tokenizer import tokenize_dataframe
-    from q2_mgm.core.training.targets import encode_targets
-    from q2_mgm.core.transfer import SampleFeatures
     general, vocabulary, _ = load_general_model()
     published = pd.read_csv(PUBLISHED, sep="\t")
     out = {}
@@ -129,16 +134,9 @@ def validation(names, mgm_cohorts, done):
         if name in done:
             out[name] = _validated(done[name], None, published, name)
             continue
-        table, labels, studies = _cohort(name)
-        corpus = tokenize_dataframe(table)
-        kept = corpus.samples.index
-        token_ids = encode(corpus.samples.sentence, vocabulary)
-        embeddings, likelihood = language_model_features(general, token_ids)
-        batches = studies.loc[kept].to_numpy()
-        data = SampleFeatures(embeddings, likelihood, corpus.abundance_table(kept), batches)
-        encoded, classes, _, _ = encode_targets(labels.loc[kept], "classification")
+        data, token_ids, labels, encoded, classes, batches = _read(name, general, vocabulary)
         folds = make_folds(encoded, batches, 0, "leave-one-group-out", "classification", 0)
-        plan = plan_folds(data, labels.loc[kept], "classification", folds, "mgm-transfer", ("batch-clr-logistic",),
+        plan = plan_folds(data, labels, "classification", folds, "mgm-transfer", ("batch-clr-logistic",),
                           groups=batches, mgm_markers=name in mgm_cohorts, token_ids=token_ids,
                           cv_strategy="leave-one-group-out")
         start = time.perf_counter()

@@ -311,7 +311,7 @@ class KeystoneSummary:
     @property
     def n_excluded(self) -> pd.Series:
         """Per group, the genera left unranked for being in fewer than min_samples samples."""
-        return self.genera["rank"].isna().groupby(self.genera["group"], sort=False).sum()
+        return (self.genera["n_samples"] < self.min_samples).groupby(self.genera["group"], sort=False).sum()
 
 
 def aggregate(per_sample_matrix, groups, min_samples=MIN_SAMPLES, n_bootstrap=1000, confidence=0.95, random_state=0):

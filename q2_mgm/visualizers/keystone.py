@@ -143,9 +143,9 @@ def _batch_overview(explained, summary, parts, share, subjects):
                 f"{parts.relative_gap.median():.2%}",
             "median share of a sample's score that is no genus's (other)": f"{share:.0%}",
             "median mgm_share over genera": "n/a" if shares.empty else f"{shares.median():.2f}",
-            **{f"{group}: genera ranked / held by fewer than {summary.min_samples} "
+            **{f"{group}: genera ranked (pointing to it) / held by fewer than {summary.min_samples} "
                f"{'samples' if subjects is None else 'subjects'} (not ranked)":
-               f"{int((summary.genera.group == group).sum() - n)} / {int(n)}"
+               f"{int(summary.genera[summary.genera.group == group]['rank'].notna().sum())} / {int(n)}"
                for group, n in summary.n_excluded.items()}}
 
 
