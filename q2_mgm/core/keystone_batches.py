@@ -174,7 +174,8 @@ class ExplainedSamples:
 
 
 def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column: Optional[pd.Series],
-                    batches: pd.Series, device: str, report: Report, steps: int = CONTRIBUTION_STEPS) -> ExplainedSamples:
+                    batches: pd.Series, device: str, report: Report,
+                    steps: int = CONTRIBUTION_STEPS) -> ExplainedSamples:
     """Every corpus sample's contributions to the decision of the batch-fit classifier in `model_dir`
     (core.contributions.explain), each batch of `batches` (sample ID -> batch, named) standardised on all of its
     samples as predict-classification does. The samples summarised are those whose class in `column` (sample ID

@@ -102,7 +102,8 @@ def importance_effects(importances: pd.Series, truth: pd.Series, abundances: pd.
 
 
 def _long(effects, abundances, fold, method, mgm=None, clr=None):
-    rows = effects.stack(dropna=False).rename("effect").reset_index()
+    rows = effects.rename_axis(index="genus", columns="points_to").reset_index().melt(
+        id_vars="genus", var_name="points_to", value_name="effect")  # NaN kept, as in every pandas
     rows.insert(0, "fold", fold)
     rows.insert(0, "method", method)
     present = (abundances.reindex(columns=effects.index, fill_value=0.0) > 0).sum()

@@ -130,8 +130,7 @@ def _heatmap(result, markers, output_dir) -> str:
     n_rows, n_columns = values.shape
     figure, ax = subplots(figsize=(3.5 + max(0.75 * n_columns, 2.5), 1.6 + 0.3 * n_rows))
     from matplotlib import colormaps
-    cmap = colormaps["RdBu_r"].copy()
-    cmap.set_bad("#e6e6e6")
+    cmap = colormaps["RdBu_r"].with_extremes(bad="#e6e6e6")
     image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=-bound, vmax=bound, aspect="auto")
     if n_columns <= MAX_CELL_TEXT:
         for (i, j), value in np.ndenumerate(values):
