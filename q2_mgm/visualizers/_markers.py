@@ -35,7 +35,7 @@ def markers_section(result, output_dir: str):
                "uses_mgm": method in result.record.get("uses_mgm", []),
                "forest": next((m for m in explained if m == "random-forest"), None),
                "baselines": [m for m in explained if m != method], "explained": method in explained,
-               "reads_mgm": not record.get("mgm_markers", True),
+               "mgm_skipped": not record.get("mgm_markers", True),
                "explain_seconds": record.get("explain_seconds", {}).get(method)}
     markers = None
     if context["explained"]:
