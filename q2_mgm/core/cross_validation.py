@@ -327,16 +327,24 @@ def fold_markers(plan: FoldPlan, fold: Fold, fitted, method: str, classes: Seque
     relative completeness gaps of its integrated gradients or None): a recipe of linear parts through its
     contributions (core.contributions.explain), the RandomForest through its impurity importances; (None, None)
     for a method that gives neither (mgm-frozen-head, classify-default), and for a recipe that reads MGM features
-    where the plan does not ask for mgm_markers."""
+    where the plan does not ask for mgm_markers. A genus that no training sample of the fold holds has no effect
+    there (NaN): whatever the model gives it reads nothing of the genus (for the CLR part, only the samples'
+    geometric means)."""
     from .contributions import explain
     from .markers import fold_effects, importance_effects
     held_out = plan.features.rows(fold.test)
     truth = plan.targets.iloc[fold.test]
     batches = held_out.batches
+    trained = plan.features.abundances.columns[(plan.features.abundances.iloc[fold.train] > 0).any().to_numpy()]
+
+    def seen_in_training(table):
+        table.loc[~table["genus"].isin(trained), "effect"] = np.nan
+        return table
+
     if isinstance(fitted, RandomForestBaseline):
         importances = pd.Series(fitted.model_.feature_importances_, index=held_out.abundances.columns)
-        return importance_effects(importances, truth, held_out.abundances, plan.task, classes, fold.name, method,
-                                  batches), None
+        return seen_in_training(importance_effects(importances, truth, held_out.abundances, plan.task, classes,
+                                                   fold.name, method, batches)), None
     reads_mgm = any(name in MGM_BLOCKS for blocks, _ in fitted.parts for name, _ in blocks)
     if not fitted.parts or (reads_mgm and not plan.settings.get("mgm_markers")):
         return None, None
@@ -348,8 +356,8 @@ def fold_markers(plan: FoldPlan, fold: Fold, fitted, method: str, classes: Seque
                             unit=std if plan.task == "regression" else 1.0)
     first = next(iter(contributions.values()))
     has_mgm = bool((first.mgm.to_numpy() != 0).any())
-    return fold_effects([c.total for c in contributions.values()], held_out.abundances, plan.task, classes,
-                        fold.name, method, batches, first.mgm, first.clr), \
+    return seen_in_training(fold_effects([c.total for c in contributions.values()], held_out.abundances, plan.task,
+                                         classes, fold.name, method, batches, first.mgm, first.clr)), \
         (first.relative_gap.to_numpy() if has_mgm else None)
 
 

@@ -121,8 +121,8 @@ def consistent_markers(effects: pd.DataFrame, task: str, classes: Sequence[str],
     """(markers, record): one method's genera ranked by how consistently and how strongly a higher abundance points
     one way over the held-out groups, from its fold_effects rows (every fold; n_samples held out in all).
 
-    A group counts for a genus where its effect could be computed (the genus's CLR varies there) and some held-out
-    sample holds the genus. Per genus and target, its direction is the sign of the mean effect over those groups;
+    A group counts for a genus where its effect could be computed (the genus's CLR varies there, and the fold's
+    training samples hold the genus: core.cross_validation.fold_markers) and some held-out sample holds it. Per genus and target, its direction is the sign of the mean effect over those groups;
     points_to is the target (positive) or, with two classes, the other class (negative; with more, "not <class>";
     for numbers `lower`); with more than two classes the target whose consistent_effect is largest is kept.
     groups_agreeing: groups whose effect has that sign, of `groups`; median_position: the genus's median place in
@@ -130,7 +130,7 @@ def consistent_markers(effects: pd.DataFrame, task: str, classes: Sequence[str],
     95% t-interval over groups (NaN below MIN_GROUPS_FOR_INTERVAL groups); consistent_effect: the sum of the effects
     toward points_to over the groups, divided by every scored group (groups lacking the genus count 0, disagreeing
     ones subtract), which ranks the genera (rank 1 = most consistent and strongest); mgm_share: sum |MGM part| /
-    (sum |MGM part| + sum |CLR part|) over every held-out sample (NaN for a method without contributions);
+    (sum |MGM part| + sum |CLR part|) over every held-out sample (NaN for a method without an MGM part);
     prevalence: the share of the held-out samples holding the genus. Genera below min_prevalence are left out and
     counted in the record (with the groups scored)."""
     prevalence = effects.drop_duplicates(["fold", "genus"]).groupby("genus")["present"].sum() / n_samples
@@ -158,7 +158,8 @@ def consistent_markers(effects: pd.DataFrame, task: str, classes: Sequence[str],
     table.insert(1, "points_to", [_direction(t, s, task, classes) for t, s in zip(table["target"], table["sign"])])
     sums = effects[effects["genus"].isin(table["genus"])].groupby("genus")[["abs_mgm", "abs_clr"]].sum()
     both = sums["abs_mgm"] + sums["abs_clr"]
-    table["mgm_share"] = (sums["abs_mgm"] / both).where(both > 0).reindex(table["genus"]).to_numpy()
+    share = (sums["abs_mgm"] / both).where(both > 0) if effects["abs_mgm"].any() else both * np.nan  # no MGM part
+    table["mgm_share"] = share.reindex(table["genus"]).to_numpy()
     table["prevalence"] = prevalence.reindex(table["genus"]).to_numpy()
     table.insert(2, "rank", np.arange(1, len(table) + 1))
     return table[list(MARKER_COLUMNS)].reset_index(drop=True), record

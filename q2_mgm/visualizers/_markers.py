@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from ..core.markers import META_PREFIX, MIN_GROUPS_FOR_INTERVAL, agreement, effect_targets, marker_table
+from ..core.markers import (META_PREFIX, MIN_GROUPS_FOR_INTERVAL, agreement, effect_targets, importance_method,
+                            marker_table)
 from ._render import html_table, save_figure, subplots, write_tsv
 
 TOP_TABLE = 20  # genera in the page's table (markers.tsv holds them all)
@@ -22,8 +23,9 @@ def markers_section(result, output_dir: str):
     if result.effects is None:
         return {"computed": False}, []
     record = result.record["markers"]
-    method = result.methods[0]
     explained = [m for m in result.methods if m in set(result.effects["method"])]
+    # the MGM recipe's markers; with --p-no-mgm-markers the CLR baseline's, as the markers output holds
+    method = importance_method(result) if explained else result.methods[0]
     downloads = []
     context = {"computed": True, "method": method, "strategy": record.get("strategy"),
                "across_groups": record.get("strategy") == "leave-one-group-out",
@@ -35,7 +37,8 @@ def markers_section(result, output_dir: str):
                "uses_mgm": method in result.record.get("uses_mgm", []),
                "forest": next((m for m in explained if m == "random-forest"), None),
                "baselines": [m for m in explained if m != method], "explained": method in explained,
-               "mgm_skipped": not record.get("mgm_markers", True),
+               "mgm_skipped": not record.get("mgm_markers", True), "recipe": result.methods[0],
+               "stands_in": method != result.methods[0],
                "explain_seconds": record.get("explain_seconds", {}).get(method)}
     markers = None
     if context["explained"]:
@@ -43,7 +46,7 @@ def markers_section(result, output_dir: str):
         downloads.append(write_tsv(output_dir, "markers", markers, index=False))
         context.update(counts=counts, min_prevalence=record["min_prevalence"],
                        table=_table(markers, _unit(result)) if len(markers) else None,
-                       heatmap=_heatmap(result, markers, output_dir) if len(markers) else None,
+                       heatmap=_heatmap(result, markers, output_dir, method) if len(markers) else None,
                        heatmap_genera=min(TOP_HEATMAP, len(markers)), min_groups=MIN_GROUPS_FOR_INTERVAL)
     for baseline in context["baselines"]:
         downloads.append(write_tsv(output_dir, f"markers-{baseline}", marker_table(result, baseline)[0],
@@ -96,11 +99,11 @@ def _table(markers: pd.DataFrame, unit: str) -> str:
     return html_table(rows, index=False)
 
 
-def _signed(result, markers, genera):
-    """genera x held-out groups (in fold order): the recipe's effect of each genus in each group where the group's
+def _signed(result, markers, genera, method):
+    """genera x held-out groups (in fold order): `method`'s effect of each genus in each group where the group's
     samples hold it, toward the direction the colour bar names (the second class; higher; or each genus's
     points_to with more than two classes); NaN where the genus is absent from the group or its CLR does not vary."""
-    effects = result.effects[result.effects["method"] == result.methods[0]]
+    effects = result.effects[result.effects["method"] == method]
     folds = list(pd.unique(effects["fold"]))
     effects = effects[effects["present"] > 0]
     targets = effect_targets(result.task, result.classes)
@@ -116,11 +119,11 @@ def _signed(result, markers, genera):
     return pd.DataFrame(rows).T.reindex(columns=folds)
 
 
-def _heatmap(result, markers, output_dir) -> str:
+def _heatmap(result, markers, output_dir, method) -> str:
     """The top TOP_HEATMAP genera (rank order, top row first) by held-out group, on one symmetric diverging scale,
     each cell's figure written in it."""
     top = markers.head(TOP_HEATMAP)
-    matrix = _signed(result, top, list(top["genus"]))
+    matrix = _signed(result, top, list(top["genus"]), method)
     values = matrix.to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     bound = float(np.abs(finite).max()) if len(finite) and np.abs(finite).max() > 0 else 1.0
