@@ -1,12 +1,13 @@
 """Which genera carry across held-out groups: each genus's effect on a model's decision in one group of samples
-(the mean contribution in one class's samples minus in the others, from core.contributions), and how consistently
-it points one way across the held-out groups (studies) of a cross-validation, as the cross-study meta-analyses of
-SIAMCAT (Wirbel et al. 2021, Genome Biol.) and MMUPHin (Ma et al. 2022, Genome Biol.) report markers.
+(how its contribution, from core.contributions, moves with its abundance: abundance_effects), and how consistently
+it points one way across the held-out groups (studies) of a cross-validation (consistent_markers), as the
+cross-study meta-analyses of SIAMCAT (Wirbel et al. 2021, Genome Biol.) and MMUPHin (Ma et al. 2022, Genome Biol.)
+report markers. group_effects (a class's samples against the others') serves keystone-genera's per-class summary.
 
-Effects are in the decision score's units: log-odds for a classifier, the target's units for a regressor. With two
-classes the score is the log-odds of the second class, so a positive effect points to the second class; with more,
-each class's effect is on its own logit (that class against the rest); for numbers, an effect is the mean
-contribution in the samples above the group's median minus in the others, and points to `higher` or `lower`.
+Effects are in the decision score's units per standard deviation of the genus's CLR: log-odds for a classifier,
+the target's units for a regressor. With two classes the score is the log-odds of the second class, so a positive
+effect points to the second class; with more, each class's effect is on its own logit; for numbers a positive
+effect points to `higher`, a negative one to `lower`.
 """
 from typing import Optional, Sequence, Tuple
 
