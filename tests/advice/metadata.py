@@ -1,0 +1,82 @@
+"""The metadata checks' errors (issue 19 item 3): each message with the test that applies its fix."""
+from . import GUARDED, NotInput  # noqa: F401
+
+MODULES = (
+    "q2_mgm/core/metadata_checks.py",
+    "q2_mgm/core/samples.py",
+    "q2_mgm/core/training/splits.py",
+    "q2_mgm/core/cross_validation.py",
+    "q2_mgm/core/trajectories.py",
+    "q2_mgm/core/keystone_samples.py",
+    "q2_mgm/core/keystone_batches.py",
+)
+
+# (module, function, the message's first words) -> the test that applies the fix the message names
+ADVICE = {
+    ("q2_mgm/core/metadata_checks.py", "check_target_varies", "Metadata column {} holds one class"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
+    ("q2_mgm/core/metadata_checks.py", "check_target_varies", "Metadata column {} holds one value"):
+        "tests/test_cases.py::TestRegressConstantTarget::test_the_fix_a_column_that_varies_runs",
+    ("q2_mgm/core/metadata_checks.py", "check_groups", "Groups column {} holds one group"):
+        "tests/test_cases.py::TestCvOneGroup::test_the_fix_without_groups_runs",
+    ("q2_mgm/core/metadata_checks.py", "check_groups", "Every group of {} holds one class of {}"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
+    ("q2_mgm/core/metadata_checks.py", "check_groups", "Class {} of {} is held by one group"):
+        "tests/test_cross_validation.py::test_a_class_absent_from_the_training_side_of_a_fold_is_a_clear_error",
+    ("q2_mgm/core/metadata_checks.py", "check_batches", "Batch {} of {} holds {} sample(s)"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
+    ("q2_mgm/core/metadata_checks.py", "check_batches", "Every batch of {} holds one"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
+    ("q2_mgm/core/metadata_checks.py", "check_new_cohort", "{}; no batches were given"):
+        "tests/test_cases.py::TestBatchModelOneNewSample::"
+        "test_the_fix_predicting_with_other_samples_of_the_cohort_runs",
+    ("q2_mgm/core/metadata_checks.py", "check_new_cohort", "{}; batch {} of {} holds"):
+        "tests/test_metadata_shapes.py::test_a_small_new_batch_predicted_without_batches_as_advised",
+    ("q2_mgm/core/metadata_checks.py", "check_min_samples", "No genus reaches min_samples"):
+        "tests/test_cases.py::TestKeystoneReportSmallClasses::test_the_fix_lower_min_samples_gives_the_page",
+    ("q2_mgm/core/samples.py", "samples_with_values", "missing_samples is {}"): GUARDED,
+    ("q2_mgm/core/samples.py", "samples_with_values", "{} of {} {} samples are not in the metadata"):
+        "tests/test_cases.py::TestMetadataIdMismatch::test_ignore_leaves_them_out_and_the_evaluation_lists_them",
+    ("q2_mgm/core/samples.py", "samples_with_values", "None of {} {} samples has a value"):
+        "tests/test_fix_advice.py::test_metadata_ids_matched_as_advised",
+    ("q2_mgm/core/training/splits.py", "check_class_sizes", "Class {} of metadata column {} has"):
+        "tests/test_metadata_shapes.py::test_a_class_too_rare_for_the_split_filtered_out_as_advised_fine_tunes",
+    ("q2_mgm/core/cross_validation.py", "check_fold_settings", "cv_strategy must be one of"): GUARDED,
+    ("q2_mgm/core/cross_validation.py", "check_fold_settings", "cv must be at least 2 folds"): GUARDED,
+    ("q2_mgm/core/cross_validation.py", "check_fold_settings", "cv_strategy 'leave-one-group-out' needs a groups"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
+    ("q2_mgm/core/cross_validation.py", "check_fold_settings", "leave-one-group-out needs at least 2 groups"):
+        "tests/test_cases.py::TestCvOneGroup::test_the_fix_without_groups_runs",
+    ("q2_mgm/core/cross_validation.py", "check_fold_settings", "k-fold with groups needs at least"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
+    ("q2_mgm/core/cross_validation.py", "make_folds", "{}{} has {} samples, fewer than the cv={} folds"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
+    ("q2_mgm/core/cross_validation.py", "check_scored_folds", "Every held-out fold holds one class of {} only"):
+        "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
+    ("q2_mgm/core/cross_validation.py", "check_training_classes", "Holding out {} leaves no training sample"):
+        "tests/test_metadata_shapes.py::test_k_fold_groups_that_leave_a_class_untrained_stop_before_the_model_and_"
+        "the_fixes_run",
+    ("q2_mgm/core/trajectories.py", "align", "The time column {} holds no numbers"):
+        "tests/test_trajectory.py::test_a_time_without_numbers_is_a_clear_error",
+    ("q2_mgm/core/trajectories.py", "align", "Only {} samples have both an embedding"):
+        "tests/test_trajectory.py::test_metadata_of_other_samples_is_a_clear_error",
+    ("q2_mgm/core/trajectories.py", "align", "The time column {} holds one value"):
+        "tests/test_trajectory.py::test_one_time_point_is_a_clear_error_and_a_time_that_varies_places_the_samples",
+    ("q2_mgm/core/keystone_samples.py", "_known_classes", "None of the classes of {}"):
+        "tests/test_keystone.py::test_no_class_the_model_knows_is_an_error_and_attention_as_advised_scores_them",
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "batches ({}) was given, but this model"):
+        "tests/test_keystone.py::test_batches_for_a_model_fit_without_them_is_an_error_and_left_out_as_advised_scores",
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "This classifier was fit with batches ({}): it"):
+        "tests/test_keystone.py::"
+        "test_attention_does_not_apply_to_a_batch_fit_model_and_gradient_as_advised_explains_it",
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "This classifier was fit with batches ({}) and"):
+        "tests/test_keystone.py::test_a_batch_fit_model_needs_its_batches_and_given_them_as_advised_explains",
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "attention_samples picks samples"):
+        "tests/test_keystone.py::test_a_batch_fit_model_needs_its_batches_and_given_them_as_advised_explains",
+    ("q2_mgm/core/keystone_batches.py", "batch_of_each_sample", "{} sample(s) have no batch in {}"):
+        "tests/test_keystone.py::test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes_explain",
+    ("q2_mgm/core/keystone_batches.py", "batch_of_each_sample", "Batch {} of {} holds {} sample(s); the model"):
+        "tests/test_keystone.py::test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes_explain",
+    ("q2_mgm/core/keystone_batches.py", "_summarised_classes", "The samples of {} hold {} of the classifier's"):
+        "tests/test_keystone.py::test_one_class_is_an_error_and_the_predicted_classes_as_advised_give_effects",
+}
