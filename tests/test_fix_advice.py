@@ -80,9 +80,10 @@ def test_every_raise_of_the_plugin_has_a_test_that_applies_its_fix():
     assert not unexplained, f"NotInput entries that do not say which check stops the input first: {unexplained}"
 
 
-@pytest.mark.parametrize("module, function, words", [k for k, v in ADVICE.items() if v == GUARDED])
+@pytest.mark.parametrize("module, function, words", [k for k, v in TABLES["metadata"][1].items() if v == GUARDED])
 def test_guarded_values_are_refused_by_the_registration(module, function, words):
-    """What GUARDED claims: the value that raises is outside every action's Range or Choices."""
+    """What the metadata area's GUARDED entries claim: the value that raises is outside every action's Range or
+    Choices (each other area's test file checks its own GUARDED entries: tests/test_fixes_<area>.py)."""
     from q2_mgm.actions.cross_validation import PARAMETERS
     from q2_mgm.actions._parameters import MISSING_SAMPLES
     guards = {"missing_samples is {}": MISSING_SAMPLES, "cv_strategy must be one of": PARAMETERS["cv_strategy"],
