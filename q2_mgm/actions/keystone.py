@@ -22,12 +22,18 @@ def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.Categori
                     subjects: qiime2.CategoricalMetadataColumn = None, batches: qiime2.CategoricalMetadataColumn = None,
                     method: str = REPORT["method"], min_samples: int = REPORT["min_samples"],
                     device: str = "auto") -> pd.DataFrame:
-    from ..core.keystone import aggregate
+    from ..core.keystone import aggregate, check_corpus, check_subjects
     from ..core.keystone_batches import check_batch_inputs, explain_samples, summarise_effects
-    from ..core.keystone_samples import score_samples
+    from ..core.keystone_samples import explained_groups, score_samples
     column = None if metadata is None else metadata.to_series()
     subject_of = None if subjects is None else subjects.to_series()
-    if check_batch_inputs(model.path, method, None if batches is None else batches.name):
+    check_corpus(corpus.samples.index)
+    fit_with_batches = check_batch_inputs(model.path, method, None if batches is None else batches.name)
+    if subject_of is not None:  # before the model runs: would any sample explained have a subject?
+        check_subjects(corpus.samples.index if column is None else explained_groups(
+            model.path, column.reindex(corpus.samples.index).dropna(), "gradient" if fit_with_batches else method
+        ).index, subject_of)
+    if fit_with_batches:
         explained = explain_samples(corpus, model.path, column, batches.to_series(), device, report)
         summary = summarise_effects(explained, subject_of, min_samples, n_bootstrap=1, confidence=REPORT[
             "confidence"], random_state=0, report=report)

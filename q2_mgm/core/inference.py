@@ -42,7 +42,8 @@ def encode(sentences: Iterable[str], vocabulary: Vocabulary) -> List[np.ndarray]
         raise VocabularyMismatch(
             f"The corpus holds {len(unknown)} tokens that the model's vocabulary lacks (for example "
             f"{', '.join(sorted(unknown)[:3])}): the corpus and the model were made with different vocabularies. "
-            "Tokenize the table again for this model, or use the model the corpus was made for.")
+            "Use a model on MGM's vocabulary, which reads every corpus tokenize makes: general-model, or a model "
+            "pretrained or fine-tuned from it (or the model the corpus was made for).")
     return encoded
 
 

@@ -53,6 +53,31 @@ class KeystoneError(ValueError):
     """Inputs that cannot be scored or summarised; the message names the problem and the fix."""
 
 
+# --- the inputs of keystone-genera and keystone-report, checked before the model runs ---
+
+def check_corpus(sample_ids: pd.Index) -> None:
+    """KeystoneError where the corpus (its sample IDs) holds no sample to score."""
+    if not len(sample_ids):
+        raise KeystoneError("The corpus holds no samples, so there are no genera to score. Tokenize a feature table "
+                            "that holds samples (qiime mgm tokenize) and score that corpus.")
+
+
+def check_subjects(grouped: pd.Index, subjects: pd.Series) -> None:
+    """KeystoneError where `subjects` (sample ID -> subject) gives no subject to any of the samples that will be
+    scored with a group (`grouped`, their IDs): per_subject would have no unit to summarise, and the model's work
+    would be lost. Samples without a subject are left out by per_subject; this stops only the case where all are."""
+    if not len(grouped) or subjects.reindex(grouped).notna().any():
+        return
+    given = subjects.dropna().index
+    theirs = (f"its IDs are {', '.join(map(str, given[:3]))}{' ...' if len(given) > 3 else ''}" if len(given) else
+              "it holds no value at all")
+    raise KeystoneError(
+        f"No scored sample has both a group and a subject: the subjects column {subjects.name!r} holds a subject "
+        f"for none of the {len(grouped)} samples with a group (for example {', '.join(map(str, grouped[:3]))}; "
+        f"{theirs}). Give subjects a column whose IDs are the corpus's sample IDs, each with its subject, or leave "
+        "subjects out to summarise samples.")
+
+
 # --- scores per token ---
 
 def _check_model_inputs(model, token_ids, needs_attention):
@@ -62,7 +87,9 @@ def _check_model_inputs(model, token_ids, needs_attention):
     limit = model.config.n_positions
     if lengths.max() > limit:
         raise KeystoneError(f"A sentence has {lengths.max()} tokens but the model reads at most {limit}; "
-                            f"tokenize with max_length <= {limit}.")
+                            f"tokenize with max_length <= {limit} (qiime mgm tokenize --p-max-length {limit}, on "
+                            "the feature table the corpus was made from) and score that corpus, or use a model "
+                            "that reads longer sentences.")
     if needs_attention and getattr(model.config, "_attn_implementation", "eager") != "eager":
         raise KeystoneError(f"The model computes attention with {model.config._attn_implementation!r}, which "
                             "returns no attention weights; build or load it with q2_mgm.core.models (eager "
@@ -278,7 +305,9 @@ def per_subject(per_sample_matrix, groups, subjects):
     subject = subjects.reindex(per_sample_matrix.index)
     keep = aligned.notna() & subject.notna()
     if not keep.any():
-        raise KeystoneError("No scored sample has both a group and a subject; check the subject column's sample IDs.")
+        raise KeystoneError("No scored sample has both a group and a subject; give subjects a column whose IDs are "
+                            "the scored samples' IDs, or leave subjects out to summarise samples (check_subjects "
+                            "tells which IDs differ).")
     units = per_sample_matrix[keep].groupby([subject[keep].astype(str), aligned[keep]]).mean()
     unit_groups = pd.Series(units.index.get_level_values(1), index=[f"{s} ({g})" for s, g in units.index])
     units.index = unit_groups.index

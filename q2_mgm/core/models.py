@@ -22,14 +22,21 @@ MGMNetwork = Union[transformers.GPT2LMHeadModel, transformers.GPT2ForSequenceCla
 
 
 class ModelFormatError(ValueError):
-    """A model directory that is incomplete, inconsistent or not safetensors; the message says which file."""
+    """A model directory that is incomplete, inconsistent or not safetensors; the message says which file, and how
+    to get a valid one back."""
+
+
+def _restore(files: str, them: bool = False) -> str:
+    """The fix for a damaged model file: the file q2-mgm wrote, or the model made again."""
+    return (f"Restore {files} as q2-mgm wrote {'them' if them else 'it'} (export the model's .qza again), or rerun "
+            "the action that made the model.")
 
 
 def build_model(config: transformers.GPT2Config) -> MGMNetwork:
     architecture = (config.architectures or ["GPT2LMHeadModel"])[0]
     if architecture not in ARCHITECTURES:
         raise ModelFormatError(f"config.json names architecture {architecture!r}; q2-mgm knows "
-                               f"{', '.join(ARCHITECTURES)}.")
+                               f"{', '.join(ARCHITECTURES)}. {_restore('config.json')}")
     config._attn_implementation = "eager"  # attention weights are only returned by the eager kernel
     model = ARCHITECTURES[architecture](config)
     if isinstance(model, transformers.GPT2LMHeadModel):
@@ -74,11 +81,25 @@ def save_model(model: MGMNetwork, vocabulary: Vocabulary, directory: PathLike, *
     (directory / "versions.json").write_text(json.dumps(versions(**provenance), indent=2) + "\n")
 
 
+# the sizes the architecture is built from: a hand-edited config.json must hold each as a positive whole number
+CONFIG_SIZES = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
+
+
 def _read_config(directory):
     try:
-        return transformers.GPT2Config.from_json_file(directory / "config.json")
-    except (OSError, ValueError) as error:
-        raise ModelFormatError(f"config.json is not a readable GPT-2 configuration: {error}") from None
+        config = transformers.GPT2Config.from_json_file(directory / "config.json")
+    except (OSError, ValueError, TypeError) as error:  # TypeError: valid JSON that is not an object
+        problem = str(error)
+    else:
+        bad = [name for name in CONFIG_SIZES if type(getattr(config, name)) is not int or getattr(config, name) < 1]
+        if bad:
+            problem = f"{bad[0]} is {getattr(config, bad[0])!r}, not a positive whole number"
+        elif config.n_embd % config.n_head:
+            problem = f"n_embd {config.n_embd} is not a multiple of n_head {config.n_head}"
+        else:
+            return config
+    raise ModelFormatError(f"config.json is not a readable GPT-2 configuration: {problem}. "
+                           f"{_restore('config.json')}") from None
 
 
 _SHAPES: Dict[str, Tuple[Dict[str, Tuple[int, ...]], Dict[str, set]]] = {}  # config.json's text -> its shapes
@@ -105,7 +126,7 @@ def _stored_shapes(path):
     except Exception as error:  # safetensors raises its own error types for any malformed header
         raise ModelFormatError(
             f"model.safetensors is not a valid safetensors file ({error}). q2-mgm stores and loads weights only as "
-            "safetensors and never unpickles a file; re-create the model with q2-mgm.") from None
+            f"safetensors and never unpickles a file. {_restore('model.safetensors')}") from None
 
 
 def validate_model_dir(directory: PathLike) -> Tuple[transformers.GPT2Config, Vocabulary]:
@@ -118,10 +139,11 @@ def validate_model_dir(directory: PathLike) -> Tuple[transformers.GPT2Config, Vo
     try:
         vocabulary = Vocabulary.from_file(directory / "vocab.txt")
     except ValueError as error:
-        raise ModelFormatError(f"vocab.txt is not a valid vocabulary: {error}") from None
+        raise ModelFormatError(f"vocab.txt is not a valid vocabulary: {error} {_restore('vocab.txt')}") from None
     if len(vocabulary) != config.vocab_size:
         raise ModelFormatError(f"vocab.txt lists {len(vocabulary)} tokens but config.json's vocab_size is "
-                               f"{config.vocab_size}: the vocabulary does not belong to these weights.")
+                               f"{config.vocab_size}: the vocabulary does not belong to these weights. "
+                               f"{_restore('the vocab.txt saved with these weights')}")
     (expected, tied), stored = _expected_shapes(config), _stored_shapes(directory / "model.safetensors")
     unknown = sorted(set(stored) - set(expected))
     wrong = sorted(name for name in stored.keys() & expected.keys() if stored[name] != expected[name])
@@ -129,7 +151,8 @@ def validate_model_dir(directory: PathLike) -> Tuple[transformers.GPT2Config, Vo
     if unknown or wrong or absent:
         detail = ", ".join(f"{n} {stored[n]} (config wants {expected[n]})" for n in wrong[:3]) or \
             ", ".join(unknown[:3]) or "no weights for " + ", ".join(absent[:3])
-        raise ModelFormatError(f"model.safetensors does not match config.json: {detail}.")
+        raise ModelFormatError(f"model.safetensors does not match config.json: {detail}. "
+                               f"{_restore('config.json and model.safetensors', them=True)}")
     try:
         json.loads((directory / "versions.json").read_text())
     except ValueError as error:

@@ -217,7 +217,9 @@ def tokenize_matrix(matrix: Union[np.ndarray, sp.spmatrix], sample_ids: Union[pd
     if n_samples == 0 or n_features == 0:
         raise TokenizationError(
             f"The table is empty ({n_samples} samples x {n_features} features): nothing to tokenize. "
-            "Check the filtering steps that made it.")
+            "Check the filtering steps that made it: tokenize the table from before the filter that emptied it, "
+            "or rerun that filter with a lower threshold (for example qiime feature-table filter-samples "
+            "--p-min-frequency).")
     _validate_values(matrix)
     n_present = (np.bincount(matrix.indices[matrix.data > 0], minlength=n_features) if sp.issparse(matrix)
                  else np.count_nonzero(matrix, axis=0))  # samples per feature; values are checked >= 0
@@ -259,9 +261,7 @@ def tokenize_matrix(matrix: Union[np.ndarray, sp.spmatrix], sample_ids: Union[pd
         {"reason": np.where(dropped == 0, "all-zero sample", "no abundance in MGM's vocabulary"), "total": dropped},
         index=pd.Index(sample_ids[~keep_rows], name="sample-id"))
     if not keep_rows.any():
-        raise TokenizationError(
-            f"All {n_samples} samples have zero abundance in MGM's vocabulary. Check that the table and taxonomy "
-            "belong together and that the table is not empty after filtering.")
+        raise TokenizationError(_no_abundance_message(n_samples, int((column >= 0).sum()), taxonomy, status))
 
     features = _feature_report(matrix, n_present, totals, taxonomy, read)
     columns, abundances = _tokenize_rows(genus_matrix, np.flatnonzero(keep_rows), vocab_totals, stats.iloc[used],
@@ -367,6 +367,15 @@ def _nothing_read_message(taxonomy, status):
             "genus names as `g__Genus` in the taxonomy: pass the FeatureData[Taxonomy] that goes with the table, "
             "collapse the table to genus level (qiime taxa collapse --p-level 6), or try harmonize_names for "
             "bracketed, SILVA or GTDB names.")
+
+
+def _no_abundance_message(n_samples, n_read, taxonomy, status):
+    conventions = conventions_not_read(taxonomy, status)
+    fix = conventions or ("Pass the FeatureData[Taxonomy] made for this table's features, or collapse the table "
+                          "to genus level (qiime taxa collapse --p-level 6).")
+    return (f"All {n_samples} samples have zero abundance in MGM's vocabulary: the {n_read} features read as MGM "
+            "genera are zero in every sample, and their abundance lies in features read as no genus or a genus "
+            f"outside the vocabulary. {fix}")
 
 
 def tokenize_dataframe(table: pd.DataFrame, taxonomy: Optional[pd.Series] = None, max_length: int = MAX_LENGTH,

@@ -27,16 +27,15 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     n_bootstrap: int = REPORT["n_bootstrap"], confidence: float = REPORT["confidence"],
                     attention_samples: qiime2.Metadata = None, random_state: int = 0,
                     device: str = "auto") -> None:
-    from ..core.keystone import aggregate, class_differences
+    from ..core.keystone import aggregate, check_corpus, class_differences
     from ..core.keystone_batches import check_batch_inputs
-    from ..core.keystone_samples import explained_groups, score_samples
+    from ..core.keystone_samples import score_samples
+    check_corpus(corpus.samples.index)
     if check_batch_inputs(model.path, method, None if batches is None else batches.name,
                           attention_samples is not None):
         return _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, min_samples, top_genera,
                                  n_bootstrap, confidence, random_state, device)
-    if metadata is not None:  # before the model runs: would every class rank a genus?
-        groups = metadata.to_series().reindex(corpus.samples.index).dropna()
-        _check_rankable(corpus, explained_groups(model.path, groups, method), subjects, min_samples, metadata.name)
+    _check_before_scoring(corpus, model, metadata, subjects, method, min_samples)
     scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
                            report)
     if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
@@ -80,12 +79,8 @@ def _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, mi
     contributions, core.keystone_batches), in the same layout; no attention maps and no tests on scores."""
     from ..core.keystone_batches import (explain_samples, long_contributions, other_share, sample_parts,
                                          summarise_effects)
-    from ..core.keystone_samples import explained_groups
     subject_of = None if subjects is None else subjects.to_series()
-    if metadata is not None:  # before the model runs: would every class of the model's rank a genus?
-        groups = metadata.to_series().reindex(corpus.samples.index).dropna().astype(str)
-        _check_rankable(corpus, explained_groups(model.path, groups, "gradient"), subjects, min_samples,
-                        metadata.name)
+    _check_before_scoring(corpus, model, metadata, subjects, "gradient", min_samples)
     explained = explain_samples(corpus, model.path, None if metadata is None else metadata.to_series(),
                                 batches.to_series(), device, report)
     if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
@@ -159,6 +154,19 @@ def _effect_table(rows, confidence):
                           "prevalence": rows.prevalence.map("{:.0%}".format),
                           "mgm_share": rows.mgm_share.map("{:.2f}".format)})
     return html_table(shown, index=False)
+
+
+def _check_before_scoring(corpus, model, metadata, subjects, method, min_samples):
+    """Before the model runs: does any sample to be explained have a subject (where subjects are given), and,
+    with a metadata column, would every class (of the model's, for the gradient of a classifier) rank a genus?"""
+    from ..core.keystone import check_subjects
+    from ..core.keystone_samples import explained_groups
+    groups = None if metadata is None else explained_groups(
+        model.path, metadata.to_series().reindex(corpus.samples.index).dropna().astype(str), method)
+    if subjects is not None:
+        check_subjects(corpus.samples.index if groups is None else groups.index, subjects.to_series())
+    if groups is not None:
+        _check_rankable(corpus, groups, subjects, min_samples, metadata.name)
 
 
 def _check_rankable(corpus, groups, subjects, min_samples, column):
