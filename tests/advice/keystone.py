@@ -7,11 +7,10 @@ MODULES = (
 )
 
 _FIXES = "tests/test_fixes_keystone.py::"
-# values that only the registrations' Range/Choices refuse; GUARDED in substance, written as NotInput because
-# tests/test_fix_advice.py's GUARDED check knows the metadata area's three guards only;
-# test_values_the_core_refuses_are_outside_the_registrations_range shows each is refused by QIIME 2 first
-_REGISTRATION = ("refused first by the registration of keystone-genera and keystone-report: {}; "
-                 "tests/test_fixes_keystone.py::test_values_the_core_refuses_are_outside_the_registrations_range")
+# GUARDED: values only the registrations' Range/Choices refuse (method Choices(*METHODS); min_samples Range(1,
+# None), n_bootstrap Range(1, 100_000), confidence Range(0.5, 1)); keystone-genera passes n_bootstrap=1 and REPORT's
+# confidence. tests/test_fixes_keystone.py::test_values_the_core_refuses_are_outside_the_registrations_range shows
+# QIIME 2 refuses each first.
 
 ADVICE = {
     # checked by the action and the visualizer before any model loads
@@ -40,7 +39,7 @@ ADVICE = {
                  "(_known_classes), and training.read_training_record refuses a training.json whose labels do "
                  "not match the network's outputs"),
     ("q2_mgm/core/keystone.py", "token_scores", "method must be one of {}, not {}"):
-        NotInput(_REGISTRATION.format("method is Str % Choices(*METHODS)")),
+        GUARDED,
     ("q2_mgm/core/keystone.py", "token_scores", "steps must be at least 1"): NotInput(
         "steps is no parameter of any action: keystone_samples.score_samples scores with the default IG_STEPS; "
         "the raise guards direct use of the core library"),
@@ -74,12 +73,10 @@ ADVICE = {
         "check_subjects, called by keystone-genera and keystone-report (both recipes) before the model runs on the "
         "very samples they will explain (keystone_samples.explained_groups), refuses it first"),
     ("q2_mgm/core/keystone.py", "aggregate", "min_samples and n_bootstrap must be at least 1 and confidence"):
-        NotInput(_REGISTRATION.format("min_samples Int % Range(1, None), n_bootstrap Int % Range(1, 100_000), "
-                                      "confidence Float % Range(0.5, 1, inclusive_end=False); keystone-genera "
-                                      "passes n_bootstrap=1 and REPORT's confidence")),
+        GUARDED,
     # differences between classes
     ("q2_mgm/core/keystone.py", "class_differences", "min_samples must be at least 1"):
-        NotInput(_REGISTRATION.format("min_samples is Int % Range(1, None)")),
+        GUARDED,
     ("q2_mgm/core/keystone.py", "class_differences", "class_differences needs at least two classes"): NotInput(
         "keystone_report calls class_differences only where the summary holds two groups or more, and shows no "
         "differences otherwise"),
