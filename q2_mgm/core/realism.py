@@ -76,11 +76,15 @@ def check_abundances(source: str, table: pd.DataFrame) -> np.ndarray:
     except (TypeError, ValueError) as error:
         raise RealismError(f"The {source} table holds non-numeric values ({error}); give abundances.") from None
     if not np.isfinite(values).all():
+        rows = ~np.isfinite(values).all(axis=1)
         raise RealismError(f"The {source} table holds {int((~np.isfinite(values)).sum())} non-finite values (NaN "
-                           "or infinity); fix or remove those samples.")
+                           f"or infinity) in {int(rows.sum())} samples (for example {table.index[rows][0]}); fix "
+                           "or remove those samples (qiime feature-table filter-samples).")
     if (values < 0).any():
-        raise RealismError(f"The {source} table holds {int((values < 0).sum())} negative values; give counts or "
-                           "relative abundance, not transformed data (CLR, log, z-scores).")
+        rows = (values < 0).any(axis=1)
+        raise RealismError(f"The {source} table holds {int((values < 0).sum())} negative values (for example in "
+                           f"sample {table.index[rows][0]}); give counts or relative abundance, not transformed data "
+                           "(CLR, log, z-scores).")
     return values
 
 
@@ -94,11 +98,13 @@ def labelled_profiles(source: str, table: pd.DataFrame,
         raise RealismError(f"The {source} table lists sample {frame.index[frame.index.duplicated()][0]} more than "
                            "once; sample IDs must be unique within a table.")
     labels = pd.Series(labels)
-    labels = pd.Series(labels.to_numpy(), index=labels.index.astype(str), name=labels.name)
+    labels_given = labels = pd.Series(labels.to_numpy(), index=labels.index.astype(str), name=labels.name)
     labels = labels.reindex(frame.index).dropna().astype(str)
     if labels.empty:
         raise RealismError(f"None of the {source} table's {len(table)} sample IDs has a {source} label; the labels "
-                           "must be indexed by the table's sample IDs.")
+                           "must be indexed by the table's sample IDs (table: "
+                           f"{', '.join(frame.index[:3])}; labels: {', '.join(map(str, labels_given.index[:3]))}). "
+                           f"Give {source} labels from metadata whose IDs are the {source} table's.")
     frame = frame.loc[labels.index]
     totals = frame.sum(axis=1)
     if (totals == 0).any():
@@ -128,9 +134,12 @@ def pool(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame, sy
         counts = labels[labels.isin(shared)].value_counts()
         small = counts[counts < MIN_SAMPLES]
         if len(small):
+            more = f"Generate at least {MIN_SAMPLES} samples of it (generate's n_per_label)" if source == SYNTHETIC \
+                else f"Give at least {MIN_SAMPLES} real samples of it"
             raise RealismError(f"Label {small.index[0]!r} has {small.iloc[0]} {source} samples; every label needs "
                                f"at least {MIN_SAMPLES} real and {MIN_SAMPLES} synthetic samples for "
-                               f"{N_FOLDS}-fold cross-validation. Generate more samples or leave that label out.")
+                               f"{N_FOLDS}-fold cross-validation. {more}, or leave that label out of the {source} "
+                               "labels (samples without a label are left out).")
     kept = {source: labels[labels.isin(shared)] for source, (_, labels, _) in sides.items()}
     profiles = pd.concat({source: sides[source][0].loc[kept[source].index] for source in sides},
                          names=["source", "sample_id"]).fillna(0.0)

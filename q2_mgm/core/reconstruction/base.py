@@ -13,6 +13,12 @@ from ..tokenizer import assign_genera
 from ..vocab import SPECIAL_TOKENS, PathLike, is_label_token, versions
 
 RECORD, WEIGHTS = "reconstructor.json", "model.safetensors"
+# the fix every error of a saved reconstructor names: its files as saved together, or a new fit
+REFIT = (f"restore the reconstructor's files ({RECORD}, and {WEIGHTS} for a neural one) as fit-reconstructor saved "
+         "them together, or fit the reconstructor again with fit-reconstructor")
+# where sentences of MGM's genera come from, for an error that finds others
+MGM_SENTENCES = ("tokenize's, or generate's from a model whose vocab.txt is MGM's (general-model, or pretrain and "
+                 "pretrain-generator from it)")
 MAX_RANK = 512
 PREDICT_BATCH = 256
 
@@ -167,7 +173,7 @@ def load_reconstructor(directory: PathLike) -> Reconstructor:
         importlib.import_module(f"{__package__}.neural")
     if kind not in KINDS:
         raise ReconstructorFormatError(f"{RECORD} names reconstructor kind {kind!r}; q2-mgm knows "
-                                       f"{', '.join(KINDS)}.")
+                                       f"{', '.join(sorted({*KINDS, 'neural'}))}. {REFIT[0].upper()}{REFIT[1:]}.")
     return KINDS[kind].from_record(record, directory)
 
 

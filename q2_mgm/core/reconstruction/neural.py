@@ -15,9 +15,9 @@ from torch import nn
 
 from ..settings import NeuralSettings
 from ..vocab import PathLike, genus_statistics
-from .base import (MAX_RANK, PREDICT_BATCH, RECORD, WEIGHTS, ReconstructionError, ReconstructorFormatError, Sentences,
-                   aligned_profiles, check_predictable, genera_to_predict, load_kind, reconstructor_kind,
-                   write_record)
+from .base import (MAX_RANK, MGM_SENTENCES, PREDICT_BATCH, RECORD, REFIT, WEIGHTS, ReconstructionError,
+                   ReconstructorFormatError, Sentences, aligned_profiles, check_predictable, genera_to_predict,
+                   load_kind, reconstructor_kind, write_record)
 
 
 # --- neural ---
@@ -78,7 +78,8 @@ class NeuralReconstructor:
         unknown = {g for names in genera for g in names} - rows.keys()
         if unknown:
             raise ReconstructionError(f"{len(unknown)} genera are not MGM genera (for example "
-                                      f"{sorted(unknown)[0]}); give sentences made with MGM's vocabulary.")
+                                      f"{sorted(unknown)[0]}); give sentences made with MGM's vocabulary: "
+                                      f"{MGM_SENTENCES}.")
         lengths = torch.tensor([len(names) for names in genera])
         width = int(lengths.max())
         mask = torch.arange(width) < lengths.unsqueeze(1)
@@ -103,11 +104,13 @@ class NeuralReconstructor:
         _, genera, profiles = aligned_profiles(relative, sentences)
         check_predictable(genera)
         settings = self.settings
-        n_validation = math.ceil(len(genera) * settings.validation_fraction)
-        if not 0 < settings.validation_fraction < 1 or n_validation >= len(genera):
-            raise ReconstructionError(f"{len(genera)} samples with validation_fraction "
-                                      f"{settings.validation_fraction} leave none to train or validate on; give "
-                                      "more samples or a validation_fraction strictly between 0 and 1.")
+        fraction = settings.validation_fraction
+        n_validation = math.ceil(len(genera) * fraction)
+        if not 0 < fraction < 1 or n_validation >= len(genera):
+            fix = "give a validation_fraction strictly between 0 and 1" if not 0 < fraction < 1 else \
+                f"give a table of at least {_fewest_samples(fraction)} samples that hold MGM genera"
+            raise ReconstructionError(f"{len(genera)} samples with validation_fraction {fraction} leave none to "
+                                      f"train or validate on; {fix}.")
         train, val = next(ShuffleSplit(1, test_size=n_validation, random_state=settings.random_state)
                           .split(np.arange(len(genera))))
         with torch.random.fork_rng(devices=[]):
@@ -178,35 +181,45 @@ class NeuralReconstructor:
         try:
             genera, settings = record["genera"], NeuralSettings(**record["settings"])
         except (KeyError, TypeError) as error:
-            raise ReconstructorFormatError(f"{RECORD} lacks a valid genera list or settings ({error}).") from None
+            raise ReconstructorFormatError(f"{RECORD} lacks a valid genera list or settings ({error}); {REFIT}.") \
+                from None
         if not genera or not all(isinstance(g, str) for g in genera) or len(set(genera)) != len(genera):
-            raise ReconstructorFormatError(f"{RECORD}'s genera must be a non-empty list of distinct genus names.")
+            raise ReconstructorFormatError(f"{RECORD}'s genera must be a non-empty list of distinct genus names; "
+                                           f"{REFIT}.")
         reconstructor = cls(settings)._build(genera)
         _load_weights(reconstructor.net, pathlib.Path(directory) / WEIGHTS)
         try:
             reconstructor.history = pd.DataFrame(record.get("history") or {"epoch": []}).set_index("epoch")
         except (KeyError, ValueError, TypeError) as error:
-            raise ReconstructorFormatError(f"{RECORD}'s history is not a table with an epoch column ({error}).") \
-                from None
+            raise ReconstructorFormatError(f"{RECORD}'s history is not a table with an epoch column ({error}); "
+                                           f"{REFIT}.") from None
         return reconstructor
+
+
+def _fewest_samples(fraction):
+    """The fewest samples that leave at least one to train on and one to validate on at this validation_fraction."""
+    n = 2
+    while math.ceil(n * fraction) >= n:
+        n += 1
+    return n
 
 
 def _load_weights(net, path):
     if not path.is_file():
         raise ReconstructorFormatError(f"The reconstructor is missing {WEIGHTS}; a neural reconstructor needs "
-                                       f"{RECORD} and {WEIGHTS}.")
+                                       f"{RECORD} and {WEIGHTS}: {REFIT}.")
     try:
         with safetensors.safe_open(str(path), framework="pt") as weights:
             stored = {name: weights.get_tensor(name) for name in weights.keys()}
     except Exception as error:  # safetensors raises its own error types for any malformed header
         raise ReconstructorFormatError(f"{WEIGHTS} is not a valid safetensors file ({error}); q2-mgm never "
-                                       "unpickles weights. Fit the reconstructor again.") from None
+                                       f"unpickles weights. {REFIT[0].upper()}{REFIT[1:]}.") from None
     expected = {name: tuple(t.shape) for name, t in net.state_dict().items()}
     found = {name: tuple(t.shape) for name, t in stored.items()}
     if found != expected:
         wrong = sorted(set(expected.items()) ^ set(found.items()))[:2]
         raise ReconstructorFormatError(f"{WEIGHTS} does not match {RECORD} (the genera and width it records): "
-                                       f"{', '.join(f'{n} {s}' for n, s in wrong)}.")
+                                       f"{', '.join(f'{n} {s}' for n, s in wrong)}; {REFIT}.")
     net.load_state_dict(stored)
     net.eval()
 

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from ..vocab import PathLike, genus_statistics
-from .base import (RECORD, ReconstructionError, ReconstructorFormatError, Sentences, aligned_profiles,
-                   genera_to_predict, load_kind, reconstructor_kind, write_record)
+from .base import (MGM_SENTENCES, RECORD, REFIT, ReconstructionError, ReconstructorFormatError, Sentences,
+                   aligned_profiles, genera_to_predict, load_kind, reconstructor_kind, write_record)
 
 
 # --- MGnify means: no training ---
@@ -31,7 +31,8 @@ class MGnifyMeanReconstructor:
         unknown = {g for names in genera for g in names} - set(means.index)
         if unknown:
             raise ReconstructionError(f"{len(unknown)} genera are not MGM genera (for example "
-                                      f"{sorted(unknown)[0]}); give sentences made with MGM's vocabulary.")
+                                      f"{sorted(unknown)[0]}); give sentences made with MGM's vocabulary: "
+                                      f"{MGM_SENTENCES}.")
         return [(values := means.loc[names].to_numpy(float)) / values.sum() for names in genera]
 
     def save(self, directory: PathLike) -> None:
@@ -91,7 +92,7 @@ class RankMedianReconstructor:
         if not isinstance(medians, list) or not medians or \
                 not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in medians):
             raise ReconstructorFormatError(f"{RECORD} lists no valid medians: it needs a non-empty list of "
-                                           "positive numbers.")
+                                           f"positive numbers; {REFIT}.")
         return cls(medians)
 
 
