@@ -54,8 +54,11 @@ def _sentences(corpora):
     from ..core.pretraining import PretrainingError
     sentences = pd.concat([corpus.samples.sentence for corpus in corpora])
     if sentences.index.has_duplicates:
-        raise PretrainingError(f"Sample {sentences.index[sentences.index.duplicated()][0]!r} is in more than one "
-                               "corpus; give each sample once (or rename the samples of one corpus).")
+        shared = sentences.index[sentences.index.duplicated()].unique()
+        raise PretrainingError(f"Sample {shared[0]!r} is in more than one corpus ({len(shared)} shared sample(s)); "
+                               "give each sample once: pass each corpus once, or filter the shared samples out of "
+                               "one table (qiime feature-table filter-samples --p-exclude-ids) and tokenize it again "
+                               "(or rename the samples of one corpus).")
     return sentences
 
 
@@ -77,6 +80,18 @@ def _settings(epochs, learning_rate, batch_size, validation_fraction, patience, 
                                random_state=random_state, device=resolve_device(device))
 
 
+def _check_size(n_head, n_embd):
+    """A model from scratch splits its width among its heads: n_head must divide n_embd (transformers' own error
+    names neither parameter's fix)."""
+    from ..core.pretraining import PretrainingError
+    if n_embd % n_head:
+        up, down = n_head * -(-n_embd // n_head), n_head * (n_embd // n_head)
+        width = up if up <= 4096 else down  # within n_embd's Range(8, 4096): down >= 4096 - 63 when up is not
+        raise PretrainingError(f"n_head ({n_head}) must divide n_embd ({n_embd}): each head reads an equal share "
+                               f"of the width. Give n_embd {width} (a multiple of n_head), or an n_head that "
+                               f"divides {n_embd}.")
+
+
 def _save(network, vocabulary, history, settings, record, out):
     from ..core.models import save_model
     save_model(network, vocabulary, out.path)
@@ -95,6 +110,7 @@ def pretrain(corpora: Corpus, model: MGMModelDirFmt = None, from_scratch: bool =
     from ..core.inference import encode
     from ..core.pretraining import new_model, new_model_config, pretrain as pretrain_model
     if from_scratch:  # MGM's vocabulary with random weights: the general model's weights are not read
+        _check_size(n_head, n_embd)
         vocabulary = mgm_vocabulary()
         network = new_model(new_model_config(len(vocabulary), n_layer, n_head, n_embd, n_positions), random_state)
         start = {"start": "random weights"}
@@ -155,11 +171,13 @@ def _prompts(vocabulary, labels):
         return [None]
     if not labels:
         return known
-    asked = [label if is_label_token(label) else label_token(label) for label in labels]
+    # a blank label names no label token: it is unknown, as is any label the generator was not pretrained on
+    asked = [label if is_label_token(label) else label_token(label) if label.strip() else None for label in labels]
     unknown = [label for label, token in zip(labels, asked) if token not in known]
     if unknown:
         raise PretrainingError(f"The generator has no label {unknown[0]!r}; it knows "
-                               f"{', '.join(map(_label_of, known))}.")
+                               f"{', '.join(map(_label_of, known))}. Give labels among these, or leave `labels` out "
+                               "to generate for all of them.")
     return asked
 
 

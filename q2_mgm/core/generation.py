@@ -45,6 +45,10 @@ def _prompt(vocabulary, prompt_label):
 
 
 def _check(model, vocabulary, n_samples, temperature, top_k, top_p, max_length, prompt_length):
+    if not isinstance(model, transformers.GPT2LMHeadModel):
+        raise GenerationError(f"Generation needs a language model (GPT2LMHeadModel), not a {type(model).__name__} "
+                              "(a classifier or regressor's network); generate from a generator (pretrain-generator), "
+                              "a model from pretrain or the general model (general-model).")
     if model.get_input_embeddings().num_embeddings != len(vocabulary):
         raise GenerationError(f"The model has {model.get_input_embeddings().num_embeddings} token embeddings but "
                               f"the vocabulary {len(vocabulary)} tokens: they do not belong together.")
@@ -55,8 +59,11 @@ def _check(model, vocabulary, n_samples, temperature, top_k, top_p, max_length, 
     if top_k < 0 or not 0 < top_p <= 1:
         raise GenerationError(f"top_k ({top_k}) must be >= 0 (0: no limit) and top_p ({top_p}) in (0, 1].")
     if not prompt_length < max_length <= model.config.n_positions:
+        fix = (f" This model reads no more than its prompt: generate from a model of at least {prompt_length + 1} "
+               "positions (pretrain from_scratch with a larger n_positions, then pretrain-generator from it)."
+               if model.config.n_positions <= prompt_length else "")
         raise GenerationError(f"max_length is {max_length}; it must exceed the prompt ({prompt_length} tokens) and "
-                              f"be at most the model's {model.config.n_positions} positions.")
+                              f"be at most the model's {model.config.n_positions} positions.{fix}")
 
 
 def generate(model: transformers.GPT2LMHeadModel, vocabulary: Vocabulary, n_samples: int,

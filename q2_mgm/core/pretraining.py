@@ -157,9 +157,13 @@ def _split(n_samples, settings):
 def _check_inputs(model, token_ids):
     if not isinstance(model, transformers.GPT2LMHeadModel):
         raise PretrainingError(f"Pretraining needs a language model (GPT2LMHeadModel), not a "
-                               f"{type(model).__name__}; start from the general model or new_model.")
+                               f"{type(model).__name__} (a classifier or regressor's network); start from the "
+                               "general model (leave `model` out) or a model from pretrain (whose from_scratch "
+                               "makes one from random weights; new_model in Python).")
     if len(token_ids) < 2:
-        raise PretrainingError(f"Pretraining needs at least two sentences (one to validate on); got {len(token_ids)}.")
+        raise PretrainingError(f"Pretraining needs at least two sentences (one to validate on); got {len(token_ids)}. "
+                               "Give corpora that hold more samples (tokenize a table with more samples, or pass "
+                               "more corpora); pretrain-generator counts only the samples with a label.")
     limit, vocab_size = model.config.n_positions, model.get_input_embeddings().num_embeddings
     longest = max(len(ids) for ids in token_ids)
     if longest > limit:
