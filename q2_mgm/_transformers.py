@@ -57,8 +57,9 @@ def _read_abundances(path, sample_ids):
     for what, positions, names in (("samples", rows, long[schemas.SAMPLE_ID]), ("genera", columns, long["genus"])):
         if (positions < 0).any():
             raise ValueError(f"abundances.tsv names {int((positions < 0).sum())} entries of {what} the corpus "
-                             f"does not hold (for example {names[positions < 0].iloc[0]!r}); tokenize the table "
-                             "again with q2-mgm.")
+                             f"does not hold (for example {names[positions < 0].iloc[0]!r}). To get a valid one, "
+                             "restore abundances.tsv as qiime mgm tokenize wrote it (export that corpus again), or "
+                             "tokenize the table again.")
     return sp.csr_matrix((long["relative_abundance"].to_numpy(np.float32), (rows, columns)),
                          shape=(len(sample_ids), len(genus_statistics())))
 

@@ -1,7 +1,8 @@
 """What a cross-validation stores and reads back: the folds (Fold), the plan every fold shares (FoldPlan, the
 MGMCrossValidationFolds artifact), one fold's result (FoldResult, MGMFoldPredictions) and the collated
 cross-validation (CrossValidation, MGMCrossValidation), each saved as TSV, JSON and safetensors and checked when
-read back (CrossValidationFormatError, FoldsFormatError name the file and the fault). core.cross_validation draws
+read back (CrossValidationFormatError, FoldsFormatError name the file and the fault; the artifact formats of
+q2_mgm._formats add which action writes the file, the way to a valid one). core.cross_validation draws
 the folds and runs them. numpy, pandas and safetensors' numpy API only: the formats read these without torch."""
 import dataclasses
 import json
@@ -75,11 +76,19 @@ def save_cross_validation(result: CrossValidation, directory: PathLike) -> None:
         result.meta.to_csv(directory / schemas.CV_META_FILE, sep="\t", index_label="genus")
 
 
+def _read_frame(path, error, **kwargs):
+    """pd.read_csv of a stored TSV; `error` (the format's error class) names the file where pandas cannot read it."""
+    try:
+        return pd.read_csv(path, sep="\t", **kwargs)
+    except ValueError as problem:  # pandas' ParserError, or a value its dtype refuses
+        raise error(f"{path.name} is not a TSV as q2-mgm writes it: {problem}") from None
+
+
 def _read_effects(path, error):
     """A stored effects table (schemas.CV_EFFECT_COLUMNS), or None where the file is absent (no markers)."""
     if not path.exists():
         return None
-    effects = pd.read_csv(path, sep="\t", dtype={"method": str, "fold": str, "genus": str, "points_to": str},
+    effects = _read_frame(path, error, dtype={"method": str, "fold": str, "genus": str, "points_to": str},
                           keep_default_na=False, na_values=[""])
     if tuple(effects.columns) != schemas.CV_EFFECT_COLUMNS:
         raise error(f"{path.name} has the columns {', '.join(effects.columns)}; expected "
@@ -97,7 +106,7 @@ def load_cross_validation(directory: PathLike) -> CrossValidation:
     missing = [key for key in schemas.CV_RECORD_KEYS if key not in record]
     if missing:
         raise CrossValidationFormatError(f"{schemas.CV_RECORD_FILE} lacks {', '.join(missing)}.")
-    predictions = pd.read_csv(directory / schemas.CV_PREDICTIONS_FILE, sep="\t", dtype={
+    predictions = _read_frame(directory / schemas.CV_PREDICTIONS_FILE, CrossValidationFormatError, dtype={
         "sample_id": str, "fold": str, **({"truth": str, "prediction": str} if record["task"] == "classification"
                                           else {})}, keep_default_na=False)
     expected = list(schemas.CV_PREDICTION_COLUMNS) + [schemas.CV_PROBABILITY_PREFIX + c for c in record["classes"]]
@@ -108,8 +117,8 @@ def load_cross_validation(directory: PathLike) -> CrossValidation:
     if unknown:
         raise CrossValidationFormatError(f"{schemas.CV_PREDICTIONS_FILE} holds methods the record does not list: "
                                          f"{', '.join(sorted(unknown))}.")
-    transfer = pd.read_csv(directory / schemas.CV_TRANSFER_FILE, sep="\t", dtype={"trained_on": str,
-                                                                                  "tested_on": str})
+    transfer = _read_frame(directory / schemas.CV_TRANSFER_FILE, CrossValidationFormatError,
+                           dtype={"trained_on": str, "tested_on": str})
     if tuple(transfer.columns) != schemas.CV_TRANSFER_COLUMNS:
         raise CrossValidationFormatError(f"{schemas.CV_TRANSFER_FILE} has the columns {', '.join(transfer.columns)}"
                                          f"; expected {', '.join(schemas.CV_TRANSFER_COLUMNS)}.")
@@ -119,11 +128,12 @@ def load_cross_validation(directory: PathLike) -> CrossValidation:
     meta = None
     if (directory / schemas.CV_META_FILE).exists():
         from .meta_analysis import GENUS_COLUMNS
-        meta = pd.read_csv(directory / schemas.CV_META_FILE, sep="\t", index_col="genus",
+        meta = _read_frame(directory / schemas.CV_META_FILE, CrossValidationFormatError,
                            dtype={"genus": str, "points_to": str})
-        if list(meta.columns) != list(GENUS_COLUMNS):
+        if list(meta.columns) != ["genus", *GENUS_COLUMNS]:  # checked before the index is set: genus may be absent
             raise CrossValidationFormatError(f"{schemas.CV_META_FILE} has the columns {', '.join(meta.columns)}; "
                                              f"expected genus, {', '.join(GENUS_COLUMNS)}.")
+        meta = meta.set_index("genus")
     return CrossValidation(predictions, transfer, record, effects, meta)
 
 
@@ -258,8 +268,8 @@ def load_fold_plan(directory: PathLike) -> FoldPlan:
         features = SampleFeatures(arrays["embeddings"], arrays["likelihood"],
                                   pd.DataFrame(arrays["abundances"], index=index, columns=meta["genera"]),
                                   samples["batch"].to_numpy() if meta["has_batches"] else None)
-    except TransferError as error:
-        raise FoldsFormatError(str(error)) from None
+    except TransferError as error:  # a batch of samples.tsv too small to standardise
+        raise FoldsFormatError(f"{schemas.FOLDS_SAMPLES_FILE}: {error}") from None
     targets = pd.Series(samples["target"].to_numpy(), index=index)
     settings = {key: meta[key] for key in ("recipe", "methods", "random_state", "n_estimators", "transfer_matrix")}
     settings["mgm_markers"] = bool(meta.get("mgm_markers", False))
