@@ -204,8 +204,10 @@ def cross_validation_markers(cross_validation: CrossValidation) -> pd.DataFrame:
     except ValueError as error:
         raise TransferError(str(error)) from None
     if table.empty:
-        raise TransferError("No genus was scored in any held-out group (every group holds one class, or every genus "
-                            "is under the prevalence filter); the evaluation lists why.")
+        raise TransferError("No genus was scored in any held-out group: a genus is scored in a group whose held-out "
+                            "samples' abundances of it vary (and of which the fold's training samples hold it), so "
+                            "groups of one sample score none. Hold out several samples at once: cv_strategy "
+                            "'k-fold', or a groups column whose groups each hold several samples.")
     importance = table.set_index("genus")[["consistent_effect"]].astype(float)
     importance.index.name = "feature-id"
     return importance
@@ -223,6 +225,13 @@ def _pipeline(ctx, task, table, taxonomy, max_length, harmonize_names, **paramet
                          values.loc[both], target.name)
         else:
             check_groups(group_values, groups.name, TransferError, parameters["cv_strategy"])
+    if groups is not None and parameters["cv_strategy"] == "leave-one-group-out":
+        sizes = groups.to_series().reindex(values.index).dropna().value_counts()
+        if len(sizes) and sizes.max() == 1:  # the markers output would score no genus, after every fold's work
+            raise TransferError(f"Every group of {groups.name!r} holds one sample: leaving one group out holds out "
+                                "one sample at a time, and the markers output needs held-out groups of several "
+                                "samples (a genus is scored in a group whose samples' abundances of it vary). Use "
+                                "cv_strategy 'k-fold', or a groups column whose groups each hold several samples.")
     check_fold_settings(parameters["cv"], parameters["cv_strategy"],
                         None if groups is None else groups.to_series().dropna().nunique(),
                         None if groups is None else groups.name)  # before any work

@@ -241,4 +241,6 @@ def importance_method(result) -> str:
     for method in (result.methods[0], BatchCLR.name, *explained):
         if method in explained:
             return method
-    raise ValueError("This cross-validation holds no markers (it was made by an older q2-mgm): run it again.")
+    raise ValueError("This cross-validation holds no markers (it was made by an older q2-mgm): run it again with "
+                     "this q2-mgm (cross-validate-classification or -regression, or classify-samples-cv or "
+                     "regress-samples-cv).")

@@ -231,7 +231,9 @@ def _check_inputs(abundances, labels, batches, prevalence):
         raise MetaAnalysisError(
             f"No batch holds at least {MIN_CLASS_SAMPLES} samples of each class ({classes[0]!r} and "
             f"{classes[1]!r}); the meta-analysis compares the classes within each batch, so a batch of one class "
-            "(a study of cases only) cannot be compared. Pass batches that each hold both classes, or no batches.")
+            "(a study of cases only, a subject) cannot be compared. Give batches that each hold both classes, "
+            "such as studies or sequencing runs (a cross-validation compares within its batches column, else within "
+            "its groups, else over all its samples).")
     return aligned[0], aligned[1], classes
 
 

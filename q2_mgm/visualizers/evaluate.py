@@ -17,8 +17,11 @@ from ._render import html_table, render_page, save_figure, subplots, write_tsvs
 def _truth_for(column, sample_ids):
     truth = column.to_series().reindex(sample_ids)
     if truth.isna().any():
-        raise ValueError(f"{int(truth.isna().sum())} predicted samples have no value in {column.name!r}; "
-                         "evaluate on samples with known labels.")
+        missing = truth.index[truth.isna()]
+        raise ValueError(f"{len(missing)} predicted samples have no value in {column.name!r} (for example "
+                         f"{', '.join(map(str, missing[:3]))}); the evaluation needs each one's true value. Give a "
+                         "truth column that holds one for every predicted sample, or predict only samples with a "
+                         "known value (filter the table first: qiime feature-table filter-samples --p-where).")
     return truth
 
 
