@@ -9,12 +9,11 @@ MODULES = (
 )
 
 T = "tests/test_fixes_pretraining_generation.py::"
-# Values that the registrations' Ranges refuse before the action runs (GUARDED in substance): they are NotInput
-# here because tests/test_fix_advice.py's test_guarded_values_are_refused_by_the_registration knows only the
-# metadata area's guards; T + test_values_the_core_refuses_are_outside_the_registrations_range checks these Ranges.
-RANGE = "refused first by the registration's Range ({}), checked by " \
-        "tests/test_fixes_pretraining_generation.py::" \
-        "test_values_the_core_refuses_are_outside_the_registrations_range; the core's check guards direct calls"
+# GUARDED: values the registrations' Ranges refuse before the action runs (generate's n_per_label Range(1,
+# 1_000_000), temperature Range(0, None, inclusive_start=False), top_k Range(0, None), top_p Range(0, 1]; pretrain's
+# and pretrain-generator's epochs Range(1, 10_000), patience Range(1, 1000), validation_fraction Range(0.01, 0.5]);
+# T + test_values_the_core_refuses_are_outside_the_registrations_range checks these Ranges; the core's checks guard
+# direct calls.
 MODEL_FORMAT = "the model formats' validation (core.models.validate_model_dir: vocab.txt's length must equal " \
                "config.json's vocab_size, and the weights' shapes must match config.json) refuses a model whose " \
                "vocabulary does not fit its embeddings before any action loads it; the check guards direct calls"
@@ -46,12 +45,11 @@ ADVICE = {
     ("q2_mgm/core/generation.py", "_check", "The model has {} token embeddings but the vocabulary"):
         NotInput(MODEL_FORMAT),
     ("q2_mgm/core/generation.py", "_check", "n_samples is {}"):
-        NotInput(RANGE.format("generate's n_per_label: Int % Range(1, 1_000_000)")),
+        GUARDED,
     ("q2_mgm/core/generation.py", "_check", "temperature is {}"):
-        NotInput(RANGE.format("generate's temperature: Float % Range(0, None, inclusive_start=False)")),
+        GUARDED,
     ("q2_mgm/core/generation.py", "_check", "top_k ({}) must be >= 0"):
-        NotInput(RANGE.format("generate's top_k: Int % Range(0, None); top_p: Float % Range(0, 1, "
-                              "inclusive_start=False, inclusive_end=True)")),
+        GUARDED,
     ("q2_mgm/core/generation.py", "_check", "max_length is {}; it must exceed the prompt"):
         T + "test_a_generator_of_two_positions_made_from_a_larger_model_as_advised_generates",
     # core/pretraining.py
@@ -73,11 +71,9 @@ ADVICE = {
     ("q2_mgm/core/pretraining.py", "add_label_tokens", "The model has {} token embeddings but the vocabulary"):
         NotInput(MODEL_FORMAT),
     ("q2_mgm/core/pretraining.py", "_check_settings", "epochs ({}) and patience ({}) must be at least 1"):
-        NotInput(RANGE.format("pretrain's and pretrain-generator's epochs: Int % Range(1, 10_000); patience: "
-                              "Int % Range(1, 1000)")),
+        GUARDED,
     ("q2_mgm/core/pretraining.py", "_check_settings", "validation_fraction is {}; it must lie strictly"):
-        NotInput(RANGE.format("pretrain's and pretrain-generator's validation_fraction: Float % Range(0.01, 0.5, "
-                              "inclusive_end=True)")),
+        GUARDED,
     ("q2_mgm/core/pretraining.py", "_split", "{} sentences leave none to train on"):
         NotInput("_check_inputs refuses fewer than two sentences first, and the registrations' validation_fraction "
                  "Range(0.01, 0.5) then leaves at least one of two or more sentences to train on"),
