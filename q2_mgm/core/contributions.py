@@ -41,6 +41,7 @@ import torch
 
 from .inference import _next_token_log_likelihood, length_batches, padded_batch
 from .keystone import N_SPECIAL, genus_scores, integrated_gradients, last_index
+from .models import input_gradients
 from .settings import CONTRIBUTION_STEPS, MGM_BLOCKS
 from .transfer import Recipe, SampleFeatures, TransferError, batch_moments
 from .vocab import Vocabulary
@@ -133,23 +134,24 @@ def _mgm_attributions(network, token_ids, directions, steps, device, progress):
     network = network.to(device).eval()
     average_genus = network.transformer.wte.weight[N_SPECIAL:].detach().mean(0)
     done = 0
-    for batch in length_batches(lengths, TOKENS_PER_BATCH):
-        input_ids, mask = padded_batch([token_ids[i] for i in batch], device)
-        embeddings = network.transformer.wte(input_ids).detach()
-        baseline = torch.where((input_ids >= N_SPECIAL).unsqueeze(-1), average_genus, embeddings)
-        direction = torch.from_numpy(directions[batch]).to(device=device, dtype=embeddings.dtype)
-        with torch.no_grad():
-            ends = [_mgm_features(network, x, input_ids, mask) for x in (embeddings, baseline)]
-            change[batch] = torch.einsum("bf,bof->bo", ends[0] - ends[1], direction).double().cpu().numpy()
-        for o in range(n_outputs):
-            rows = integrated_gradients(
-                lambda point: (_mgm_features(network, point, input_ids, mask) * direction[:, o]).sum(1),
-                embeddings, baseline, steps).cpu().numpy()
-            for row, i in enumerate(batch):
-                attributions[o][i] = rows[row, :lengths[i]]
-        done += len(batch)
-        if progress:
-            progress(done, len(token_ids))
+    with input_gradients(network):  # both ends and the path through the same kernel
+        for batch in length_batches(lengths, TOKENS_PER_BATCH):
+            input_ids, mask = padded_batch([token_ids[i] for i in batch], device)
+            embeddings = network.transformer.wte(input_ids).detach()
+            baseline = torch.where((input_ids >= N_SPECIAL).unsqueeze(-1), average_genus, embeddings)
+            direction = torch.from_numpy(directions[batch]).to(device=device, dtype=embeddings.dtype)
+            with torch.no_grad():
+                ends = [_mgm_features(network, x, input_ids, mask) for x in (embeddings, baseline)]
+                change[batch] = torch.einsum("bf,bof->bo", ends[0] - ends[1], direction).double().cpu().numpy()
+            for o in range(n_outputs):
+                rows = integrated_gradients(
+                    lambda point: (_mgm_features(network, point, input_ids, mask) * direction[:, o]).sum(1),
+                    embeddings, baseline, steps).cpu().numpy()
+                for row, i in enumerate(batch):
+                    attributions[o][i] = rows[row, :lengths[i]]
+            done += len(batch)
+            if progress:
+                progress(done, len(token_ids))
     return attributions, change
 
 

@@ -39,6 +39,7 @@ import torch
 import transformers
 
 from .inference import length_batches, padded_batch
+from .models import input_gradients
 from .settings import METHODS
 from .vocab import SPECIAL_TOKENS
 
@@ -134,8 +135,9 @@ def token_scores(model, token_ids, method, target=None, device="cpu", progress=N
     for batch in length_batches(lengths, TOKENS_PER_BATCH):
         input_ids, mask = padded_batch([token_ids[i] for i in batch], device)
         if method == "gradient":
-            rows = _integrated_gradients(model, input_ids, mask, None if target is None else target[batch].to(device),
-                                         steps)
+            with input_gradients(model):
+                rows = _integrated_gradients(model, input_ids, mask,
+                                             None if target is None else target[batch].to(device), steps)
         else:
             with torch.inference_mode():
                 attentions = model.transformer(input_ids=input_ids, attention_mask=mask, output_attentions=True,

@@ -72,3 +72,33 @@ def test_a_pickle_planted_as_weights_is_never_unpickled(make_payload, saved_mode
     # the control: the payload is live, so its absence above means nothing unpickled it
     unpickle_as_an_unsafe_loader_would(payload)
     assert marker.exists()
+
+
+def test_input_gradients_switches_the_kernel_and_freezes_the_weights_then_restores_both(general_model):
+    """Inside input_gradients the general model's input gradients are those of its eager kernel up to float32
+    rounding (8 layers of width 256: relative differences of order 1e-6; 1e-4 holds them with room), no weight
+    gradient is computed, and afterwards (also after an error) the weights train and attention is eager again."""
+    from q2_mgm.core.models import input_gradients
+    model = general_model[0]
+    ids = torch.tensor([[2] + list(range(10, 50))])
+
+    def gradient():
+        point = model.transformer.wte(ids).detach().requires_grad_(True)
+        model(inputs_embeds=point).logits[0, -1].logsumexp(0).backward()
+        return point.grad
+
+    eager = gradient()
+    model.zero_grad(set_to_none=True)
+    with input_gradients(model):
+        switched = gradient()
+        assert not any(p.requires_grad for p in model.parameters())
+        assert all(p.grad is None for p in model.parameters())
+        if hasattr(model, "set_attn_implementation"):
+            assert model.config._attn_implementation == "sdpa"
+    torch.testing.assert_close(switched, eager, rtol=1e-4, atol=1e-4 * eager.abs().max().item())
+    with pytest.raises(RuntimeError, match="inside"):
+        with input_gradients(model):
+            raise RuntimeError("an error inside")
+    assert all(p.requires_grad for p in model.parameters())
+    assert model.config._attn_implementation == "eager"
+    model.zero_grad(set_to_none=True)
