@@ -129,7 +129,7 @@ def load_cross_validation(directory: PathLike) -> CrossValidation:
     if (directory / schemas.CV_META_FILE).exists():
         from .meta_analysis import GENUS_COLUMNS
         meta = _read_frame(directory / schemas.CV_META_FILE, CrossValidationFormatError,
-                           dtype={"genus": str, "points_to": str})
+                           dtype={"genus": str, "direction": str})
         if list(meta.columns) != ["genus", *GENUS_COLUMNS]:  # checked before the index is set: genus may be absent
             raise CrossValidationFormatError(f"{schemas.CV_META_FILE} has the columns {', '.join(meta.columns)}; "
                                              f"expected genus, {', '.join(GENUS_COLUMNS)}.")

@@ -188,8 +188,8 @@ META_PREFIX = "meta_"
 def marker_table(result, method: Optional[str] = None) -> Tuple[pd.DataFrame, dict]:
     """(markers.tsv's table, its record) of one method of a cross-validation run with markers
     (core.cross_validation_store.CrossValidation; default method: its MGM recipe): consistent_markers, then the
-    meta-analysis' columns on the same genera, each prefixed META_PREFIX (its points_to as meta_direction, its
-    rank_p_value as meta_mann_whitney_p: no column but the third names a rank). The record is consistent_markers',
+    meta-analysis' columns on the same genera, each prefixed META_PREFIX (meta_analysis.tsv's direction as
+    meta_direction, and so on). The record is consistent_markers',
     with the genera counted over every method's rows (genera: of the held-out samples; genera_below_prevalence:
     present in fewer than min_prevalence of them; genera_ranked: the table's). ValueError where the run has no
     markers for the method."""
@@ -206,8 +206,7 @@ def marker_table(result, method: Optional[str] = None) -> Tuple[pd.DataFrame, di
     record.update(genera=int(len(prevalence)), genera_below_prevalence=int((prevalence < minimum).sum()),
                   genera_ranked=len(table))
     if result.meta is not None:
-        meta = result.meta.rename(columns={"points_to": "direction", "rank_p_value": "mann_whitney_p"})
-        meta = meta.add_prefix(META_PREFIX).reindex(table["genus"])
+        meta = result.meta.add_prefix(META_PREFIX).reindex(table["genus"])
         table = pd.concat([table, meta.reset_index(drop=True)], axis=1)
     return table, record
 

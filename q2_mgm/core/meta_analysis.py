@@ -24,7 +24,7 @@ Over batches, per genus:
   0.183). Where tau2 is positive the two agree (tests/core/test_meta_analysis.py checks it).
 - q_value: Benjamini & Hochberg (1995) over the genera with a p-value (statsmodels.stats.multitest.multipletests,
   "fdr_bh").
-- rank_p_value: the batches' one-sided Mann-Whitney p-values (second class greater) combined by Stouffer's method
+- mann_whitney_p: the batches' one-sided Mann-Whitney p-values (second class greater) combined by Stouffer's method
   weighted by the square root of each batch's sample count (Stouffer et al. 1949; Liptak 1958; as
   scipy.stats.combine_pvalues(method="stouffer", weights=sqrt(n))), then made two-sided: 2 P(Z > |z|).
 
@@ -55,8 +55,8 @@ LEFT_OUT = {CLASS_MISSING: f"the batch holds fewer than {MIN_CLASS_SAMPLES} samp
                     "pseudocount)",
             CONSTANT: "the genus' CLR is constant within the batch (standard deviation 0)"}
 
-GENUS_COLUMNS = ["hedges_g", "ci_low", "ci_high", "p_value", "q_value", "points_to", "tau2", "i2", "batches",
-                 "batches_left_out", "few_batches", "rank_p_value"]
+GENUS_COLUMNS = ["hedges_g", "ci_low", "ci_high", "p_value", "q_value", "direction", "tau2", "i2", "batches",
+                 "batches_left_out", "few_batches", "mann_whitney_p"]
 
 
 class MetaAnalysisError(ValueError):
@@ -65,13 +65,14 @@ class MetaAnalysisError(ValueError):
 
 @dataclasses.dataclass
 class MetaAnalysis:
-    """genera: one row per genus that passed the prevalence filter (in the abundances' column order), index
+    """genera: one row per genus that passed the prevalence filter (by q_value, then p_value: the most significant
+        first; genera no batch compared last), index
         'genus', columns GENUS_COLUMNS:
         hedges_g: the combined (random-effects) Hedges' g, in pooled within-batch standard deviations of the CLR;
             positive: higher in the second class. NaN where no batch could compare the genus.
         ci_low, ci_high: its 95% confidence interval. p_value: two-sided, from the normal distribution.
         q_value: Benjamini-Hochberg over the genera with a p_value.
-        points_to: the class that a higher CLR of the genus points to (the second class where hedges_g > 0, the
+        direction: the class that a higher CLR of the genus points to (the second class where hedges_g > 0, the
             first where < 0; None where hedges_g is 0 or NaN).
         tau2: the DerSimonian-Laird between-batch variance of g (NaN with one batch: none to estimate).
         i2: the share of the g's variation across batches beyond chance, 0 to 1 (NaN with one batch).
@@ -79,7 +80,7 @@ class MetaAnalysis:
             the per-batch table's left_out).
         few_batches: True where 1 <= batches < FEW_BATCHES: tau2 and the random-effects interval rest on few
             studies (with one, the figures are that study's own test).
-        rank_p_value: the Stouffer-combined Mann-Whitney test, two-sided (NaN where no batch compared the genus).
+        mann_whitney_p: the Stouffer-combined Mann-Whitney test, two-sided (NaN where no batch compared the genus).
     per_batch: one row per genus and batch (long format, genera in the same order, batches sorted): genus, batch,
         hedges_g, variance (of hedges_g), p_value (two-sided Mann-Whitney U), n_<first class>, n_<second class>,
         mean_<first class>, mean_<second class> (mean CLR, natural-log units), left_out (CLASS_MISSING, ABSENT,
@@ -169,14 +170,18 @@ def genus_meta_analysis(abundances: pd.DataFrame, labels: pd.Series, batches: Op
     if finite.any():
         q_values[finite] = multipletests(table.p_value.to_numpy()[finite], method="fdr_bh")[1]
     table["q_value"] = q_values
-    points_to = np.full(len(table), None, dtype=object)
-    points_to[table.hedges_g.to_numpy() > 0], points_to[table.hedges_g.to_numpy() < 0] = classes[1], classes[0]
-    table["points_to"] = points_to
+    direction = np.full(len(table), None, dtype=object)
+    direction[table.hedges_g.to_numpy() > 0], direction[table.hedges_g.to_numpy() < 0] = classes[1], classes[0]
+    table["direction"] = direction
     table["batches"] = compared_batches
     table["batches_left_out"] = len(names) - compared_batches
     table["few_batches"] = (compared_batches >= 1) & (compared_batches < FEW_BATCHES)
-    table["rank_p_value"] = _stouffer(p_greater, counts.sum(axis=1))
-    table = table[GENUS_COLUMNS]
+    table["mann_whitney_p"] = _stouffer(p_greater, counts.sum(axis=1))
+    # most significant first (ties and genera no batch compared by name, last): how meta_analysis.tsv is read
+    table = table[GENUS_COLUMNS].sort_values(["q_value", "p_value", "genus"], na_position="last", kind="stable")
+    order = pd.Index(genera).get_indexer(table.index)
+    genera, g, variance, p_two, means, left_out = (np.asarray(genera, dtype=object)[order], g[order],
+                                                   variance[order], p_two[order], means[:, order], left_out[order])
 
     per_batch = pd.DataFrame({
         "genus": np.repeat(np.asarray(genera, dtype=object), len(names)),
@@ -301,6 +306,6 @@ def _record(classes, labels, names, usable, prevalence, given, kept, table, left
             "combined": "DerSimonian-Laird random effects (DerSimonian & Laird 1986), tau2 truncated at 0, normal "
                         f"{CONFIDENCE:.0%} interval and two-sided p",
             "q_value": "Benjamini-Hochberg over the genera with a p-value (Benjamini & Hochberg 1995)",
-            "rank_p_value": "per-batch one-sided Mann-Whitney U combined by Stouffer's method weighted by "
+            "mann_whitney_p": "per-batch one-sided Mann-Whitney U combined by Stouffer's method weighted by "
                             "sqrt(batch samples), two-sided"},
         "notes": notes}

@@ -40,7 +40,7 @@ def test_crc_markers_point_to_the_cases_and_lead_the_ranking(result):
     assert list(genera.columns) == GENUS_COLUMNS
     assert result.record["classes"] == ["Case", "Control"]
     markers = genera.loc[CRC_MARKERS]
-    assert (markers.points_to == "Case").all() and (markers.hedges_g < 0).all()
+    assert (markers.direction == "Case").all() and (markers.hedges_g < 0).all()
     assert (markers.q_value < 1e-4).all() and (markers.ci_high < 0).all()
     assert set(CRC_MARKERS) <= set(genera.nsmallest(10, "q_value").index)
     assert (markers.batches == 7).all() and not markers.few_batches.any()
@@ -51,8 +51,8 @@ def test_classes_are_ordered_as_the_classifiers_order_them(crc, result):
     _, classes, _, _ = encode_targets(crc[1], "classification")
     assert result.record["classes"] == classes
     genera = result.genera.dropna(subset=["hedges_g"])
-    assert ((genera.hedges_g > 0) == (genera.points_to == classes[1])).all()
-    assert ((genera.hedges_g < 0) == (genera.points_to == classes[0])).all()
+    assert ((genera.hedges_g > 0) == (genera.direction == classes[1])).all()
+    assert ((genera.hedges_g < 0) == (genera.direction == classes[0])).all()
 
 
 def test_hedges_g_of_one_batch_by_hand(crc, result):
@@ -109,7 +109,7 @@ def test_q_values_and_the_combined_rank_test(crc, result):
                                           values[(batches == b) & (labels == "Case")], alternative="greater").pvalue
                  for b in rows.batch]
     z = scipy.stats.combine_pvalues(one_sided, method="stouffer", weights=np.sqrt(rows.n_Case + rows.n_Control))[0]
-    assert result.genera.loc["g__Parvimonas", "rank_p_value"] == pytest.approx(2 * scipy.stats.norm.sf(abs(z)),
+    assert result.genera.loc["g__Parvimonas", "mann_whitney_p"] == pytest.approx(2 * scipy.stats.norm.sf(abs(z)),
                                                                                rel=1e-8)
 
 
@@ -176,12 +176,15 @@ def test_the_prevalence_filter_leaves_genera_out_and_counts_them(crc):
     table, labels, batches = crc
     result = genus_meta_analysis(table, labels, batches)
     prevalent = (table > 0).mean() >= CLR_PREVALENCE
-    assert list(result.genera.index) == list(table.columns[prevalent])
+    assert sorted(result.genera.index) == sorted(table.columns[prevalent])
+    q = result.genera.q_value.to_numpy()  # the most significant first, genera no batch compared last
+    assert (np.diff(q[np.isfinite(q)]) >= 0).all() and not np.isfinite(q[np.isfinite(q).sum():]).any()
+    assert list(result.per_batch.genus.drop_duplicates()) == list(result.genera.index)
     assert result.record["genera_below_prevalence"] == (~prevalent).sum() > 0
     # kept at prevalence 0, a genus no sample holds is absent from every batch: no figures, no direction
     empty = table.assign(g__Nowhere=0.0)
     nowhere = genus_meta_analysis(empty, labels, batches, prevalence=0).genera.loc["g__Nowhere"]
-    assert np.isnan(nowhere.hedges_g) and np.isnan(nowhere.q_value) and nowhere.points_to is None
+    assert np.isnan(nowhere.hedges_g) and np.isnan(nowhere.q_value) and nowhere.direction is None
     assert (nowhere.batches, nowhere.batches_left_out, nowhere.few_batches) == (0, 7, False)
 
 
