@@ -23,8 +23,9 @@ def random_forest_baseline(abundance: pd.DataFrame, truth: pd.Series, test_ids: 
     test_ids = pd.Index(test_ids)
     train_ids = truth.index.difference(test_ids).intersection(features.index)
     if len(train_ids) < 2:
-        raise ValueError("The RandomForest baseline needs labelled training samples in the table besides the "
-                         "test samples; pass the whole table the model was trained from.")
+        raise ValueError(f"The RandomForest baseline needs labelled training samples in the table besides the "
+                         f"test samples, and finds {len(train_ids)}; pass as table the whole table the model was "
+                         "trained from (and as training_corpus, where given, the corpus it was trained on).")
     estimator = (RandomForestClassifier if task == "classification" else RandomForestRegressor)(
         n_estimators=n_estimators, random_state=random_state, n_jobs=n_jobs)
     estimator.fit(features.loc[train_ids].to_numpy(), truth.loc[train_ids].to_numpy())

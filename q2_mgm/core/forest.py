@@ -22,6 +22,9 @@ ESTIMATORS = {"classification": RandomForestClassifier, "regression": RandomFore
 ARRAY_DTYPES = {"feature": np.int32, "threshold": np.float64, "left": np.int32, "right": np.int32,
                 "value": np.float64, "roots": np.int32}
 LEAF = -1
+# the fix of a damaged forest: the actions that fit one
+RECREATE = ("re-create the model with q2-mgm: run fine-tune (forest_weight above 0), classify-samples or "
+            "regress-samples again")
 # samples per prediction chunk = CHUNK_CELLS // n_trees: keeps each (samples x trees) working array near 8 MB
 CHUNK_CELLS = 1 << 20
 
@@ -155,7 +158,7 @@ def load_forest(directory: PathLike, stem: str = "forest") -> Forest:
 
 
 def _error(problem):
-    return ForestFormatError(f"The stored forest is unusable: {problem}; re-create the model with q2-mgm.")
+    return ForestFormatError(f"The stored forest is unusable: {problem}; {RECREATE}.")
 
 
 def _read_meta(path):

@@ -231,7 +231,8 @@ TAMPERINGS = {
 def test_a_tampered_forest_is_refused_with_a_clear_error(saved, name):
     change, words = TAMPERINGS[name]
     change(saved)
-    with pytest.raises(ForestFormatError, match=rf"{words}.*; re-create the model with q2-mgm\.$"):
+    with pytest.raises(ForestFormatError,
+                       match=rf"{words}.*; re-create the model with q2-mgm: run fine-tune .*again\.$"):
         load_forest(saved)
 
 

@@ -57,6 +57,7 @@ def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_t
                   batch_values, None if batches is None else batches.name, strategy=None)
     if task == "classification":
         check_class_sizes(labels, ("training", "validation"), metadata.name, group_values)
+    abundances = None if batches is None else _abundances(corpus, kept)  # before the model loads
     backbone, vocabulary, config, provenance = load_model_to_train()
     token_ids = encode(corpus.samples.sentence.loc[kept], vocabulary)
     n_labels = labels.astype(str).nunique() if task == "classification" else 1
@@ -64,8 +65,8 @@ def _fit(corpus, metadata, task, groups, missing_samples, settings, load_model_t
     if batches is not None:
         report(f"batches from {batches.name!r}: fitting the across-study recipe; freeze_layers, forest_weight, "
                "forest_trees and the epoch settings do not apply")
-        trained = train_batch_corrected(network, token_ids, labels, task, batch_values, _abundances(corpus, kept),
-                                        settings, report)
+        trained = train_batch_corrected(network, token_ids, labels, task, batch_values, abundances, settings,
+                                        report)
         trained.transfer.record["batches_column"] = batches.name
     else:
         trained = train_sequence_model(network, token_ids, labels, task, settings, group_values, report=report,

@@ -155,4 +155,5 @@ def load_decision_rule(record: Optional[Dict[str, Any]], labels: Sequence[str]) 
                 return DecisionRule(list(labels), values, validation)
     raise ModelFormatError(f"training.json's decision rule ({record!r}) does not fit the model's classes "
                            f"({', '.join(labels)}): a threshold in (0, 1) on the second class, or one positive "
-                           "weight per class. Re-create the model with q2-mgm.")
+                           "weight per class. Re-create the model with q2-mgm: run the action that made it (fine-tune, "
+                           "train, classify-samples or regress-samples) again.")

@@ -19,6 +19,25 @@ from .trained import TrainedModel
 from .trainer import fit_with_trainer
 
 
+LOWER_FRACTIONS = (0.25, 0.2, 0.15, 0.1, 0.05)  # validation_fraction's advised values, within its Range
+
+
+def _fraction_training_every_class(encoded, groups, settings, n_classes):
+    """The largest of LOWER_FRACTIONS below settings.validation_fraction whose split leaves every class training
+    samples, or None."""
+    for fraction in LOWER_FRACTIONS:
+        if fraction >= settings.validation_fraction:
+            continue
+        try:
+            train_idx, _ = validation_split(encoded, None if groups is None else np.asarray(groups), fraction,
+                                            "classification", settings.random_state)
+        except ValueError:  # more group folds than a class has members
+            continue
+        if len(np.unique(encoded[train_idx])) == n_classes:
+            return fraction
+    return None
+
+
 def train_sequence_model(model: transformers.GPT2ForSequenceClassification, token_ids: Sequence[np.ndarray],
                          targets: pd.Series, task: str, settings: TrainingSettings,
                          groups: Optional[Union[np.ndarray, Sequence[str]]] = None,
@@ -34,9 +53,15 @@ def train_sequence_model(model: transformers.GPT2ForSequenceClassification, toke
     encoded, labels, mean, std = encode_targets(targets, task)
     train_idx, val_idx = validation_split(encoded, None if groups is None else np.asarray(groups),
                                           settings.validation_fraction, task, settings.random_state)
-    if task == "classification" and len(np.unique(encoded[train_idx])) < len(labels):
-        raise TrainingError("The validation split left a class without training samples; lower "
-                            "validation_fraction or add samples of the rare class.")
+    untrained = [] if task != "classification" else sorted(set(range(len(labels))) - set(encoded[train_idx]))
+    if untrained:  # groups mixing classes: every group of a class can fall on the validation side
+        lower = _fraction_training_every_class(encoded, groups, settings, len(labels))
+        fix = (f"lower validation_fraction to {lower:g}, which keeps training samples of every class, or add samples "
+               "of that class" if lower is not None else "add samples of that class (in more groups), or leave "
+               "groups out")
+        raise TrainingError(f"The validation split left class {labels[untrained[0]]!r} without training samples "
+                            f"(validation_fraction {settings.validation_fraction:g} held out all of its samples); "
+                            f"{fix}.")
     if settings.forest_weight > 0 and abundances is None:
         raise TrainingError("forest_weight needs the genus abundances of the corpus, and this corpus holds none "
                             "(it was generated, or made by an older q2-mgm). Tokenize the table again, or set "

@@ -20,7 +20,9 @@ def encode_targets(values: pd.Series, task: str) -> Tuple[np.ndarray, List[str],
         rare = counts[counts < 2]
         if len(rare):
             raise TrainingError(f"Class {rare.index[0]!r} has a single sample; every class needs at least two "
-                                "(one to train on, one to validate). Merge or drop rare classes first.")
+                                "(one to train on, one to validate or test). Filter that sample out of the table "
+                                "(qiime feature-table filter-samples) and tokenize it again, or merge the class "
+                                "with a related one in the metadata.")
         labels = sorted(counts.index)
         return values.astype(str).map({c: i for i, c in enumerate(labels)}).to_numpy(), labels, 0.0, 1.0
     numbers = values.astype(float).to_numpy()

@@ -21,6 +21,10 @@ from .blend import forest_matrix
 from .decision import DecisionRule, argmax_rule, load_decision_rule
 from .settings import TrainingError, TrainingSettings
 
+# the fix of a damaged supervised model's files: the actions that make one
+RECREATE = ("re-create the model with q2-mgm: run the action that made it (fine-tune, train, classify-samples or "
+            "regress-samples) again")
+
 if TYPE_CHECKING:  # core.transfer reads the training defaults, so it is imported where it is used
     from ..transfer import Recipe
 
@@ -127,11 +131,11 @@ def read_training_record(directory: PathLike) -> Dict[str, Any]:
     record = json.loads((directory / TRAINING_RECORD_FILE).read_text())
     for key in TRAINING_RECORD_KEYS:
         if key not in record:
-            raise ModelFormatError(f"{TRAINING_RECORD_FILE} lacks {key!r}; re-create the model with q2-mgm.")
+            raise ModelFormatError(f"{TRAINING_RECORD_FILE} lacks {key!r}; {RECREATE}.")
     n_outputs = json.loads((directory / "config.json").read_text()).get("id2label", {})
     if record["task"] == "classification" and len(n_outputs) != len(record["labels"]):
         raise ModelFormatError(f"{TRAINING_RECORD_FILE} lists {len(record['labels'])} classes but the model has "
-                               f"{len(n_outputs)} outputs.")
+                               f"{len(n_outputs)} outputs; {RECREATE}.")
     if record.get("forest"):
         load_blended_forest(directory, record)
     if record.get("transfer"):
@@ -169,7 +173,7 @@ def load_transfer(directory: PathLike, record: Dict[str, Any]) -> "Recipe":
         return load_recipe(arrays, record["transfer"])
     except (OSError, safetensors.SafetensorError, TransferError, KeyError) as error:
         raise ModelFormatError(f"{TRANSFER_FILE} does not hold the recipe training.json names ({error}); "
-                               "re-create the model with q2-mgm.") from None
+                               f"{RECREATE}.") from None
 
 
 def load_blended_forest(directory: PathLike, record: Dict[str, Any]) -> Tuple[Forest, float, List[str]]:
@@ -179,7 +183,7 @@ def load_blended_forest(directory: PathLike, record: Dict[str, Any]) -> Tuple[Fo
     genera, weight = record["forest"].get("genera", []), record["forest"].get("weight", -1)
     if len(genera) != forest.n_features:
         raise ModelFormatError(f"training.json names {len(genera)} forest genera but the forest reads "
-                               f"{forest.n_features}; re-create the model with q2-mgm.")
+                               f"{forest.n_features}; {RECREATE}.")
     if not 0 < weight <= 1:
-        raise ModelFormatError("training.json's forest weight must be in (0, 1]; re-create the model with q2-mgm.")
+        raise ModelFormatError(f"training.json's forest weight must be in (0, 1]; {RECREATE}.")
     return forest, weight, genera
