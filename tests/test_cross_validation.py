@@ -385,15 +385,20 @@ def test_a_cross_validation_over_24_one_class_groups_prints_no_warnings(tmp_path
     assert "is that class's\n    recall" in (tmp_path / "index.html").read_text()
 
 
-def test_the_pipeline_gives_the_markers_as_feature_importances(loso):
-    """classify-samples-cv's markers output is q2-sample-classifier's FeatureData[Importance]: one column, the
-    consistent effect of each genus (the CLR baseline's here, run with mgm_markers off), strongest first."""
+def test_the_pipeline_gives_the_markers_as_feature_importances(loso, tmp_path):
+    """classify-samples-cv's markers output is q2-sample-classifier's FeatureData[Importance]: one column per class
+    the genera point to, each genus's consistent effect (the CLR baseline's here, run with mgm_markers off) in its
+    class's column and 0 in the other, strongest first, as markers.tsv ranks and directs them."""
     results, _ = loso
     assert results.markers.type == qiime2.sdk.util.parse_type("FeatureData[Importance]")
     importance = results.markers.view(pd.DataFrame)
-    assert list(importance.columns) == ["consistent_effect"] and len(importance) > 20
+    assert sorted(importance.columns) == ["Case", "Control"] and len(importance) > 20
     assert importance.index.str.startswith("g__").all()
-    assert importance["consistent_effect"].is_monotonic_decreasing
+    assert importance.sum(1).is_monotonic_decreasing and ((importance > 0).sum(1) == 1).all()
+    results.evaluation.export_data(tmp_path)
+    markers = pd.read_csv(tmp_path / "markers.tsv", sep="\t", dtype={"points_to": str})
+    assert list(importance.index) == list(markers["genus"])
+    assert list(importance.idxmax(1)) == list(markers["points_to"])
 
 
 def test_without_mgm_markers_the_markers_output_holds_the_clr_baselines(cohort, cohort_corpus, tmp_path):
@@ -409,7 +414,7 @@ def test_without_mgm_markers_the_markers_output_holds_the_clr_baselines(cohort, 
     assert set(cross_validation.effects["method"]) == {"random-forest", "batch-clr-logistic"}
     importance, = mgm.actions.cross_validation_markers(cross_validation=result)
     clr_markers, _ = marker_table(cross_validation, "batch-clr-logistic")
-    np.testing.assert_allclose(importance.view(pd.DataFrame)["consistent_effect"],
+    np.testing.assert_allclose(importance.view(pd.DataFrame).sum(1),
                                clr_markers.set_index("genus")["consistent_effect"])
     older = tmp_path / "older"
     result.export_data(older)

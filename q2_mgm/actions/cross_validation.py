@@ -208,7 +208,12 @@ def cross_validation_markers(cross_validation: CrossValidation) -> pd.DataFrame:
                             "samples' abundances of it vary (and of which the fold's training samples hold it), so "
                             "groups of one sample score none. Hold out several samples at once: cv_strategy "
                             "'k-fold', or a groups column whose groups each hold several samples.")
-    importance = table.set_index("genus")[["consistent_effect"]].astype(float)
+    # one column per class the genera point to (q2-sample-classifier's layout for a linear model's classes), each
+    # genus's consistent effect in its own class's column and 0 in the others: the sum over a row, which
+    # sample-classifier heatmap ranks by, is the consistent effect
+    effect = table.set_index("genus")["consistent_effect"].astype(float)
+    importance = pd.DataFrame({label: effect.where(table["points_to"].to_numpy() == label, 0.0)
+                               for label in pd.unique(table["points_to"])})
     importance.index.name = "feature-id"
     return importance
 
@@ -311,11 +316,13 @@ DESCRIPTIONS = {
 }
 CV_TABLE = FeatureTable[Frequency | RelativeFrequency]
 MARKERS_OUTPUT = (
-    "The genera across the held-out groups as feature importances, one column: each genus's consistent effect, the "
+    "The genera across the held-out groups as feature importances, strongest first, one column per class a higher "
+    "abundance points to (named as the metadata writes the class; `higher` or `lower` for numbers): a genus's "
+    "consistent effect in the column of the class it points to, 0 in the others. The consistent effect is the "
     "change in the log-odds (the target's units for numbers) per standard deviation of its CLR abundance, toward "
-    "the class it points to, summed over the held-out groups and divided by every scored group, so that a genus "
-    "pointing the same way in every group ranks first. The MGM recipe's, or with mgm_markers off the CLR "
-    "baseline's. The evaluation's markers.tsv names the class each points to.")
+    "that class, summed over the held-out groups and divided by every scored group, so that a genus pointing the "
+    "same way in every group ranks first. The MGM recipe's, or with mgm_markers off the CLR baseline's; the "
+    "evaluation's markers.tsv holds the rest of each genus's figures.")
 TASKS = ("classification", "regression")
 
 
