@@ -11,7 +11,6 @@ import pytest
 import qiime2
 
 from q2_mgm.core.pretraining import PretrainingError
-from q2_mgm.core.reconstruction import ReconstructorFormatError
 from q2_mgm.core.schemas import PRETRAINING_RECORD_FILE
 from q2_mgm.core.tokenizer import Corpus
 

@@ -40,6 +40,7 @@ import transformers
 
 from .inference import length_batches, padded_batch
 from .models import input_gradients
+from .significance import benjamini_hochberg
 from .settings import METHODS
 from .vocab import SPECIAL_TOKENS
 
@@ -381,16 +382,6 @@ def aggregate(per_sample_matrix, groups, min_samples=MIN_SAMPLES, n_bootstrap=10
 
 # --- differences between classes ---
 
-def _benjamini_hochberg(p_values):
-    """BH q-values; NaN (untested) p-values stay NaN and do not count among the tests."""
-    q = np.full(len(p_values), np.nan)
-    tested = np.flatnonzero(~np.isnan(p_values))
-    order = tested[np.argsort(p_values[tested], kind="stable")]
-    scaled = p_values[order] * len(order) / np.arange(1, len(order) + 1)
-    q[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    return q
-
-
 def _test(samples):
     """(statistic, p, effect size) for the scores of one genus in each class."""
     if len(samples) == 2:
@@ -430,5 +421,5 @@ def class_differences(per_sample_matrix, groups, min_samples=MIN_SAMPLES):
     table = pd.DataFrame(rows, index=per_sample_matrix.columns, columns=[
         "statistic", "p_value", "effect_size", *(f"n_{c}" for c in classes), *(f"mean_{c}" for c in classes)])
     table.insert(0, "test", "mann-whitney-u" if len(classes) == 2 else "kruskal-wallis")
-    table.insert(3, "q_value", _benjamini_hochberg(table.p_value.to_numpy()))
+    table.insert(3, "q_value", benjamini_hochberg(table.p_value.to_numpy()))
     return table

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from .significance import t_interval
 from .schemas import CV_EFFECT_COLUMNS, MARKER_COLUMNS
 
 HIGHER, LOWER = "higher", "lower"
@@ -149,7 +150,7 @@ def consistent_markers(effects: pd.DataFrame, task: str, classes: Sequence[str],
     for (genus, target), frame in scored.groupby(["genus", "points_to"], sort=False):
         sign = 1.0 if frame["effect"].mean() >= 0 else -1.0
         toward = sign * frame["effect"].to_numpy()
-        mean, (low, high) = _t_interval(toward)
+        mean, (low, high) = t_interval(toward, MIN_GROUPS_FOR_INTERVAL)
         rows.append({"genus": genus, "target": target, "sign": sign, "groups_agreeing": int((toward > 0).sum()),
                      "groups": len(toward), "median_position": float(frame["position"].median()),
                      "mean_effect": mean, "ci_low": low, "ci_high": high,
@@ -172,14 +173,6 @@ def _direction(target, sign, task, classes):
     if task == "regression":
         return LOWER
     return classes[0] if len(classes) == 2 else f"not {target}"
-
-
-def _t_interval(values):
-    mean = float(np.mean(values))
-    if len(values) < MIN_GROUPS_FOR_INTERVAL:
-        return mean, (np.nan, np.nan)
-    half = scipy.stats.t.ppf(0.975, len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values))
-    return mean, (mean - half, mean + half)
 
 
 META_PREFIX = "meta_"

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
+from .significance import benjamini_hochberg
 from .transfer import CLR_PREVALENCE, clr
 
 CONFIDENCE = 0.95
@@ -120,7 +121,6 @@ def genus_meta_analysis(abundances: pd.DataFrame, labels: pd.Series, batches: Op
     1, or no batch holding MIN_CLASS_SAMPLES samples of each class.
     """
     from statsmodels.stats.meta_analysis import effectsize_smd
-    from statsmodels.stats.multitest import multipletests
 
     labels, batches, classes = _check_inputs(abundances, labels, batches, prevalence)
     present = abundances.to_numpy(dtype=np.float64) > 0
@@ -165,11 +165,7 @@ def genus_meta_analysis(abundances: pd.DataFrame, labels: pd.Series, batches: Op
     combined = _random_effects(g, variance)
     compared_batches = (left_out == "").sum(axis=1)
     table = pd.DataFrame(combined, index=pd.Index(genera, name="genus"))
-    finite = np.isfinite(table.p_value.to_numpy())
-    q_values = np.full(len(table), np.nan)
-    if finite.any():
-        q_values[finite] = multipletests(table.p_value.to_numpy()[finite], method="fdr_bh")[1]
-    table["q_value"] = q_values
+    table["q_value"] = benjamini_hochberg(table.p_value.to_numpy())
     direction = np.full(len(table), None, dtype=object)
     direction[table.hedges_g.to_numpy() > 0], direction[table.hedges_g.to_numpy() < 0] = classes[1], classes[0]
     table["direction"] = direction

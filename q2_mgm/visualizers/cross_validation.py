@@ -5,11 +5,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from sklearn.metrics import balanced_accuracy_score, mean_absolute_error, r2_score
 
 from ..core import schemas
 from ..core.cross_validation import CrossValidation
+from ..core.significance import t_interval
 from ._markers import markers_section
 from ._render import html_table, overview_table, render_page, save_figure, subplots, write_tsvs
 from .evaluate import _roc_auc, _roc_pr_plots
@@ -48,18 +48,6 @@ def _fold_scores(result: CrossValidation) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _interval(values, bounded):
-    """Mean and 95% t-interval of the per-fold figures (NaN folds, e.g. one class only, left out); clipped to
-    [0, 1] where the figure is bounded (ROC AUC): with few folds the t-interval is wide."""
-    values = np.asarray(values, dtype=float)
-    values = values[~np.isnan(values)]
-    if len(values) < 2:
-        return (values.mean() if len(values) else np.nan), (np.nan, np.nan)
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
-    low, high = values.mean() - half, values.mean() + half
-    return values.mean(), (max(low, 0.0), min(high, 1.0)) if bounded else (low, high)
-
-
 def _pooled_accuracy(result, method, balanced):
     """Accuracy (or balanced accuracy) of `method`'s called classes over every held-out sample."""
     frame = result.predictions[result.predictions["method"] == method]
@@ -72,7 +60,9 @@ def _summary(scores, result, metric, higher_is_better):
     wide = scores.pivot(index="fold", columns="method", values=metric)
     rows = {}
     for method in result.methods:
-        mean, (low, high) = _interval(wide[method], bounded=metric == "ROC AUC")
+        # per-fold figures (NaN folds, e.g. of one class, left out); a ROC AUC's interval clipped to [0, 1]
+        bounds = (0.0, 1.0) if metric == "ROC AUC" else (-np.inf, np.inf)
+        mean, (low, high) = t_interval(wide[method], bounds=bounds)
         row = {f"mean {metric}": mean, "95% interval": f"{low:.3f} to {high:.3f}" if np.isfinite(low) else "n/a",
                "folds scored": int(wide[method].notna().sum()),
                # the classes called (the most probable): pooled over every held-out sample, not fold by fold

@@ -1,5 +1,5 @@
 """The cross-study recipes, their explanations, markers and the meta-analysis: each error message with the test that applies its fix (see tests/advice/__init__.py)."""
-from . import GUARDED, NotInput  # noqa: F401
+from . import NotInput
 
 MODULES = (
     "q2_mgm/core/transfer.py",

@@ -5,7 +5,7 @@ fault and the way to a valid one (the file restored as the action that writes it
 again; q2_mgm._formats adds the action to the loaders' errors of core.cross_validation_store, core.models,
 core.forest and core.reconstruction). The tests damage one file of an artifact made by that action, assert the
 message, restore the file and load the artifact."""
-from . import GUARDED, NotInput  # noqa: F401
+from . import NotInput
 
 MODULES = (
     "q2_mgm/_formats.py",

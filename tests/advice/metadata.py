@@ -1,5 +1,5 @@
 """The metadata checks' errors (issue 19 item 3): each message with the test that applies its fix."""
-from . import GUARDED, NotInput  # noqa: F401
+from . import GUARDED
 
 MODULES = (
     "q2_mgm/core/metadata_checks.py",

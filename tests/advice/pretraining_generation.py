@@ -1,5 +1,5 @@
 """Pretraining and generation: each error message with the test that applies its fix (see tests/advice/__init__.py)."""
-from . import GUARDED, NotInput  # noqa: F401
+from . import GUARDED, NotInput
 
 MODULES = (
     "q2_mgm/core/pretraining.py",

@@ -1,6 +1,6 @@
 """Realism of generated samples and the reconstructors: each error message with the test that applies its fix (see
 tests/advice/__init__.py)."""
-from . import GUARDED, NotInput  # noqa: F401
+from . import NotInput
 
 MODULES = (
     "q2_mgm/core/realism.py",
