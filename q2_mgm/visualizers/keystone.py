@@ -7,7 +7,7 @@ import qiime2
 
 from .._formats import ModelFiles
 from .._progress import report
-from ..core.metadata_checks import check_min_samples
+from ..core.metadata_checks import check_min_samples, id_names
 from ..core.settings import REPORT
 from ..core.tokenizer import Corpus
 from ._render import html_table, overview_table, render_page, save_figure, subplots, write_tsv
@@ -20,7 +20,7 @@ DEFAULT_MAPS = 2  # attention maps shown when the user picks no samples: the fir
 
 
 def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
-                    metadata: qiime2.CategoricalMetadataColumn = None,
+                    metadata: qiime2.MetadataColumn = None,
                     subjects: qiime2.CategoricalMetadataColumn = None,
                     batches: qiime2.CategoricalMetadataColumn = None, method: str = REPORT["method"],
                     min_samples: int = REPORT["min_samples"], top_genera: int = REPORT["top_genera"],
@@ -30,15 +30,16 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
     from ..core.keystone import aggregate, class_differences
     from ..core.keystone_batches import check_batch_inputs
     from ..core.keystone_samples import explained_groups, score_samples
+    # the classes as text, a numeric column's named as written (1, not 1.0), as the ID columns are read
+    class_of = None if metadata is None else id_names(metadata.to_series())
     if check_batch_inputs(model.path, method, None if batches is None else batches.name,
                           attention_samples is not None):
-        return _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, min_samples, top_genera,
-                                 n_bootstrap, confidence, random_state, device)
+        return _batch_fit_report(output_dir, corpus, model, metadata, class_of, subjects, batches, min_samples,
+                                 top_genera, n_bootstrap, confidence, random_state, device)
     if metadata is not None:  # before the model runs: would every class rank a genus?
-        groups = metadata.to_series().reindex(corpus.samples.index).dropna()
+        groups = class_of.reindex(corpus.samples.index).dropna()
         _check_rankable(corpus, explained_groups(model.path, groups, method), subjects, min_samples, metadata.name)
-    scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
-                           report)
+    scored = score_samples(corpus, model.path, class_of, method, device, report)
     if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
         _check_rankable(corpus, scored.groups, subjects, min_samples, "the predicted classes")
     shown = _chosen_samples(scored, None if attention_samples is None else list(attention_samples.ids),
@@ -74,8 +75,8 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
     })
 
 
-def _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, min_samples, top_genera, n_bootstrap,
-                      confidence, random_state, device):
+def _batch_fit_report(output_dir, corpus, model, metadata, class_of, subjects, batches, min_samples, top_genera,
+                      n_bootstrap, confidence, random_state, device):
     """The page for a classifier fit with batches: each genus's effect on the decision per class (its
     contributions, core.keystone_batches), in the same layout; no attention maps and no tests on scores."""
     from ..core.keystone_batches import (explain_samples, long_contributions, other_share, sample_parts,
@@ -83,11 +84,10 @@ def _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, mi
     from ..core.keystone_samples import explained_groups
     subject_of = None if subjects is None else subjects.to_series()
     if metadata is not None:  # before the model runs: would every class of the model's rank a genus?
-        groups = metadata.to_series().reindex(corpus.samples.index).dropna().astype(str)
+        groups = class_of.reindex(corpus.samples.index).dropna().astype(str)
         _check_rankable(corpus, explained_groups(model.path, groups, "gradient"), subjects, min_samples,
                         metadata.name)
-    explained = explain_samples(corpus, model.path, None if metadata is None else metadata.to_series(),
-                                batches.to_series(), device, report)
+    explained = explain_samples(corpus, model.path, class_of, batches.to_series(), device, report)
     if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
         _check_rankable(corpus, explained.groups, subjects, min_samples, "the predicted classes")
     summary = summarise_effects(explained, subject_of, min_samples, n_bootstrap, confidence, random_state, report)
