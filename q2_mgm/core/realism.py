@@ -128,9 +128,9 @@ def pool(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame, sy
         counts = labels[labels.isin(shared)].value_counts()
         small = counts[counts < MIN_SAMPLES]
         if len(small):
-            raise RealismError(f"Label {small.index[0]!r} has {small.iloc[0]} {source} samples; every label needs "
-                               f"at least {MIN_SAMPLES} real and {MIN_SAMPLES} synthetic samples for "
-                               f"{N_FOLDS}-fold cross-validation. Generate more samples or leave that label out.")
+            raise RealismError(f"Label {small.index[0]!r} has {small.iloc[0]} {source} samples in {labels.name!r}; "
+                               f"every label needs at least {MIN_SAMPLES} real and {MIN_SAMPLES} synthetic samples "
+                               f"for {N_FOLDS}-fold cross-validation. Generate more samples or leave that label out.")
     kept = {source: labels[labels.isin(shared)] for source, (_, labels, _) in sides.items()}
     profiles = pd.concat({source: sides[source][0].loc[kept[source].index] for source in sides},
                          names=["source", "sample_id"]).fillna(0.0)
