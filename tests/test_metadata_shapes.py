@@ -5,9 +5,13 @@ keystone-report's min_samples) must end in the plugin's
 own error, naming the column and an offending value, before the model runs (no call of GPT2Model.forward).
 The actions: cross-validate-classification and -regression, classify-samples-cv, regress-samples-cv,
 classify-samples, fine-tune, train, split-corpus, predict-classification with batches, keystone-report and
-trajectory, each under the shapes it can meet. Then every error of these checks that advises a fix, with the fix
-applied (tests/test_fix_advice.py lists them)."""
+trajectory, each under the shapes it can meet. Then keystone-genera, pretrain-generator, generate and
+evaluate-generated, for which some shapes are legitimate: each run either gives the correct output (one label makes
+a generator of one label; keystone-genera explains the samples of the classes a classifier knows and lists the rest)
+or ends in the plugin's own error naming the column and a value, before the model runs. Then every error of these
+checks that advises a fix, with the fix applied (tests/test_fix_advice.py lists them)."""
 import contextlib
+import functools
 
 import numpy as np
 import pandas as pd
@@ -434,3 +438,152 @@ def test_study_ids_written_as_numbers_are_taken_as_ids(mgm_plugin, tiny_model, g
     paths.export_data(str(tmp_path / "trajectory"))
     placed = pd.read_csv(tmp_path / "trajectory" / "samples.tsv", sep="\t", index_col=0)
     assert set(placed.subject.astype(str)) == {"1", "2", "3", "4"}
+
+
+# --- keystone-genera, pretrain-generator, generate and evaluate-generated under each shape that applies: a shape
+# is an error for some (none of the classes known to the classifier, a batch too small for the batch-fit model, a
+# label with fewer real samples than the realism tests need), and legitimate for others (one label makes a
+# generator of one label; keystone-genera scores whatever classes it is given, and with method 'gradient'
+# explains the samples of a class the classifier knows and lists the rest), whose output is then checked ---
+
+KNOWN = ("CD", "Case")  # the classes of the named classifier below, two of NAMES
+
+
+@pytest.fixture(scope="module")
+def named_classifier(mgm_plugin, tiny_model, genera):
+    """A classifier on the tiny model whose classes are KNOWN (fit before any counting)."""
+    ids = [f"k{i:02d}" for i in range(12)]
+    frame = pd.DataFrame({"status": [KNOWN[i % 2] for i in range(12)]}, index=ids)
+    model, _ = mgm_plugin.actions.fine_tune(corpus=corpus_of(genera, ids, 7), model=tiny_model,
+                                            metadata=_column(frame, "status"), task="classification", epochs=1,
+                                            device="cpu")
+    return model
+
+
+def _refused(call, column, value):
+    """The plugin's own error, naming the column and the value, before the model runs."""
+    with forward_calls() as calls, pytest.raises(ValueError) as error:
+        call()
+    assert type(error.value).__module__.startswith("q2_mgm."), repr(error.value)
+    message = str(error.value)
+    assert repr(column) in message and str(value) in message, (column, value, message)
+    assert calls == [], f"the model ran {len(calls)} time(s) before: {message}"
+
+
+def _classes(frame):
+    return sorted(frame["status"].unique())
+
+
+def _importance(importance, columns):
+    table = importance.view(pd.DataFrame)
+    assert list(table.columns) == columns and table.index.str.startswith("g__").all()
+    assert np.isfinite(table.to_numpy()).all()
+
+
+def _keystone_attention(mgm, models, frame, corpus, capsys):
+    """A pretrained model and a column: every class is scored, one column each (one class: one column)."""
+    importance, = mgm.actions.keystone_genera(corpus=corpus, model=models["tiny"], metadata=_column(frame, "status"),
+                                              device="cpu")
+    _importance(importance, _classes(frame))
+
+
+def _keystone_gradient(mgm, models, frame, corpus, capsys):
+    """A classifier and method 'gradient': the samples of the classes it knows are explained, the rest listed; no
+    class it knows is the plugin's error, naming the column and a class."""
+    known = [c for c in _classes(frame) if c in KNOWN]
+    call = functools.partial(mgm.actions.keystone_genera, corpus=corpus, model=models["classifier"],
+                             metadata=_column(frame, "status"), method="gradient", min_samples=1, device="cpu")
+    if not known:
+        return _refused(call, "status", _classes(frame)[0])
+    capsys.readouterr()
+    importance, = call()
+    _importance(importance, known)
+    unknown = frame.status[~frame.status.isin(KNOWN)]
+    if len(unknown):
+        assert (f"left out {len(unknown)} of {len(frame)} samples whose class the model does not know "
+                f"({', '.join(sorted(set(unknown)))})") in capsys.readouterr().out
+
+
+def _keystone_batches(mgm, models, frame, corpus, capsys):
+    """A classifier fit with batches, explained with a batch too small to standardise within."""
+    _refused(lambda: mgm.actions.keystone_genera(corpus=corpus, model=models["batch"], batches=_column(frame, "run"),
+                                                 method="gradient", min_samples=1, device="cpu"),
+             "run", "tiny run")
+
+
+def _generator(mgm, models, frame, corpus):
+    generator, _ = mgm.actions.pretrain_generator(corpora=[corpus], metadata=_column(frame, "status"),
+                                                  model=models["tiny"], epochs=1, device="cpu")
+    return generator
+
+
+def _pretrain_generator(mgm, models, frame, corpus, capsys):
+    """Every label of the column, one included, becomes a label the generator knows, as written."""
+    from q2_mgm._formats import MGMGeneratorDirFmt
+    from q2_mgm.actions.generative import label_texts
+    generator = _generator(mgm, models, frame, corpus)
+    assert sorted(label_texts(generator.view(MGMGeneratorDirFmt).path).values()) == _classes(frame)
+
+
+def _generate(mgm, models, frame, corpus, capsys):
+    """The generator of the shape's labels prompts each label as written, n_per_label samples each."""
+    generator = _generator(mgm, models, frame, corpus)
+    table, _, labels = mgm.actions.generate(model=generator, labels=_classes(frame), n_per_label=3, max_length=16,
+                                            device="cpu")
+    prompted = labels.view(pd.Series)
+    assert sorted(prompted.unique()) == _classes(frame) and (prompted.value_counts() == 3).all()
+    assert len(table.view(pd.DataFrame)) == 3 * len(_classes(frame))
+
+
+def _evaluate_generated(mgm, models, frame, corpus, capsys):
+    """The shape's labels as the real labels: a label with fewer than 5 real (or synthetic) samples is the plugin's
+    error naming the column and the label; otherwise the page is made."""
+    from q2_mgm.core.realism import MIN_SAMPLES
+    from tests.helpers import frequency_table
+    generator = _generator(mgm, models, frame, corpus)
+    table, _, labels = mgm.actions.generate(model=generator, labels=_classes(frame), n_per_label=8, max_length=16,
+                                            device="cpu")
+    synthetic = table.view(pd.DataFrame)
+    synthetic = synthetic[synthetic.sum(axis=1) > 0]  # a sentence with no genus holds no abundance
+    prompted = labels.view(qiime2.Metadata).to_dataframe().loc[synthetic.index].rename_axis("id")
+    real_table = frequency_table(_table(mgm, corpus, None).view(pd.DataFrame))
+    call = functools.partial(mgm.actions.evaluate_generated, real_table=real_table,
+                             synthetic_table=qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]",
+                                                                         synthetic),
+                             real_labels=_column(frame, "status"),
+                             synthetic_labels=qiime2.Metadata(prompted).get_column("label"), n_estimators=5)
+    for column, counts in (("status", frame.status.value_counts()), ("label", prompted.label.value_counts())):
+        small = counts[counts < MIN_SAMPLES].sort_index()
+        if len(small):
+            return _refused(call, column, small.index[0])
+    visualization, = call()
+    assert str(visualization.type) == "Visualization"
+
+
+OUTCOMES = {
+    "constant target": (constant_target(), {
+        "keystone-genera": _keystone_attention, "keystone-genera gradient": _keystone_gradient,
+        "pretrain-generator": _pretrain_generator, "generate": _generate,
+        "evaluate-generated": _evaluate_generated}),
+    "small batch": (small_batch(), {"keystone-genera with batches": _keystone_batches}),
+    "classes short of min_samples": (classes_short_of_min_samples(), {
+        "keystone-genera": _keystone_attention, "keystone-genera gradient": _keystone_gradient,
+        "pretrain-generator": _pretrain_generator, "generate": _generate,
+        "evaluate-generated": _evaluate_generated}),
+}
+OUTCOME_PAIRS = [(shape, action) for shape, (_, actions) in OUTCOMES.items() for action in actions]
+
+
+@pytest.mark.one_torch_thread
+@pytest.mark.parametrize("shape, action", OUTCOME_PAIRS, ids=[f"{s}: {a}" for s, a in OUTCOME_PAIRS])
+def test_each_shape_through_keystone_and_the_generative_actions(shape, action, mgm_plugin, tiny_model, batch_model,
+                                                                named_classifier, genera, capsys):
+    strategy, actions = OUTCOMES[shape]
+    models = {"tiny": tiny_model, "batch": batch_model, "classifier": named_classifier}
+
+    @EXAMPLES
+    @given(strategy)
+    def check(drawn):
+        frame, _ = drawn
+        actions[action](mgm_plugin, models, frame, corpus_of(genera, list(frame.index), len(frame)), capsys)
+    check()

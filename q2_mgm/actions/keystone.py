@@ -6,26 +6,28 @@ import qiime2
 from q2_sample_classifier import Classifier, Importance
 from q2_types.feature_data import FeatureData
 from q2_types.sample_data import SampleData
-from qiime2.plugin import Categorical, Choices, Float, Int, Metadata, MetadataColumn, Range, Str
+from qiime2.plugin import Categorical, Choices, Float, Int, Metadata, MetadataColumn, Numeric, Range, Str
 
 from .._examples import usage as _examples
 from .._formats import ModelFiles
 from .._progress import report
 from .._types import MGMCorpus, MGMModel, Pretrained
+from ..core.metadata_checks import id_names
 from ..core.settings import METHODS, REPORT
 from ..core.tokenizer import Corpus
 from ..visualizers.keystone import keystone_report
 from ._parameters import CORPUS_DESCRIPTION, DEVICE_DESCRIPTION, DEVICES, ID_COLUMN, SEED, citations
 
 
-def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.CategoricalMetadataColumn = None,
+def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.MetadataColumn = None,
                     subjects: qiime2.CategoricalMetadataColumn = None, batches: qiime2.CategoricalMetadataColumn = None,
                     method: str = REPORT["method"], min_samples: int = REPORT["min_samples"],
                     device: str = "auto") -> pd.DataFrame:
     from ..core.keystone import aggregate, check_corpus, check_subjects
     from ..core.keystone_batches import check_batch_inputs, explain_samples, summarise_effects
     from ..core.keystone_samples import explained_groups, score_samples
-    column = None if metadata is None else metadata.to_series()
+    # a numeric column's classes named as written (1, not 1.0), as the ID columns are read
+    column = None if metadata is None else id_names(metadata.to_series())
     subject_of = None if subjects is None else subjects.to_series()
     check_corpus(corpus.samples.index)
     fit_with_batches = check_batch_inputs(model.path, method, None if batches is None else batches.name)
@@ -51,12 +53,13 @@ INPUTS = {"corpus": CORPUS_DESCRIPTION,
           "model": "A fine-tuned MGM classifier (the paper's view), or a pretrained model together with a metadata "
                    "column. A classifier fine-tuned with batches (the across-study recipe) is explained by each "
                    "genus's contribution to its decision: give it `batches` and method 'gradient'."}
-PARAMETERS = {"metadata": MetadataColumn[Categorical], "subjects": ID_COLUMN, "batches": ID_COLUMN,
+PARAMETERS = {"metadata": MetadataColumn[Categorical | Numeric], "subjects": ID_COLUMN, "batches": ID_COLUMN,
               "method": Str % Choices(*METHODS),
               "min_samples": Int % Range(1, None), "device": DEVICES}
 DESCRIPTIONS = {
     "metadata": "The groups to score genera for (e.g. delivery mode). Optional with a classifier: its predicted "
-                "classes are the groups then. Samples without a value are left out and counted. With method "
+                "classes are the groups then. Samples without a value are left out and counted. A numeric column is "
+                "read as labels, named as written (1, not 1.0). With method "
                 "'gradient' and a classifier, samples of a class the classifier lacks are listed and not "
                 "summarised (a classifier fit with batches still explains them, as the others' batch statistics "
                 "include them).",

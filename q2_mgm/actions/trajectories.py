@@ -12,14 +12,14 @@ def register(plugin):
     plugin.visualizers.register_function(
         function=trajectory,
         inputs={"embeddings": PCoAResults},
-        parameters={"time": MetadataColumn[Numeric], "group": MetadataColumn[Categorical],
+        parameters={"time": MetadataColumn[Numeric], "group": MetadataColumn[Categorical | Numeric],
                     "subject": ID_COLUMN, "projection": Str % Choices(*PROJECTIONS),
                     "max_time_points": Int % Range(2, 1000), "random_state": SEED},
         input_descriptions={"embeddings": "Sample embeddings from the embed action."},
         parameter_descriptions={
             "time": "Each sample's time (e.g. month of life). Samples without a value are left out and counted.",
             "group": "The groups that get their own colour and mean path (e.g. delivery mode). Samples without a value "
-                     "are left out and counted.",
+                     "are left out and counted. A numeric column is read as labels, named as written (1, not 1.0).",
             "subject": "Optional: each sample's subject (e.g. child ID), to show a subject's path.",
             "projection": "How the embeddings become two axes: 'pca' (linear, axes comparable across runs) or 'tsne'.",
             "max_time_points": "Most points on a mean path: with more distinct times, times are pooled into this many "

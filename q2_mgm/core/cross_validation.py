@@ -293,7 +293,8 @@ def run_fold(plan: FoldPlan, number: int, report: Callable[[str], None] = print,
     recipes' explanations run.
     TransferError where `number` is not one of the plan's folds, or a needed model is missing."""
     if not 1 <= number <= len(plan.fold_names):
-        raise TransferError(f"fold must be between 1 and {len(plan.fold_names)} (this plan's folds), not {number}.")
+        raise TransferError(f"fold must be between 1 and {len(plan.fold_names)} (this plan's folds), not {number}: "
+                            f"run cross-validate-fold with --p-fold 1 to {len(plan.fold_names)}, once for each.")
     fold = plan.folds()[number - 1]
     encoded, classes, mean, std = encode_targets(plan.targets, plan.task)
     settings = plan.settings
@@ -369,13 +370,15 @@ def collate_folds(plan: FoldPlan, results: Sequence[FoldResult],
     expected = list(range(1, len(plan.fold_names) + 1))
     if numbers != expected:
         raise TransferError(f"Expected the results of folds {expected[0]}-{expected[-1]} once each; got folds "
-                            f"{', '.join(map(str, numbers)) or 'none'}.")
+                            f"{', '.join(map(str, numbers)) or 'none'}. Run cross-validate-fold on these folds for "
+                            "each fold missing, and pass every fold's result once.")
     methods = plan.settings["methods"]
     for result in results:
         if result.record["methods"] != methods or result.record["task"] != plan.task or \
                 result.record["name"] != plan.fold_names[result.record["fold"] - 1]:
             raise TransferError(f"The result of fold {result.record['fold']} was not made from these folds "
-                                "(its fold name, task or methods differ).")
+                                "(its fold name, task or methods differ): run cross-validate-fold on these folds "
+                                "(the same --i-folds) and pass its results.")
     ordered = sorted(results, key=lambda r: r.record["fold"])
     frames = []
     for method in methods:

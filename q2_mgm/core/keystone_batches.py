@@ -198,7 +198,7 @@ def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column:
         grouping = f"metadata column {column.name!r}"
         _, (values,) = samples_with_values(corpus.samples.index, [(column.name, column)], KeystoneError, report,
                                            missing_samples="ignore")
-        groups, unexplained = _summarised_classes(values.astype(str), trained.labels, grouping, report)
+        groups, unexplained = _summarised_classes(id_names(values), trained.labels, grouping, report)
     token_ids = encode(corpus.samples.sentence, vocabulary)
     report(f"features of {len(token_ids)} samples from the frozen encoder, each of the "
            f"{batch_values.nunique()} batches of {batches.name!r} standardised on its own samples")

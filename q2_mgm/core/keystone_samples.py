@@ -97,10 +97,12 @@ def sample_groups(corpus: Corpus, column: Optional[pd.Series], model: KeystoneMo
     if column is not None:
         _, (values,) = samples_with_values(corpus.samples.index, [(column.name, column)], KeystoneError, report,
                                            missing_samples="ignore")
-        return values.astype(str), f"metadata column {column.name!r}"
+        return id_names(values), f"metadata column {column.name!r}"
     if model.classifier is None:
         raise KeystoneError("With a pretrained model, keystone-genera needs a categorical metadata column to group "
-                            "the samples by (e.g. delivery mode); pass `metadata`.")
+                            "the samples by (e.g. delivery mode; a numeric column is read as labels): pass it as "
+                            "`metadata` (--m-metadata-file FILE --m-metadata-column COLUMN), or use a fine-tuned "
+                            "classifier, whose predicted classes group the samples.")
     classifier = model.classifier
     abundances = corpus.abundance_table() if classifier.forest is not None else None
     predicted = classifier.predict_classes(predict(classifier, token_ids, device, abundances))

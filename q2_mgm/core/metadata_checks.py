@@ -26,9 +26,9 @@ def _shown(value) -> str:
 
 def id_names(values: pd.Series) -> pd.Series:
     """IDs (of studies, batches, subjects) as text. QIIME 2 reads a column of IDs written as numbers (1, 2, 3) as
-    Numeric, and its values as floats: they are named as written (1, not 1.0)."""
+    Numeric, and its values as floats: they are named as written (1, not 1.0). A missing value stays missing."""
     if not pd.api.types.is_numeric_dtype(values):
-        return values.astype(str)
+        return values.astype(str).where(values.notna(), values)
     return values.map(lambda v: v if pd.isna(v) else (str(int(v)) if float(v).is_integer() else f"{v:g}"))
 
 

@@ -136,10 +136,10 @@ def pool(real: pd.DataFrame, real_labels: pd.Series, synthetic: pd.DataFrame, sy
         if len(small):
             more = f"Generate at least {MIN_SAMPLES} samples of it (generate's n_per_label)" if source == SYNTHETIC \
                 else f"Give at least {MIN_SAMPLES} real samples of it"
-            raise RealismError(f"Label {small.index[0]!r} has {small.iloc[0]} {source} samples; every label needs "
-                               f"at least {MIN_SAMPLES} real and {MIN_SAMPLES} synthetic samples for "
-                               f"{N_FOLDS}-fold cross-validation. {more}, or leave that label out of the {source} "
-                               "labels (samples without a label are left out).")
+            raise RealismError(f"Label {small.index[0]!r} has {small.iloc[0]} {source} samples in {labels.name!r}; "
+                               f"every label needs at least {MIN_SAMPLES} real and {MIN_SAMPLES} synthetic samples "
+                               f"for {N_FOLDS}-fold cross-validation. {more}, or leave that label out of the "
+                               f"{source} labels (samples without a label are left out).")
     kept = {source: labels[labels.isin(shared)] for source, (_, labels, _) in sides.items()}
     profiles = pd.concat({source: sides[source][0].loc[kept[source].index] for source in sides},
                          names=["source", "sample_id"]).fillna(0.0)

@@ -37,7 +37,7 @@ def align(embeddings: pd.DataFrame, time: pd.Series, group: pd.Series,
     times = pd.to_numeric(time, errors="coerce")
     if times.notna().sum() == 0:
         raise TrajectoryError(f"The time column {time.name!r} holds no numbers; pass a numeric column (e.g. month).")
-    frame = pd.DataFrame({"time": times, "group": group.astype("string")})
+    frame = pd.DataFrame({"time": times, "group": id_names(group).astype("string")})  # 1, not 1.0
     frame["subject"] = pd.NA if subject is None else id_names(subject).astype("string")
     known = embeddings.index.isin(frame.index)
     frame = frame.reindex(embeddings.index)

@@ -7,7 +7,7 @@ import qiime2
 
 from .._formats import ModelFiles
 from .._progress import report
-from ..core.metadata_checks import check_min_samples
+from ..core.metadata_checks import check_min_samples, id_names
 from ..core.settings import REPORT
 from ..core.tokenizer import Corpus
 from ._render import html_table, overview_table, render_page, save_figure, subplots, write_tsv
@@ -20,7 +20,7 @@ DEFAULT_MAPS = 2  # attention maps shown when the user picks no samples: the fir
 
 
 def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
-                    metadata: qiime2.CategoricalMetadataColumn = None,
+                    metadata: qiime2.MetadataColumn = None,
                     subjects: qiime2.CategoricalMetadataColumn = None,
                     batches: qiime2.CategoricalMetadataColumn = None, method: str = REPORT["method"],
                     min_samples: int = REPORT["min_samples"], top_genera: int = REPORT["top_genera"],
@@ -31,13 +31,14 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
     from ..core.keystone_batches import check_batch_inputs
     from ..core.keystone_samples import score_samples
     check_corpus(corpus.samples.index)
+    # the classes as text, a numeric column's named as written (1, not 1.0), as the ID columns are read
+    class_of = None if metadata is None else id_names(metadata.to_series())
     if check_batch_inputs(model.path, method, None if batches is None else batches.name,
                           attention_samples is not None):
-        return _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, min_samples, top_genera,
-                                 n_bootstrap, confidence, random_state, device)
-    _check_before_scoring(corpus, model, metadata, subjects, method, min_samples)
-    scored = score_samples(corpus, model.path, None if metadata is None else metadata.to_series(), method, device,
-                           report)
+        return _batch_fit_report(output_dir, corpus, model, metadata, class_of, subjects, batches, min_samples,
+                                 top_genera, n_bootstrap, confidence, random_state, device)
+    _check_before_scoring(corpus, model, metadata, class_of, subjects, method, min_samples)
+    scored = score_samples(corpus, model.path, class_of, method, device, report)
     if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
         _check_rankable(corpus, scored.groups, subjects, min_samples, "the predicted classes")
     shown = _chosen_samples(scored, None if attention_samples is None else list(attention_samples.ids),
@@ -73,16 +74,15 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
     })
 
 
-def _batch_fit_report(output_dir, corpus, model, metadata, subjects, batches, min_samples, top_genera, n_bootstrap,
-                      confidence, random_state, device):
+def _batch_fit_report(output_dir, corpus, model, metadata, class_of, subjects, batches, min_samples, top_genera,
+                      n_bootstrap, confidence, random_state, device):
     """The page for a classifier fit with batches: each genus's effect on the decision per class (its
     contributions, core.keystone_batches), in the same layout; no attention maps and no tests on scores."""
     from ..core.keystone_batches import (explain_samples, long_contributions, other_share, sample_parts,
                                          summarise_effects)
     subject_of = None if subjects is None else subjects.to_series()
-    _check_before_scoring(corpus, model, metadata, subjects, "gradient", min_samples)
-    explained = explain_samples(corpus, model.path, None if metadata is None else metadata.to_series(),
-                                batches.to_series(), device, report)
+    _check_before_scoring(corpus, model, metadata, class_of, subjects, "gradient", min_samples)
+    explained = explain_samples(corpus, model.path, class_of, batches.to_series(), device, report)
     if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
         _check_rankable(corpus, explained.groups, subjects, min_samples, "the predicted classes")
     summary = summarise_effects(explained, subject_of, min_samples, n_bootstrap, confidence, random_state, report)
@@ -156,13 +156,13 @@ def _effect_table(rows, confidence):
     return html_table(shown, index=False)
 
 
-def _check_before_scoring(corpus, model, metadata, subjects, method, min_samples):
+def _check_before_scoring(corpus, model, metadata, class_of, subjects, method, min_samples):
     """Before the model runs: does any sample to be explained have a subject (where subjects are given), and,
     with a metadata column, would every class (of the model's, for the gradient of a classifier) rank a genus?"""
     from ..core.keystone import check_subjects
     from ..core.keystone_samples import explained_groups
     groups = None if metadata is None else explained_groups(
-        model.path, metadata.to_series().reindex(corpus.samples.index).dropna().astype(str), method)
+        model.path, class_of.reindex(corpus.samples.index).dropna().astype(str), method)
     if subjects is not None:
         check_subjects(corpus.samples.index if groups is None else groups.index, subjects.to_series())
     if groups is not None:

@@ -15,7 +15,7 @@ COLOURS = matplotlib.colormaps["tab10"].colors
 
 
 def trajectory(output_dir: str, embeddings: skbio.OrdinationResults, time: qiime2.NumericMetadataColumn,
-               group: qiime2.CategoricalMetadataColumn, subject: qiime2.CategoricalMetadataColumn = None,
+               group: qiime2.MetadataColumn, subject: qiime2.CategoricalMetadataColumn = None,
                projection: str = "pca", max_time_points: int = 25, random_state: int = 0) -> None:
     result = trajectories(embeddings.samples, time.to_series(), group.to_series(),
                           None if subject is None else subject.to_series(), projection, max_time_points, random_state)

@@ -1,6 +1,8 @@
 """The metadata checks' errors (issue 19 item 3): each message with the test that applies its fix."""
 from . import GUARDED
 
+F = "tests/test_fixes_metadata.py::"
+
 MODULES = (
     "q2_mgm/core/metadata_checks.py",
     "q2_mgm/core/samples.py",
@@ -79,4 +81,43 @@ ADVICE = {
         "tests/test_keystone.py::test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes_explain",
     ("q2_mgm/core/keystone_batches.py", "_summarised_classes", "The samples of {} hold {} of the classifier's"):
         "tests/test_keystone.py::test_one_class_is_an_error_and_the_predicted_classes_as_advised_give_effects",
+    ("q2_mgm/core/cross_validation.py", "plan_folds", "Unknown recipe {}; choose one of {}."): NotInput(
+        "recipe's Choices(*RECIPES) in the registration of cross-validate-classification/-regression and "
+        "prepare-cross-validation refuses any other name before _plan runs (" + F + "test_a_recipe_or_projection_"
+        "outside_the_choices_is_refused_by_the_registration); guards direct use of core.cross_validation"),
+    ("q2_mgm/core/cross_validation.py", "plan_folds", "Every sample must be held out by exactly one fold; some"):
+        NotInput("the actions pass plan_folds the folds make_folds drew (actions.cross_validation._plan); a "
+                 "FoldPlan artifact stores each sample's fold, so no fold list of a user's reaches it: guards "
+                 "direct use of the core library"),
+    ("q2_mgm/core/cross_validation.py", "plan_folds", "Every sample must be held out by exactly one fold; {}"):
+        NotInput("the actions pass plan_folds the folds make_folds drew (actions.cross_validation._plan), each "
+                 "sample in one: guards direct use of the core library"),
+    ("q2_mgm/core/cross_validation.py", "plan_folds", "{} must train on every sample it does not hold out"):
+        NotInput("the actions pass plan_folds the folds make_folds drew (actions.cross_validation._plan), which "
+                 "train on every other sample in input order: guards direct use of the core library"),
+    ("q2_mgm/core/cross_validation.py", "plan_folds", "mgm_markers needs each sample's sentence"): NotInput(
+        "actions.cross_validation._plan always passes token_ids (every kept sample's sentence, encoded): guards "
+        "direct use of the core library"),
+    ("q2_mgm/core/cross_validation.py", "run_fold", "fold must be between 1 and {}"):
+        F + "test_fold_numbers_and_fold_results_as_advised_collate",
+    ("q2_mgm/core/cross_validation.py", "collate_folds", "Expected the results of folds {}-{} once each"):
+        F + "test_fold_numbers_and_fold_results_as_advised_collate",
+    ("q2_mgm/core/cross_validation.py", "collate_folds", "The result of fold {} was not made from these folds"):
+        F + "test_fold_numbers_and_fold_results_as_advised_collate",
+    ("q2_mgm/core/trajectories.py", "project", "projection must be one of {}, not {}."): NotInput(
+        "projection's Choices(*PROJECTIONS) in trajectory's registration refuses any other name before the "
+        "visualizer runs (" + F + "test_a_recipe_or_projection_outside_the_choices_is_refused_by_the_registration); "
+        "guards direct use of core.trajectories"),
+    ("q2_mgm/core/keystone_samples.py", "load_keystone_model", "keystone-genera scores genera per class; this model"):
+        F + "test_a_regressor_imported_as_a_classifier_and_a_classifier_as_advised",
+    ("q2_mgm/core/keystone_samples.py", "load_keystone_model", "This classifier was fit with batches: it predicts"):
+        NotInput("keystone_batches.check_batch_inputs reads the same training.json transfer record first "
+                 "(fit_with_batches) and sends a model fit with batches to keystone_batches.explain_samples, or "
+                 "refuses it; score_samples, which loads the model here, sees only models fit without batches"),
+    ("q2_mgm/core/keystone_samples.py", "sample_groups", "With a pretrained model, keystone-genera needs a"):
+        F + "test_a_pretrained_model_without_metadata_and_with_it_as_advised",
+    ("q2_mgm/core/keystone_batches.py", "explain_samples", "keystone-genera explains a classifier fit with batches"):
+        F + "test_a_regressor_imported_as_a_classifier_and_a_classifier_as_advised",
+    ("q2_mgm/core/keystone_batches.py", "explain_samples", "The across-study recipe reads the corpus's genus"):
+        F + "test_a_corpus_without_abundances_tokenized_again_as_advised_is_explained",
 }
