@@ -1,5 +1,5 @@
 """The metadata checks' errors (issue 19 item 3): each message with the test that applies its fix."""
-from . import GUARDED
+from . import GUARDED, NotInput
 
 F = "tests/test_fixes_metadata.py::"
 
