@@ -151,9 +151,9 @@ def test_a_label_short_of_samples_fixed_as_advised(mgm_plugin, real, synthetic, 
             return {"synthetic_table": made.table,
                     "synthetic_labels": made.sample_metadata.view(qiime2.Metadata).get_column("label")}
         inputs = {"real_table": frequency_table(counts), "real_labels": _column(delivery)}
-        with pytest.raises(RealismError, match="Label 'Cesarean' has 4 synthetic samples; every label needs at "
-                                               "least 5 real and 5 synthetic.*Generate at least 5 samples of it "
-                                               "\\(generate's n_per_label\\)"):
+        with pytest.raises(RealismError, match="Label 'Cesarean' has 4 synthetic samples in 'label'; every "
+                                               "label needs at least 5 real and 5 synthetic.*Generate at least 5 "
+                                               "samples of it \\(generate's n_per_label\\)"):
             _evaluate(mgm_plugin, tmp_path, **inputs, **generated(4))
         summary = _evaluate(mgm_plugin, tmp_path, **inputs, **generated(5))
         assert summary.n_synthetic.tolist() == [5, 5, 10]

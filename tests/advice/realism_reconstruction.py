@@ -38,7 +38,7 @@ ADVICE = {
         "sample without an MGM genus" + LIBRARY),
     (REALISM, "pool", "Real and synthetic samples share no label"):
         T + "test_synthetic_labels_that_share_none_relabelled_as_advised",
-    (REALISM, "pool", "Label {} has {} {} samples; every label needs at least"):
+    (REALISM, "pool", "Label {} has {} {} samples in {}; every label needs at least"):
         T + "test_a_label_short_of_samples_fixed_as_advised",
     (REALISM, "_check_max_samples", "max_samples must be at least"): NotInput(
         "evaluate-generated has no max_samples parameter: evaluate_generated calls realism_report with MAX_SAMPLES "
