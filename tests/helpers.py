@@ -151,13 +151,18 @@ def unpickle_as_an_unsafe_loader_would(payload):
 
 # --- model directory tampering: (change, words the core error names, words the QIIME 2 validation error names) ---
 
-def _edit_json(name, **changes):
+def edit_json(name, change):
+    """A tampering that rewrites the JSON file `name` of a directory with change(record) applied in place."""
     def edit(directory):
         path = directory / name
         record = json.loads(path.read_text())
-        record.update(changes)
+        change(record)
         path.write_text(json.dumps(record))
     return edit
+
+
+def _edit_json(name, **changes):
+    return edit_json(name, lambda record: record.update(changes))
 
 
 def _append_token(directory):

@@ -3,7 +3,6 @@ provoked the way a user meets it, then with the advised fix applied and the acti
 tests/advice/forest_training.py lists each message with its test. Real data (the twins) on the tiny model: the
 encoder's one layer frozen, its head fit exactly and a small RandomForest blended in, in seconds."""
 import dataclasses
-import json
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,7 @@ from q2_mgm.core.tokenizer import Corpus
 from q2_mgm.core.training import TrainingError
 
 from .core.test_forest import first_inner, first_leaf, replaced, set_at, tamper
-from .helpers import frequency_table, subset_corpus
+from .helpers import edit_json, frequency_table, subset_corpus
 
 RECIPE = {"freeze_layers": 1, "forest_trees": 10}  # the tiny model's one layer frozen: its head is fit exactly
 
@@ -186,17 +185,8 @@ def test_a_baseline_table_of_the_test_samples_alone_is_refused_and_the_whole_tab
 # --- a damaged supervised model (hand-edited or broken files): refused on import, naming the file, the problem and
 # the action to run again; the model re-created by that action imports and predicts ---
 
-def _edit(name, change):
-    def edit(directory):
-        path = directory / name
-        record = json.loads(path.read_text())
-        change(record)
-        path.write_text(json.dumps(record))
-    return edit
-
-
 def _training(change):
-    return _edit("training.json", change)
+    return edit_json("training.json", change)
 
 
 def _remove(name):

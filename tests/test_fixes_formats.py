@@ -17,7 +17,7 @@ from q2_mgm.core import schemas
 from q2_mgm.core.cross_validation_store import CrossValidation, FoldPlan, FoldResult
 from q2_mgm.core.tokenizer import Corpus
 
-from .helpers import (TAMPERINGS, frequency_table, plain_pickle_bytes, read_genus_table, read_metadata,
+from .helpers import (TAMPERINGS, edit_json, frequency_table, plain_pickle_bytes, read_genus_table, read_metadata,
                       rewrite_qza)
 
 REMAKE = "To get a valid one, restore"
@@ -105,15 +105,6 @@ def _cell(name, line, column, value):
     return _lines(name, change)
 
 
-def _json(name, change):
-    def damage(directory):
-        path = directory / name
-        record = json.loads(path.read_text())
-        change(record)
-        path.write_text(json.dumps(record))
-    return damage
-
-
 def _arrays(change):
     """features.safetensors written again with change(arrays) applied (a dict of numpy arrays)."""
     def damage(directory):
@@ -170,18 +161,18 @@ DAMAGES = {
     "vocab.txt a token longer": ("model", TAMPERINGS["vocab.txt one token longer"][0],
                                  "vocab.txt lists 9670 tokens but config.json's vocab_size is 9669.* restore the "
                                  "artifact's files as qiime mgm general-model or pretrain wrote them"),
-    "training.json without labels": ("supervised", _json("training.json", lambda r: r.pop("labels")),
+    "training.json without labels": ("supervised", edit_json("training.json", lambda r: r.pop("labels")),
                                      "training.json lacks 'labels'.* restore the artifact's files as qiime mgm "
                                      "fine-tune or train wrote them"),
-    "generator without label tokens": ("generator", _json("pretraining.json", lambda r: r.update(label_tokens=[])),
+    "generator without label tokens": ("generator", edit_json("pretraining.json", lambda r: r.update(label_tokens=[])),
                                        "pretraining.json lists no label_tokens.* restore pretraining.json as qiime "
                                        "mgm pretrain-generator wrote it"),
-    "generator with an unknown label": ("generator", _json("pretraining.json",
+    "generator with an unknown label": ("generator", edit_json("pretraining.json",
                                                            lambda r: r.update(label_tokens=["<label_ghost>"])),
                                         "pretraining.json names label tokens that vocab.txt lacks "
                                         "\\(<label_ghost>\\)\\. .* restore pretraining.json as qiime mgm "
                                         "pretrain-generator"),
-    "reconstructor of no kind": ("reconstructor", _json("reconstructor.json", lambda r: r.update(kind="magic")),
+    "reconstructor of no kind": ("reconstructor", edit_json("reconstructor.json", lambda r: r.update(kind="magic")),
                                  "reconstructor.json names reconstructor kind 'magic'.* restore the artifact's "
                                  "files as qiime mgm fit-reconstructor wrote them"),
     # the labels of generated samples and the training history
@@ -200,7 +191,7 @@ DAMAGES = {
                                           f"qiime mgm {CV}"),
     "cross_validation.json not JSON": ("cross_validation", _rewrite("cross_validation.json", lambda t: t[:-10]),
                                        f"Not valid JSON: .* {REMAKE} cross_validation.json as qiime mgm {CV}"),
-    "cross_validation.json without methods": ("cross_validation", _json("cross_validation.json",
+    "cross_validation.json without methods": ("cross_validation", edit_json("cross_validation.json",
                                                                         lambda r: r.pop("methods")),
                                               "cross_validation.json lacks methods\\. .* restore the artifact's "
                                               f"files as qiime mgm {CV}"),
@@ -228,13 +219,13 @@ DAMAGES = {
                                   "meta_analysis.tsv has the columns taxon, hedges_g.*; expected genus, hedges_g.* "
                                   "restore the artifact's files"),
     # the fold plan (load_fold_plan)
-    "folds.json without genera": ("folds", _json("folds.json", lambda r: r.pop("genera")),
+    "folds.json without genera": ("folds", edit_json("folds.json", lambda r: r.pop("genera")),
                                   "folds.json lacks genera\\. .* restore the artifact's files as qiime mgm "
                                   "prepare-cross-validation wrote them"),
-    "folds.json of another task": ("folds", _json("folds.json", lambda r: r.update(task="survival")),
+    "folds.json of another task": ("folds", edit_json("folds.json", lambda r: r.update(task="survival")),
                                    "folds.json: task 'survival' is not classification or regression\\. .* restore "
                                    "the artifact's files as qiime mgm prepare-cross-validation"),
-    "folds.json of unknown methods": ("folds", _json("folds.json", lambda r: r.update(methods=["ridge"])),
+    "folds.json of unknown methods": ("folds", edit_json("folds.json", lambda r: r.update(methods=["ridge"])),
                                       "folds.json: methods must start with the recipe and name known recipes .* "
                                       "restore the artifact's files as qiime mgm prepare-cross-validation"),
     "features.safetensors without likelihood": ("folds", _arrays(lambda a: a.pop("likelihood")),
@@ -266,7 +257,7 @@ DAMAGES = {
                                   "folds.json asks for mgm_markers, and features.safetensors holds no sentences.* "
                                   "restore the artifact's files as qiime mgm prepare-cross-validation"),
     # one fold's result (load_fold_result)
-    "fold.json without seconds": ("fold", _json("fold.json", lambda r: r.pop("seconds")),
+    "fold.json without seconds": ("fold", edit_json("fold.json", lambda r: r.pop("seconds")),
                                   "fold.json lacks seconds\\. .* restore the artifact's files as qiime mgm "
                                   "cross-validate-fold wrote them"),
     "fold predictions of another method": ("fold", _rewrite("predictions.tsv",
@@ -274,7 +265,7 @@ DAMAGES = {
                                            "predictions.tsv holds the methods batch-clr-logistic, batch-mgm-logistic,"
                                            " ridge; fold.json lists .* restore the artifact's files as qiime mgm "
                                            "cross-validate-fold"),
-    "fold.json seconds of a method less": ("fold", _json("fold.json", lambda r: r["seconds"].pop("random-forest")),
+    "fold.json seconds of a method less": ("fold", edit_json("fold.json", lambda r: r["seconds"].pop("random-forest")),
                                            "fold.json: seconds must name each method once\\. .* restore the "
                                            "artifact's files as qiime mgm cross-validate-fold"),
     "fold effects of another fold": ("fold", _rewrite("effects.tsv", lambda t: t.replace("\tfold 1\t", "\tfold 9\t")),

@@ -23,8 +23,8 @@ training samples' scales and the blend's calibration into one matrix (`_linear_m
   length whose genera have no identity: on 40 UC_Amplicon samples its median completeness gap at 16 steps was 0.7%,
   against 4.4% from all-zero embeddings, core.keystone's baseline). They add up to the part at the sentence less the
   part at the baseline, up to the quadrature's completeness gap, reported per sample (`gap`, and `relative_gap` of
-  the part's change along the path). Each genus's MGM contribution is then centred on its batch's average, as the CLR part's
-  batch-standardised values are, so that both parts are relative to the batch and a genus the sample lacks
+  the part's change along the path). Each genus's MGM contribution is then centred on its batch's average, as the
+  CLR part's batch-standardised values are, so that both parts are relative to the batch and a genus the sample lacks
   contributes minus the batch's average of that genus's contributions.
 - the rest of the score is not any genus's: the MGM part at the baseline less the batch's average of it (what
   sentences of that length score) and the sentence-length feature (`other`).

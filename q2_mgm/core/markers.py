@@ -124,7 +124,8 @@ def consistent_markers(effects: pd.DataFrame, task: str, classes: Sequence[str],
     one way over the held-out groups, from its fold_effects rows (every fold; n_samples held out in all).
 
     A group counts for a genus where its effect could be computed (the genus's CLR varies there, and the fold's
-    training samples hold the genus: core.cross_validation.fold_markers) and some held-out sample holds it. Per genus and target, its direction is the sign of the mean effect over those groups;
+    training samples hold the genus: core.cross_validation.fold_markers) and some held-out sample holds it. Per
+    genus and target, its direction is the sign of the mean effect over those groups;
     points_to is the target (positive) or, with two classes, the other class (negative; with more, "not <class>";
     for numbers `lower`); with more than two classes the target whose consistent_effect is largest is kept.
     groups_agreeing: groups whose effect has that sign, of `groups`; median_position: the genus's median place in

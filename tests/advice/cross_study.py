@@ -1,4 +1,5 @@
-"""The cross-study recipes, their explanations, markers and the meta-analysis: each error message with the test that applies its fix (see tests/advice/__init__.py)."""
+"""The cross-study recipes, their explanations, markers and the meta-analysis: each error message with the test that
+applies its fix (see tests/advice/__init__.py)."""
 from . import NotInput
 
 MODULES = (

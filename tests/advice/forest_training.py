@@ -1,4 +1,5 @@
-"""Fine-tuning, the forests and the supervised actions: each error message with the test that applies its fix (see tests/advice/__init__.py)."""
+"""Fine-tuning, the forests and the supervised actions: each error message with the test that applies its fix (see
+tests/advice/__init__.py)."""
 from . import NotInput
 
 MODULES = (

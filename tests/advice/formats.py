@@ -1,4 +1,5 @@
-"""The artifact formats' validation and the transformers: each error message with the test that applies its fix (see tests/advice/__init__.py).
+"""The artifact formats' validation and the transformers: each error message with the test that applies its fix (see
+tests/advice/__init__.py).
 
 A user meets these by importing or hand-editing an artifact, so every one is input: the message names the file, the
 fault and the way to a valid one (the file restored as the action that writes it wrote it, or that action run

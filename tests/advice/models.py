@@ -1,4 +1,5 @@
-"""Models, vocabularies, tokenization and inference: each error message with the test that applies its fix (see tests/advice/__init__.py)."""
+"""Models, vocabularies, tokenization and inference: each error message with the test that applies its fix (see
+tests/advice/__init__.py)."""
 from . import GUARDED, NotInput
 
 MODULES = (
