@@ -126,6 +126,18 @@ class TestValidationSplit:
         if task == "classification":  # stratified: every class on both sides
             assert set(targets[train]) == set(targets[validation]) == set(targets)
 
+    def test_the_smallest_fraction_the_actions_take_splits_a_small_cohort_of_mixed_groups(self, twins):
+        """validation_fraction 0.05 (fine-tuning's lower end) asked StratifiedGroupKFold for 20 folds, which it
+        refuses where every class has fewer samples (a small cohort whose groups, sites or runs, mix the classes);
+        the folds are capped so the split is made."""
+        every = encode_targets(twins["labels"], "classification")[0]
+        targets = every[np.sort(np.concatenate([np.flatnonzero(every == c)[:18] for c in (0, 1)]))]
+        groups = np.repeat(np.arange(12), 3).astype(str)  # 18 of each class in 12 groups of 3: mixed classes
+        assert pd.Series(targets).groupby(groups).nunique().max() == 2
+        train, validation = validation_split(targets, groups, 0.05, "classification", 0)
+        assert len(validation) and not set(groups[train]) & set(groups[validation])
+        assert set(targets[train]) == set(targets)  # every class trains
+
     @pytest.mark.parametrize("seed", range(6))
     def test_groups_of_one_class_are_balanced(self, ecam, seed):
         """ECAM: each child has one delivery mode; validation holds children of both modes in proportion."""

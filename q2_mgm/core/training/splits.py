@@ -80,8 +80,11 @@ def validation_split(targets: np.ndarray, groups: Optional[np.ndarray], fraction
             by_group = _split_groups_by_their_class(targets, groups, fraction, random_state)
             if by_group is not None:
                 return by_group
-            splitter = StratifiedGroupKFold(n_splits=max(2, round(1 / fraction)), shuffle=True,
-                                            random_state=random_state)
+            # one fold of round(1 / fraction) held out; no more folds than groups, nor than the largest class has
+            # samples (StratifiedGroupKFold refuses that): a small cohort then holds out a larger share
+            largest = np.unique(targets, return_counts=True)[1].max()
+            n_splits = max(2, min(round(1 / fraction), len(np.unique(groups)), largest))
+            splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
             return next(splitter.split(index, targets, groups))
         return next(GroupShuffleSplit(1, test_size=fraction, random_state=random_state).split(index, groups=groups))
     if task == "classification":
