@@ -253,6 +253,9 @@ DAMAGES = {
     "token_lengths not adding up": ("folds", _arrays(lambda a: a["token_lengths"].__setitem__(0, 10 ** 6)),
                                     "features.safetensors: token_lengths must give each of the 40 samples' sentence "
                                     "length.* restore the artifact's files as qiime mgm prepare-cross-validation"),
+    "abundances negative": ("folds", _arrays(lambda a: a["abundances"].__setitem__((0, 0), -0.5)),
+                            "features.safetensors: abundances must be relative abundances .* restore the artifact's "
+                            "files as qiime mgm prepare-cross-validation"),
     "no sentences with markers": ("folds", _arrays(lambda a: [a.pop("tokens"), a.pop("token_lengths")]),
                                   "folds.json asks for mgm_markers, and features.safetensors holds no sentences.* "
                                   "restore the artifact's files as qiime mgm prepare-cross-validation"),

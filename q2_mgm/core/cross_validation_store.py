@@ -258,6 +258,10 @@ def load_fold_plan(directory: PathLike) -> FoldPlan:
         raise FoldsFormatError(f"{schemas.FOLDS_FEATURES_FILE}'s arrays ({shapes}) do not match the {n} samples of "
                                f"{schemas.FOLDS_SAMPLES_FILE} and the {len(meta['genera'])} genera of "
                                f"{schemas.FOLDS_RECORD_FILE}.")
+    abundances = arrays["abundances"]
+    if not np.isfinite(abundances).all() or (abundances < 0).any() or (abundances > 1).any():
+        raise FoldsFormatError(f"{schemas.FOLDS_FEATURES_FILE}: abundances must be relative abundances (0 to 1, "
+                               "finite), as the corpus holds them.")
     fold_of = samples["fold"].to_numpy()
     if not np.issubdtype(fold_of.dtype, np.integer) or \
             sorted(set(fold_of.tolist())) != list(range(1, len(meta["fold_names"]) + 1)):

@@ -63,6 +63,7 @@ ADVICE = {
     (STORE, "load_fold_plan", "{} is missing or not safetensors ({})."): DAMAGED,
     (STORE, "load_fold_plan", "{} holds {}; expected {}, and {} where mgm_markers are asked for."): DAMAGED,
     (STORE, "load_fold_plan", "{}'s arrays ({}) do not match the {} samples of {}"): DAMAGED,
+    (STORE, "load_fold_plan", "{}: abundances must be relative abundances"): DAMAGED,
     (STORE, "load_fold_plan", "{}: every fold 1-{} of {} must hold out samples, and no other."): DAMAGED,
     (STORE, "load_fold_plan", "{}: {}"): DAMAGED,  # a batch of samples.tsv too small to standardise
     (STORE, "load_fold_plan", "{}: token_lengths must give each of the {} samples' sentence length"): DAMAGED,
