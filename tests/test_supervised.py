@@ -25,7 +25,7 @@ from q2_mgm.core.training import (TrainedModel, TrainingError, load_blended_fore
                                   sequence_model)
 from q2_mgm.core.vocab import Vocabulary
 
-from .helpers import assert_refused, rewrite_qza, subset_corpus
+from .helpers import assert_refused, read_metadata, rewrite_qza, subset_corpus
 
 pytestmark = [pytest.mark.filterwarnings("ignore:The least populated class in y:UserWarning"),
               pytest.mark.one_torch_thread]
@@ -517,3 +517,29 @@ def test_regress_samples(ecam_regress_samples, tmp_path):
     assert (summary.MAE > 0).all() and (summary.MAE < 15).all()  # months; ages span 0-28
     assert np.isfinite(summary.R2).all() and (summary.R2 <= 1).all()
     assert (summary["test samples"] == len(predictions.view(pd.Series))).all()
+
+
+def test_batches_validate_three_classes_one_against_the_rest_and_name_a_batch_lacking_one(
+        mgm_plugin, tiny_model, twins_corpus_artifact):
+    """fine-tune with batches gave no validation at all for more than two classes (a new user's trial). On the
+    twins' three BMI classes with the time point as batch: each held-out batch holding every class is scored by
+    one-class-against-the-rest ROC AUC, averaged; where batch 2 lacks Overwt, it is named as not scored (and batch
+    1, whose holding out leaves Overwt untrained, as not validated)."""
+    frame = read_metadata("twins")
+    frame["timepoint"] = frame["timepoint"].astype(str)
+    metadata = qiime2.Metadata(frame[["bmi_category", "timepoint"]])
+    _, history = mgm_plugin.actions.fine_tune(corpus=twins_corpus_artifact, model=tiny_model,
+                                              metadata=metadata.get_column("bmi_category"), task="classification",
+                                              batches=metadata.get_column("timepoint"), epochs=1, device="cpu")
+    scores = history.view(pd.DataFrame).iloc[-1]
+    per_batch = [f"validation_auc ({t} held out)" for t in ("1", "2")]
+    assert 0 <= scores["validation_auc"] <= 1 and scores[per_batch].notna().all()
+    assert scores["validation_auc"] == pytest.approx(scores[per_batch].mean())
+    fewer = frame[~((frame["timepoint"] == "2") & (frame["bmi_category"] == "Overwt"))]
+    metadata = qiime2.Metadata(fewer[["bmi_category", "timepoint"]])
+    corpus = subset_corpus(twins_corpus_artifact, fewer.index)
+    _, history = mgm_plugin.actions.fine_tune(corpus=corpus, model=tiny_model,
+                                              metadata=metadata.get_column("bmi_category"), task="classification",
+                                              batches=metadata.get_column("timepoint"), epochs=1, device="cpu")
+    columns = set(history.view(pd.DataFrame).columns)
+    assert {"validation_auc (1 not validated)", "validation_auc (2 not scored: lacks Overwt)"} <= columns

@@ -24,8 +24,9 @@ def _leave_one_batch_out(data, targets, task, classes, settings, report):
     per batch that could not be validated}, samples validated, a classifier's decision rule chosen on the held-out
     batches' probabilities); nothing with one batch (the most probable class is then called). A batch is not
     validated where holding it out leaves a class without training samples (metadata_checks.unvalidated_batches):
-    its samples are then only trained on. A held-out batch of one class is predicted (the decision rule reads it)
-    but has no ROC AUC: a NaN entry names it too."""
+    its samples are then only trained on. With more than two classes a batch's ROC AUC is one class against the
+    rest, averaged over the classes. A held-out batch that lacks a class is predicted (the decision rule reads it)
+    but has no ROC AUC: a NaN entry names it and the classes it lacks ('one class' with two)."""
     if len(np.unique(data.batches)) < 2:
         report("one batch only: no leave-one-batch-out validation")
         return {}, 0, None
@@ -51,18 +52,22 @@ def _leave_one_batch_out(data, targets, task, classes, settings, report):
         decision = choose_decision_rule(held_out[[CV_PROBABILITY_PREFIX + c for c in classes]].to_numpy(), truth,
                                         classes, np.bincount(truth, minlength=len(classes)) / len(truth))
         report(decision.summary())
-    scores, one_class = {}, []
+    scores, lacking = {}, {}
     for batch, frame in held_out.groupby("fold"):
         if task == "regression":
             scores[batch] = mean_absolute_error(frame["truth"], frame["prediction"])
         elif frame["truth"].nunique() == len(classes) == 2:
             scores[batch] = roc_auc_score(frame["truth"] == classes[1], frame[CV_PROBABILITY_PREFIX + classes[1]])
-        elif len(classes) == 2:  # held out and predicted (the decision rule reads it), but ROC AUC needs 2 classes
-            one_class.append(batch)
-    if one_class:
-        report(f"leave-one-batch-out: batch {', '.join(map(repr, one_class))} held out but not scored: it holds "
-               "one class only, and ROC AUC needs two")
-        not_validated.update({f"{name} ({batch} not scored: one class)": float("nan") for batch in one_class})
+        elif frame["truth"].nunique() == len(classes):  # one class against the rest, averaged over the classes
+            scores[batch] = roc_auc_score(frame["truth"], frame[[CV_PROBABILITY_PREFIX + c for c in classes]],
+                                          multi_class="ovr", labels=classes)
+        else:  # held out and predicted (the decision rule reads it), but its ROC AUC needs every class
+            lacking[batch] = [c for c in classes if c not in set(frame["truth"])]
+    for batch, missing in lacking.items():
+        reason = "one class" if len(classes) == 2 else f"lacks {', '.join(map(str, missing))}"
+        report(f"leave-one-batch-out: batch {batch!r} held out but not scored ({reason}): its ROC AUC needs every "
+               "class")
+        not_validated[f"{name} ({batch} not scored: {reason})"] = float("nan")
     if not scores:
         return not_validated, len(held_out), decision
     report(f"leave-one-batch-out {name}: " + ", ".join(f"{b} {s:.3f}" for b, s in scores.items())
