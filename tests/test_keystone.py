@@ -406,8 +406,8 @@ def test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes
     group = qiime2.CategoricalMetadataColumn(frame.Group)
     unbatched = frame.study.copy()
     unbatched.iloc[0] = np.nan
-    with pytest.raises(KeystoneError, match=rf"1 sample\(s\) have no batch in 'study' \({frame.index[0]}\).*filter "
-                                            "those samples out of the corpus"):
+    with pytest.raises(KeystoneError, match=rf"1 sample\(s\) have no batch in 'study' \({frame.index[0]}\).*leave "
+                                            "those samples out: qiime feature-table filter-samples on the table"):
         mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_model, metadata=group, method="gradient",
                                            batches=qiime2.CategoricalMetadataColumn(unbatched), min_samples=1)
     filtered = subset_corpus(corpus, frame.index[1:])

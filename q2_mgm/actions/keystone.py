@@ -99,7 +99,7 @@ def register(plugin):
                                            "higher abundance of it points to (0 elsewhere and where undefined). "
                                            "q2-sample-classifier's heatmap and metadata "
                                            "tabulate read it."},
-        name="Keystone genera from attention",
+        name="Keystone genera from attention or attribution",
         description="Score every genus of every sample by the attention (or attribution) the model gives it, and "
                     "summarise the scores per group, as MGM's paper did to find delivery-mode keystone genera. "
                     "A classifier fit with batches is explained by each genus's contribution to its decision "

@@ -43,7 +43,9 @@ def encode(sentences: Iterable[str], vocabulary: Vocabulary) -> List[np.ndarray]
             f"The corpus holds {len(unknown)} tokens that the model's vocabulary lacks (for example "
             f"{', '.join(sorted(unknown)[:3])}): the corpus and the model were made with different vocabularies. "
             "Use a model on MGM's vocabulary, which reads every corpus tokenize makes: general-model, or a model "
-            "pretrained or fine-tuned from it (or the model the corpus was made for).")
+            "pretrained or fine-tuned from it (or the model the corpus was made for). Where the model already is "
+            "one of these, the corpus holds tokens tokenize never writes (edited by hand): tokenize the table "
+            "again.")
     return encoded
 
 

@@ -91,7 +91,8 @@ def batch_of_each_sample(sample_ids: pd.Index, batches: pd.Series) -> pd.Series:
         missing = values.index[values.isna()]
         raise KeystoneError(f"{len(missing)} sample(s) have no batch in {batches.name!r} ({listed(missing, 5)}); "
                             "this model standardises each batch on its own samples, so every sample needs one, as "
-                            "predict-classification needs. Fill them in, or filter those samples out of the corpus.")
+                            "predict-classification needs. Fill them in, or leave those samples out: qiime "
+                            "feature-table filter-samples on the table, then tokenize it again.")
     values = id_names(values).rename(batches.name)
     counts = values.value_counts().sort_values(kind="stable")
     if counts.iloc[0] < MIN_BATCH_SAMPLES:
@@ -111,7 +112,7 @@ def _summarised_classes(groups: pd.Series, labels: List[str], grouping: str,
     unexplained = groups[~known]
     if len(unexplained):
         report(f"{len(unexplained)} of {len(groups)} samples are of a class the model does not know "
-               f"({', '.join(sorted(map(str, set(unexplained))))}): explained, not summarised, listed on the page")
+               f"({', '.join(sorted(map(str, set(unexplained))))}): explained, not summarised (keystone-report lists them on its page)")
     present = sorted(set(groups[known]), key=labels.index)
     if len(present) < 2:
         held = ", ".join(f"{c} ({n})" for c, n in groups.value_counts().sort_index().items())

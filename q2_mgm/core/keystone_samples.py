@@ -149,5 +149,5 @@ def _known_classes(groups: pd.Series, labels: List[str], grouping: str,
                             "metadata out (the classes the model predicts), or use method 'attention'.")
     if len(unexplained):
         report(f"left out {len(unexplained)} of {len(groups)} samples whose class the model does not know "
-               f"({', '.join(sorted(map(str, set(unexplained))))}): not explained, listed on the page")
+               f"({', '.join(sorted(map(str, set(unexplained))))}): not explained (keystone-report lists them on its page)")
     return groups[known], unexplained
