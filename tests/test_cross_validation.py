@@ -150,6 +150,26 @@ def test_folds():
                    "diagnosis")
 
 
+def test_a_class_too_small_for_stratified_k_fold_stops_the_pipeline_before_tokenizing(cohort, monkeypatch):
+    """A new user who followed 'leave groups out and use k-fold' met the class-size error only after tokenizing;
+    the pipeline now checks the metadata's classes first, and the advised cv runs."""
+    from qiime2.plugins import mgm
+    from q2_mgm.actions import corpus
+    table, metadata = cohort
+    frame = metadata.to_dataframe()
+    frame.loc[frame.index[:2], "Group"] = "Rare"  # two samples of a third class
+    artifact = qiime2.Artifact.import_data("FeatureTable[RelativeFrequency]", table)
+    group = qiime2.Metadata(frame).get_column("Group")
+    with monkeypatch.context() as patched:
+        patched.setattr(corpus, "tokenize_matrix", lambda *a, **k: pytest.fail("tokenized before the check"))
+        with pytest.raises(TransferError, match="Class 'Rare' of 'Group' has 2 samples, fewer than the cv=5 folds.*"
+                                                "--p-cv 2"):
+            mgm.actions.classify_samples_cv(table=artifact, metadata=group)
+    predictions, *_ = mgm.actions.classify_samples_cv(table=artifact, metadata=group, cv=2, n_estimators=20,
+                                                      mgm_markers=False)
+    assert set(predictions.view(pd.Series)) <= {"Case", "Control", "Rare"}
+
+
 def test_a_class_absent_from_the_training_side_of_a_fold_is_a_clear_error(cohort):
     from qiime2.plugins import mgm
     table, metadata = cohort

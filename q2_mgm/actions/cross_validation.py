@@ -22,8 +22,8 @@ from .._progress import report
 from .._types import MGMCorpus, MGMCrossValidation, MGMCrossValidationFolds, MGMFoldPredictions, MGMModel, Pretrained
 from ..core import schemas
 from ..core.cross_validation import (CROSS_VALIDATION as D, CV_STRATEGIES, check_fold_settings,
-                                     check_scored_folds, check_training_classes, collate_folds, make_folds, plan_folds,
-                                     run_fold, run_plan)
+                                     check_scored_folds, check_stratified_classes, check_training_classes,
+                                     collate_folds, make_folds, plan_folds, run_fold, run_plan)
 from ..core.cross_validation_store import CrossValidation, FoldPlan, FoldResult, fold_count
 from ..core.metadata_checks import check_columns, check_groups, check_target_varies, groups_of_one_class, id_names
 from ..core.samples import MISSING_SAMPLES as MISSING_DEFAULT, samples_left_out, samples_with_values
@@ -240,6 +240,8 @@ def _pipeline(ctx, task, table, taxonomy, max_length, harmonize_names, **paramet
     check_fold_settings(parameters["cv"], parameters["cv_strategy"],
                         None if groups is None else groups.to_series().dropna().nunique(),
                         None if groups is None else groups.name)  # before any work
+    if task == "classification" and groups is None:  # stratified k-fold: a class needs a sample in every fold
+        check_stratified_classes(values.astype(str).value_counts(), parameters["cv"], target.name)
     tokenize = ctx.get_action("mgm", "tokenize")
     prepare = ctx.get_action("mgm", "prepare_cross_validation")
     run_fold_action = ctx.get_action("mgm", "cross_validate_fold")

@@ -84,6 +84,21 @@ def check_fold_settings(cv: int, strategy: str, n_groups: Optional[int], groups_
                             f"{n_groups}; lower cv to {n_groups} or use cv_strategy 'leave-one-group-out'.")
 
 
+def check_stratified_classes(counts: pd.Series, cv: int, label_column: Optional[str] = None) -> None:
+    """TransferError where a class has fewer samples than the cv folds stratified k-fold puts one of each class in
+    (counts: samples per class, indexed by the class names, or by position where they are unnamed), naming the
+    class, the column and the fix. Run before any work by the pipelines, on the metadata's values, and again by
+    make_folds on the samples tokenization kept."""
+    smallest = int(counts.min())
+    if smallest < cv:
+        fix = (f"lower cv to {smallest} (--p-cv {smallest}), or merge the class with a related one"
+               if smallest >= 2 else "merge the class with a related one, or filter its sample out")
+        name = "A class" if isinstance(counts.index, pd.RangeIndex) else f"Class {counts.idxmin()!r}"
+        where = f" of {label_column!r}" if label_column else ""
+        raise TransferError(f"{name}{where} has {smallest} samples, fewer than the cv={cv} folds that stratified "
+                            f"k-fold puts one of each class in; {fix}.")
+
+
 def make_folds(targets: np.ndarray, groups: Optional[np.ndarray], cv: int, strategy: str, task: str,
                random_state: int, classes: Optional[Sequence[str]] = None, label_column: Optional[str] = None,
                groups_column: Optional[str] = None) -> List[Fold]:
@@ -106,14 +121,8 @@ def make_folds(targets: np.ndarray, groups: Optional[np.ndarray], cv: int, strat
             splits = list(splitter.split(index, targets, groups))
     elif task == "classification":
         counts = np.bincount(targets)
-        smallest = int(counts.min())
-        if smallest < cv:
-            fix = (f"lower cv to {smallest} (--p-cv {smallest}), or merge the class with a related one"
-                   if smallest >= 2 else "merge the class with a related one, or filter its sample out")
-            name = "A class" if classes is None else f"Class {classes[int(counts.argmin())]!r}"
-            where = f" of {label_column!r}" if label_column else ""
-            raise TransferError(f"{name}{where} has {smallest} samples, fewer than the cv={cv} folds that stratified "
-                                f"k-fold puts one of each class in; {fix}.")
+        check_stratified_classes(pd.Series(counts, index=None if classes is None else list(classes)[:len(counts)]),
+                                 cv, label_column)
         splits = StratifiedKFold(cv, shuffle=True, random_state=random_state).split(index, targets)
     else:
         splits = KFold(cv, shuffle=True, random_state=random_state).split(index)

@@ -51,7 +51,7 @@ ADVICE = {
         "tests/test_cases.py::TestCvOneGroup::test_the_fix_without_groups_runs",
     ("q2_mgm/core/cross_validation.py", "check_fold_settings", "k-fold with groups needs at least"):
         "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
-    ("q2_mgm/core/cross_validation.py", "make_folds", "{}{} has {} samples, fewer than the cv={} folds"):
+    ("q2_mgm/core/cross_validation.py", "check_stratified_classes", "{}{} has {} samples, fewer than the cv"):
         "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
     ("q2_mgm/core/cross_validation.py", "check_scored_folds", "Every held-out fold holds one class of {} only"):
         "tests/test_metadata_shapes.py::test_the_advised_fix_runs",
