@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import qiime2
 
-from .helpers import corpus_of, subset_corpus
+from .helpers import corpus_of
 
 pytestmark = pytest.mark.one_torch_thread
 
