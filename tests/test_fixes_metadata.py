@@ -80,32 +80,27 @@ def _as_classifier(model, tmp_path):
     return qiime2.Artifact.import_data("MGMModel[Classifier]", str(directory), MGMSupervisedModelDirFmt)
 
 
-def test_a_regressor_imported_as_a_classifier_and_a_classifier_as_advised(mgm_plugin, tiny_model, genera,
-                                                                          tmp_path):
+def test_a_regressor_fit_without_batches_refused_and_one_fit_with_them_as_advised_explained(mgm_plugin, tiny_model,
+                                                                                            genera, tmp_path):
+    """Imported as MGMModel[Regressor] or, as a user may import a regressor's directory, as MGMModel[Classifier]:
+    keystone-genera reads the task from training.json either way."""
     from q2_mgm.core.keystone import KeystoneError
     frame = _frame()
     corpus = corpus_of(genera, list(frame.index), 12)
-    fit = dict(corpus=corpus, model=tiny_model, epochs=1, device="cpu")
-    regressor, _ = mgm_plugin.actions.fine_tune(**fit, metadata=_column(frame, "age"), task="regression")
-    batch_regressor, _ = mgm_plugin.actions.fine_tune(**fit, metadata=_column(frame, "age"), task="regression",
-                                                      batches=_column(frame, "run"))
-    with pytest.raises(KeystoneError, match="this model is a regressor. Use a classifier"):
-        mgm_plugin.actions.keystone_genera(corpus=corpus, model=_as_classifier(regressor, tmp_path / "r"),
-                                           metadata=_column(frame, "status"), device="cpu")
-    with pytest.raises(KeystoneError, match="this model is a regressor. Use a classifier fine-tuned with batches"):
-        mgm_plugin.actions.keystone_genera(corpus=corpus, model=_as_classifier(batch_regressor, tmp_path / "b"),
-                                           metadata=_column(frame, "status"), batches=_column(frame, "run"),
-                                           method="gradient", device="cpu")
-    classifier, _ = mgm_plugin.actions.fine_tune(**fit, metadata=_column(frame, "status"), task="classification")
-    batch_classifier, _ = mgm_plugin.actions.fine_tune(**fit, metadata=_column(frame, "status"),
-                                                       task="classification", batches=_column(frame, "run"))
-    importance, = mgm_plugin.actions.keystone_genera(corpus=corpus, model=classifier,
-                                                     metadata=_column(frame, "status"), min_samples=1, device="cpu")
-    assert list(importance.view(pd.DataFrame).columns) == ["a", "b"]
-    importance, = mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_classifier,
-                                                     metadata=_column(frame, "status"), batches=_column(frame, "run"),
-                                                     method="gradient", min_samples=1, device="cpu")
-    assert list(importance.view(pd.DataFrame).columns) == ["a", "b"]
+    fit = dict(corpus=corpus, model=tiny_model, epochs=1, device="cpu", metadata=_column(frame, "age"),
+               task="regression")
+    regressor, _ = mgm_plugin.actions.fine_tune(**fit)
+    for model in (regressor, _as_classifier(regressor, tmp_path / "r")):
+        with pytest.raises(KeystoneError, match="This regressor was fit without batches.*Fine-tune the regressor "
+                                                "with batches"):
+            mgm_plugin.actions.keystone_genera(corpus=corpus, model=model, metadata=_column(frame, "age"),
+                                               device="cpu")
+    batch_regressor, _ = mgm_plugin.actions.fine_tune(**fit, batches=_column(frame, "run"))
+    for model in (batch_regressor, _as_classifier(batch_regressor, tmp_path / "b")):
+        importance, = mgm_plugin.actions.keystone_genera(corpus=corpus, model=model, metadata=_column(frame, "age"),
+                                                         batches=_column(frame, "run"), method="gradient",
+                                                         min_samples=1, device="cpu")
+        assert list(importance.view(pd.DataFrame).columns) == ["lower", "higher"]
 
 
 def test_a_corpus_without_abundances_tokenized_again_as_advised_is_explained(mgm_plugin, tiny_model, genera):

@@ -101,12 +101,16 @@ def test_a_pretrained_model_needs_a_column(mgm_plugin, ecam_subset_corpus_artifa
         mgm_plugin.actions.keystone_genera(corpus=ecam_subset_corpus_artifact, model=model_artifact)
 
 
-def test_a_regressor_is_refused(mgm_plugin, ecam_subset_corpus_artifact, ecam_metadata):
+def test_a_regressor_fit_without_batches_is_refused(mgm_plugin, ecam_subset_corpus_artifact, ecam_metadata):
+    """A regressor has no classes whose attention to compare: keystone-genera explains one fit with batches
+    (tests/test_keystone_regressor.py applies the advice)."""
     regressor, _ = mgm_plugin.actions.fine_tune(corpus=ecam_subset_corpus_artifact, task="regression",
                                                 metadata=ecam_metadata.get_column("month"), epochs=1,
                                                 freeze_layers=8)
-    with pytest.raises(TypeError, match=r"requires .*MGMModel\[Classifier \| Pretrained\].*MGMModel\[Regressor\]"):
-        mgm_plugin.actions.keystone_genera(corpus=ecam_subset_corpus_artifact, model=regressor)
+    with pytest.raises(KeystoneError, match="This regressor was fit without batches.*Fine-tune the regressor with "
+                                            "batches"):
+        mgm_plugin.actions.keystone_genera(corpus=ecam_subset_corpus_artifact, model=regressor,
+                                           metadata=ecam_metadata.get_column("month"))
 
 
 @pytest.fixture(scope="module")

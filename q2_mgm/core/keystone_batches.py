@@ -1,17 +1,19 @@
-"""keystone-genera and keystone-report for a classifier fine-tuned with batches: such a model predicts with the
-across-study recipe (core.transfer's mgm-transfer: linear models on the frozen model's pooled hidden states and
-the sentence's likelihood, and on CLR abundances, each batch standardised on its own samples), not with the
-attention of a classifier head, so its genera are scored by their contributions to its decision
-(core.contributions.explain) and summarised per class by their effect (core.markers.group_effects).
+"""keystone-genera and keystone-report for a model fit with batches (a classifier or a regressor): such a model
+predicts with the across-study recipe (core.transfer's mgm-transfer: linear models on the frozen model's pooled
+hidden states and the sentence's likelihood, and on CLR abundances, each batch standardised on its own samples),
+not with the attention of a network head, so its genera are scored by their contributions to its decision
+(core.contributions.explain) and summarised per group by their effect (core.markers.group_effects).
 
 Every sample of the corpus is explained, each batch standardised on all of its samples as predict-classification
-does, so a sample's contributions are those of the score predict-classification gives it with the same batches;
-only the samples of a class the model has are summarised (the others are listed), and no sample's contributions
-depend on the classes of the metadata column. Per class, a genus's effect is its mean contribution (CLR and MGM
-parts) to the class's log-odds in the class's samples less that in the others' (each class against the other;
-with two classes both get the same effect); its interval is a bootstrap of samples (subjects where given: each
-subject's contributions averaged first) within the class and within the others. Each class ranks the genera whose
-higher abundance points to it (points_to). Plain pandas in and out; `report` gets the progress."""
+(predict-regression) does, so a sample's contributions are those of the score prediction gives it with the same
+batches. A classifier's groups are its classes: only the samples of a class the model has are summarised (the
+others are listed). A regressor's groups are `higher` and `lower`: the samples whose value is above the median of
+the values summarised, and the rest (higher_or_lower); a regressor explains the prediction in the target's units.
+No sample's contributions depend on the metadata column. Per group, a genus's effect is its mean contribution (CLR
+and MGM parts) to the group's output in the group's samples less that in the others' (with two groups, higher
+and lower among them, both get the same effect); its interval is a bootstrap of samples (subjects where given:
+each subject's contributions averaged first) within the group and within the others. Each group ranks the genera
+whose higher abundance points to it (points_to). Plain pandas in and out; `report` gets the progress."""
 import dataclasses
 import json
 import pathlib
@@ -24,7 +26,7 @@ import pandas as pd
 from .contributions import Contributions, explain, mgm_share
 from .inference import encode, language_model_features, resolve_device
 from .keystone import KeystoneError, KeystoneSummary, bootstrap_means, per_subject
-from .markers import abundance_effects, effect_targets, group_effects
+from .markers import HIGHER, LOWER, abundance_effects, effect_targets, group_effects
 from .metadata_checks import genus_presence, id_names
 from .samples import listed, samples_with_values
 from .schemas import TRAINING_RECORD_FILE
@@ -37,13 +39,16 @@ Report = Callable[[str], None]
 METHOD = "gradient"  # the one method that reads a batch-fit model's decision
 
 
+def training_record(model_dir: Union[str, pathlib.Path]) -> Optional[dict]:
+    """training.json of a supervised model (JSON only), or None for a pretrained model."""
+    record = pathlib.Path(model_dir) / TRAINING_RECORD_FILE
+    return json.loads(record.read_text()) if record.is_file() else None
+
+
 def fit_with_batches(model_dir: Union[str, pathlib.Path]) -> Optional[str]:
     """The batches column a supervised model was fit with (training.json's transfer record; 'batches' where the
     record names none), or None for a model fit without batches and a pretrained model. Reads JSON only."""
-    record = pathlib.Path(model_dir) / TRAINING_RECORD_FILE
-    if not record.is_file():
-        return None
-    transfer = json.loads(record.read_text()).get("transfer")
+    transfer = (training_record(model_dir) or {}).get("transfer")
     return None if not transfer else str(transfer.get("batches_column") or "batches")
 
 
@@ -52,8 +57,18 @@ def check_batch_inputs(model_dir: Union[str, pathlib.Path], method: str, batches
     """Before any work: whether the model was fit with batches (then explained by its contributions), with
     KeystoneError where the inputs do not fit it. batches: the name of the batches column given, or None;
     attention_samples: whether samples were picked for attention maps (keystone-report)."""
+    record = training_record(model_dir) or {}
     fit_column = fit_with_batches(model_dir)
+    kind = "regressor" if record.get("task") == "regression" else "classifier"
     if fit_column is None:
+        if kind == "regressor":
+            raise KeystoneError(
+                "This regressor was fit without batches. keystone-genera explains a regressor by each genus's "
+                "contribution to its predictions, which the across-study recipe of a regressor fit with batches "
+                "gives (a regressor has no classes whose attention to compare). Fine-tune the regressor with "
+                "batches (qiime mgm fine-tune --p-task regression --m-batches-file METADATA --m-batches-column "
+                "COLUMN, the study or run of each sample; one value throughout for a single study), then give "
+                "keystone-genera the same batches and --p-method gradient.")
         if batches is not None:
             raise KeystoneError(
                 f"batches ({batches!r}) was given, but this model was not fit with batches, so it standardises "
@@ -62,24 +77,59 @@ def check_batch_inputs(model_dir: Union[str, pathlib.Path], method: str, batches
         return False
     if method != METHOD:
         raise KeystoneError(
-            f"This classifier was fit with batches ({fit_column!r}): it predicts with the across-study recipe, "
+            f"This {kind} was fit with batches ({fit_column!r}): it predicts with the across-study recipe, "
             "linear models on the frozen model's pooled hidden states, the sentence's likelihood and the CLR "
-            "abundances, each batch standardised on its own samples, not with the attention of a classifier head; "
-            f"so method {method!r} (which reads that attention) does not apply. Use method 'gradient' "
-            "(--p-method gradient): each genus's contribution to the model's decision, its CLR part exact and its "
-            "MGM part by integrated gradients.")
+            "abundances, each batch standardised on its own samples, not with the attention of a "
+            f"{kind} head; so method {method!r} (which reads that attention) does not apply. Use method "
+            "'gradient' (--p-method gradient): each genus's contribution to the model's decision, its CLR part "
+            "exact and its MGM part by integrated gradients.")
     if batches is None:
+        action = "predict-regression" if kind == "regressor" else "predict-classification"
         raise KeystoneError(
-            f"This classifier was fit with batches ({fit_column!r}) and standardises each batch on its own "
+            f"This {kind} was fit with batches ({fit_column!r}) and standardises each batch on its own "
             "samples, so explaining its decision needs each sample's batch: pass the batches column, as to "
-            f"predict-classification (--m-batches-file METADATA --m-batches-column {fit_column}, or the column "
+            f"{action} (--m-batches-file METADATA --m-batches-column {fit_column}, or the column "
             "that names the corpus's studies).")
     if attention_samples:
         raise KeystoneError(
-            "attention_samples picks samples for attention maps, which do not apply to a classifier fit with "
-            "batches (it reads no classifier head's attention): leave attention_samples out "
+            f"attention_samples picks samples for attention maps, which do not apply to a {kind} fit with "
+            f"batches (it reads no {kind} head's attention): leave attention_samples out "
             "(no --m-attention-samples-file); the page lists each sample's contributions instead.")
     return True
+
+
+def summarised_groups(model_dir: Union[str, pathlib.Path], column: pd.Series) -> pd.Series:
+    """Before the model runs, from a metadata column (sample ID -> value, named; samples without a value left
+    out): each summarised sample's group. For a classifier fit with batches, the samples of a class the model has
+    (a numeric column's classes named as written); for a regressor, `higher` or `lower` (higher_or_lower).
+    KeystoneError for a regressor given values that are not numbers."""
+    record = training_record(model_dir) or {}
+    values = column.dropna()
+    if record.get("task") == "regression":
+        return higher_or_lower(values, f"metadata column {column.name!r}")
+    values = id_names(values)
+    return values[values.isin(record.get("labels") or [])]
+
+
+def higher_or_lower(values: pd.Series, source: str) -> pd.Series:
+    """Sample ID -> `higher` (the value is above the median of `values`) or `lower` (at or below it): the two
+    groups a regressor's genera are summarised by, as core.markers.group_effects splits numbers. KeystoneError
+    where a value is not a number or no value lies above the median (nothing to compare)."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.isna().any():
+        wrong = values[numbers.isna()]
+        raise KeystoneError(
+            f"A regressor's genera are summarised by numbers split at their median (higher and lower), and "
+            f"{source} holds values that are not numbers ({listed([f'{i}: {v}' for i, v in wrong.items()], 3)}). "
+            "Give the numeric column the regressor was fit on (e.g. age; declared numeric with #q2:types numeric), "
+            "or leave metadata out to split the values the model predicts.")
+    median = float(numbers.median())
+    if not (numbers > median).any():
+        raise KeystoneError(
+            f"No value of {source} lies above its median ({median:g}): every sample would be in the lower half, "
+            "so there is nothing to compare. Give a column whose values vary among the samples, or leave metadata "
+            "out to split the values the model predicts.")
+    return pd.Series(np.where(numbers > median, HIGHER, LOWER), index=numbers.index, name=values.name)
 
 
 def batch_of_each_sample(sample_ids: pd.Index, batches: pd.Series) -> pd.Series:
@@ -126,11 +176,11 @@ def _summarised_classes(groups: pd.Series, labels: List[str], grouping: str,
 
 @dataclasses.dataclass
 class ExplainedSamples:
-    """Every sample's contributions to a batch-fit classifier's decision, and the samples summarised."""
+    """Every sample's contributions to a batch-fit model's decision, and the samples summarised."""
     contributions: Dict[str, Contributions]  # output name (core.contributions.output_names) -> parts, every sample
-    classes: List[str]  # the classifier's classes, in order
+    classes: List[str]  # the classifier's classes in order; a regressor's groups, [LOWER, HIGHER]
     batches: pd.Series  # sample ID -> batch, every sample explained
-    groups: pd.Series  # sample ID -> class, the samples summarised (a class of the model's)
+    groups: pd.Series  # sample ID -> group, the samples summarised (a class of the model's; higher or lower)
     grouping: str  # where the groups came from
     presence: pd.DataFrame  # samples x genera (the contributions' columns): the sentence holds the genus
     abundances: pd.DataFrame  # samples x genera: the relative abundances tokenization read, every sample explained
@@ -141,10 +191,11 @@ class ExplainedSamples:
     def genera(self) -> pd.Index:
         return next(iter(self.contributions.values())).clr.columns
 
-    def targets(self) -> List[Tuple[str, int, float]]:
-        """(class, output) of each class's effect: each class against the other on its own log-odds. With two
+    def targets(self) -> List[Tuple[str, int]]:
+        """(group, output) of each group's effect: each class against the other on its own log-odds. With two
         classes both read the log-odds of the second: the first's log-odds are minus them, and so are its samples
-        against the others, so both classes get the same effect. With more, each class its own logit."""
+        against the others, so both classes get the same effect; so do a regressor's lower and higher, on its
+        prediction. With more classes, each class its own logit."""
         names = list(self.contributions)
         if len(self.classes) == 2:
             return [(self.classes[0], 0), (self.classes[1], 0)]
@@ -177,29 +228,35 @@ class ExplainedSamples:
 def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column: Optional[pd.Series],
                     batches: pd.Series, device: str, report: Report,
                     steps: int = CONTRIBUTION_STEPS) -> ExplainedSamples:
-    """Every corpus sample's contributions to the decision of the batch-fit classifier in `model_dir`
+    """Every corpus sample's contributions to the decision of the batch-fit classifier or regressor in `model_dir`
     (core.contributions.explain), each batch of `batches` (sample ID -> batch, named) standardised on all of its
-    samples as predict-classification does. The samples summarised are those whose class in `column` (sample ID
-    -> class, named; None: the classes the model predicts) is one of the model's. Everything about the metadata
-    is checked before the model runs. KeystoneError (a regressor, no abundances, batches or classes that do not
-    fit), ValueError (an unknown device)."""
+    samples as prediction does. The samples summarised and their groups come from `column` (sample ID -> value,
+    named; None: the classes, or for a regressor the values, the model predicts): a classifier's samples of a
+    class of the model's; a regressor's samples by higher_or_lower. Everything about the metadata is checked
+    before the model runs. KeystoneError (a model fit without batches, no abundances, batches or groups that do
+    not fit), ValueError (an unknown device)."""
     trained, vocabulary, _ = load_trained_model(model_dir)
-    if trained.task != "classification" or trained.transfer is None:
-        raise KeystoneError("keystone-genera explains a classifier fit with batches here; this model is a "
-                            f"{'regressor' if trained.task == 'regression' else 'classifier fit without batches'}. "
-                            "Use a classifier fine-tuned with batches.")
+    if trained.transfer is None:
+        raise KeystoneError(f"keystone-genera explains a model fit with batches here; this {trained.task} model was "
+                            "fit without them. Fine-tune with batches.")
+    regression = trained.task == "regression"
     device = resolve_device(device)
     batch_values = batch_of_each_sample(corpus.samples.index, batches)
     abundances = corpus.abundance_table()
     if abundances is None:
         raise KeystoneError("The across-study recipe reads the corpus's genus abundances, and this corpus holds none "
                             "(it was generated, or made by an older q2-mgm). Tokenize the table again.")
+    classes = [LOWER, HIGHER] if regression else list(trained.labels)
     groups, grouping, unexplained = None, "the classes the model predicts", pd.Series(dtype=object)
     if column is not None:
         grouping = f"metadata column {column.name!r}"
         _, (values,) = samples_with_values(corpus.samples.index, [(column.name, column)], KeystoneError, report,
                                            missing_samples="ignore")
-        groups, unexplained = _summarised_classes(id_names(values), trained.labels, grouping, report)
+        if regression:
+            groups = higher_or_lower(values, grouping)
+            grouping += f", split at its median ({pd.to_numeric(values).median():g})"
+        else:
+            groups, unexplained = _summarised_classes(id_names(values), trained.labels, grouping, report)
     token_ids = encode(corpus.samples.sentence, vocabulary)
     report(f"features of {len(token_ids)} samples from the frozen encoder, each of the "
            f"{batch_values.nunique()} batches of {batches.name!r} standardised on its own samples")
@@ -208,17 +265,23 @@ def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column:
     data = SampleFeatures(embeddings, likelihood, abundances, batch_values.to_numpy(), record["clr_parts"],
                           record["clr_genera"])
     if groups is None:
-        predicted = pd.Series(trained.predict_classes(trained.transfer.predict(data)), index=corpus.samples.index)
-        groups, unexplained = _summarised_classes(predicted, trained.labels, grouping, report)
+        outputs = trained.transfer.predict(data)
+        if regression:
+            predicted = pd.Series(outputs * trained.target_std + trained.target_mean, index=corpus.samples.index)
+            groups = higher_or_lower(predicted, "the values the model predicts")
+            grouping = f"the values the model predicts, split at their median ({predicted.median():g})"
+        else:
+            predicted = pd.Series(trained.predict_classes(outputs), index=corpus.samples.index)
+            groups, unexplained = _summarised_classes(predicted, trained.labels, grouping, report)
     report(f"explaining the decision of {len(token_ids)} samples ({len(groups)} summarised, grouped by "
            f"{grouping}): CLR part exact, MGM part by integrated gradients ({steps} steps)")
     contributions = explain(trained.transfer, data, np.arange(len(token_ids)), trained.labels, trained.model,
-                            token_ids, vocabulary, steps=steps, device=device,
-                            progress=lambda done, total: report(f"explained {done}/{total} samples"))
+                            token_ids, vocabulary, unit=trained.target_std if regression else 1.0, steps=steps,
+                            device=device, progress=lambda done, total: report(f"explained {done}/{total} samples"))
     genera = next(iter(contributions.values())).clr.columns
     presence = genus_presence(corpus.samples.sentence).reindex(columns=genera, fill_value=False)
-    return ExplainedSamples(contributions, list(trained.labels), batch_values, groups, grouping, presence, abundances,
-                            unexplained)
+    return ExplainedSamples(contributions, classes, batch_values, groups, grouping, presence, abundances,
+                            unexplained, trained.task)
 
 
 def summarise_effects(explained: ExplainedSamples, subjects: Optional[pd.Series], min_samples: int,
@@ -235,7 +298,8 @@ def summarise_effects(explained: ExplainedSamples, subjects: Optional[pd.Series]
     that separates the class's samples from the others' in the direction the model reads it, whichever class it is
     enriched in (with two classes both get the same effect), so the ranking of a class lists the genera pointing to
     it. importance: genera x classes of the effect of the genera pointing to the class, 0 for the others and where
-    it is undefined."""
+    it is undefined. A regressor's classes are its groups lower and higher (ExplainedSamples.classes), its effects
+    in the target's units: a genus points to `higher` where a higher abundance raises the prediction."""
     parts, presence, groups = explained.units(subjects, report)
     names = list(explained.contributions)
     targets = effect_targets(explained.task, explained.classes)
@@ -246,7 +310,8 @@ def summarise_effects(explained: ExplainedSamples, subjects: Optional[pd.Series]
     else:
         points_to = direction[targets].idxmax(axis=1).to_numpy()
     points_to = pd.Series(points_to, index=direction.index).reindex(explained.genera)
-    effects = [group_effects([parts[name][k] for name in names], groups, explained.task, explained.classes)
+    # the groups are labels for a regressor too (its halves): each group's samples against the others'
+    effects = [group_effects([parts[name][k] for name in names], groups, "classification", explained.classes)
                for k in range(3)]  # total, clr, mgm: genera x targets
     rng = np.random.default_rng(random_state)
     tail = 50 * (1 - confidence)

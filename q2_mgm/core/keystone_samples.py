@@ -3,7 +3,6 @@ and each sample's genus scores. Both the method and the visualizer start here; c
 scores. Plain pandas in and out (no QIIME 2 metadata): the thin actions convert their columns with `.to_series()`,
 and progress goes to the `report` callable they pass."""
 import dataclasses
-import json
 import os
 import pathlib
 from typing import Callable, List, Optional, Tuple, Union
@@ -13,8 +12,9 @@ import pandas as pd
 import torch
 
 from .inference import encode, resolve_device
-from .keystone import KeystoneError, genus_scores, per_subject, token_scores
-from .metadata_checks import id_names
+from .keystone import KeystoneError, check_subjects, genus_scores, per_subject, token_scores
+from .keystone_batches import summarised_groups, training_record
+from .metadata_checks import check_min_samples, id_names
 from .models import load_model
 from .samples import samples_with_values
 from .schemas import TRAINING_RECORD_FILE
@@ -37,13 +37,14 @@ class KeystoneModel:
 
 def load_keystone_model(model_dir: Union[str, os.PathLike]) -> KeystoneModel:
     """The model stored in `model_dir`: a classifier where the directory holds training.json, else a pretrained
-    network. Raises KeystoneError for a regressor, which has no classes to score genera by, and for a classifier
-    fit with batches, which core.keystone_batches explains."""
+    network. Raises KeystoneError for a regressor, which has no classes to score genera by (one fit with batches
+    core.keystone_batches explains), and for a classifier fit with batches, which core.keystone_batches explains."""
     if (pathlib.Path(model_dir) / TRAINING_RECORD_FILE).is_file():
         classifier, vocabulary, _ = load_trained_model(model_dir)
         if classifier.task != "classification":
-            raise KeystoneError("keystone-genera scores genera per class; this model is a regressor. Use a "
-                                "classifier, or the pretrained model with a categorical metadata column.")
+            raise KeystoneError("score_samples scores genera per class; this model is a regressor. Explain a "
+                                "regressor fit with batches by its genera's contributions "
+                                "(core.keystone_batches.explain_samples), or use a classifier.")
         if classifier.transfer is not None:
             raise KeystoneError("This classifier was fit with batches: it predicts with the across-study recipe "
                                 "(linear models on pooled features and CLR abundances), not with the network's "
@@ -57,11 +58,40 @@ def load_keystone_model(model_dir: Union[str, os.PathLike]) -> KeystoneModel:
 
 def explained_groups(model_dir: Union[str, os.PathLike], groups: pd.Series, method: str) -> pd.Series:
     """The samples of `groups` (sample ID -> class) that score_samples will explain, known before the model runs:
-    with the gradient method and a classifier, those of a class the classifier has (its training.json); else all."""
-    record = pathlib.Path(model_dir) / TRAINING_RECORD_FILE
-    if method != "gradient" or not record.is_file():
+    with the gradient method and a classifier, those of a class the classifier has (its training.json); else all.
+    The classes as text, a numeric column's named as written (1, not 1.0)."""
+    groups = id_names(groups)
+    record = training_record(model_dir)
+    if method != "gradient" or record is None:
         return groups
-    return groups[groups.astype(str).isin(json.loads(record.read_text()).get("labels") or [])]
+    return groups[groups.isin(record.get("labels") or [])]
+
+
+def check_before_scoring(corpus: Corpus, model_dir: Union[str, os.PathLike], column: Optional[pd.Series],
+                         subjects: Optional[pd.Series], method: str, batch_fit: bool,
+                         min_samples: Optional[int] = None) -> None:
+    """keystone-genera's and keystone-report's checks before the model runs, on the samples they will summarise
+    (keystone_batches.summarised_groups for a model fit with batches, explained_groups otherwise; all the corpus's
+    without a metadata column `column`): does any of them have a subject, where `subjects` (sample ID -> subject)
+    is given (core.keystone.check_subjects), and, given min_samples, would each group of `column` rank a genus
+    (check_rankable)? KeystoneError otherwise."""
+    groups = None
+    if column is not None:
+        present = column.reindex(corpus.samples.index).dropna()
+        groups = summarised_groups(model_dir, present) if batch_fit else explained_groups(model_dir, present, method)
+    if subjects is not None:
+        check_subjects(corpus.samples.index if groups is None else groups.index, subjects)
+    if groups is not None and min_samples is not None:
+        check_rankable(corpus, groups, subjects, min_samples, column.name)
+
+
+def check_rankable(corpus: Corpus, groups: pd.Series, subjects: Optional[pd.Series], min_samples: int,
+                   column: str) -> None:
+    """KeystoneError (core.metadata_checks.check_min_samples) where a group of `groups` (sample ID -> group) would
+    rank no genus: none held by min_samples of its samples, or of its subjects where `subjects` is given."""
+    subject_of = None if subjects is None else subjects.reindex(groups.index).dropna()
+    check_min_samples(corpus.samples.sentence, groups if subject_of is None else groups[subject_of.index],
+                      min_samples, column, KeystoneError, subject_of)
 
 
 @dataclasses.dataclass

@@ -7,7 +7,6 @@ import qiime2
 
 from .._formats import ModelFiles
 from .._progress import report
-from ..core.metadata_checks import check_min_samples, id_names
 from ..core.settings import REPORT
 from ..core.tokenizer import Corpus
 from ._render import html_table, overview_table, render_page, save_figure, subplots, write_tsv
@@ -29,21 +28,22 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
                     device: str = "auto") -> None:
     from ..core.keystone import aggregate, check_corpus, class_differences
     from ..core.keystone_batches import check_batch_inputs
-    from ..core.keystone_samples import score_samples
+    from ..core.keystone_samples import check_before_scoring, check_rankable, score_samples
     check_corpus(corpus.samples.index)
-    # the classes as text, a numeric column's named as written (1, not 1.0), as the ID columns are read
-    class_of = None if metadata is None else id_names(metadata.to_series())
-    if check_batch_inputs(model.path, method, None if batches is None else batches.name,
-                          attention_samples is not None):
-        return _batch_fit_report(output_dir, corpus, model, metadata, class_of, subjects, batches, min_samples,
-                                 top_genera, n_bootstrap, confidence, random_state, device)
-    _check_before_scoring(corpus, model, metadata, class_of, subjects, method, min_samples)
-    scored = score_samples(corpus, model.path, class_of, method, device, report)
+    column = None if metadata is None else metadata.to_series()
+    subject_of = None if subjects is None else subjects.to_series()
+    batch_fit = check_batch_inputs(model.path, method, None if batches is None else batches.name,
+                                   attention_samples is not None)
+    check_before_scoring(corpus, model.path, column, subject_of, method, batch_fit, min_samples)
+    if batch_fit:
+        return _batch_fit_report(output_dir, corpus, model, column, subject_of, batches, min_samples, top_genera,
+                                 n_bootstrap, confidence, random_state, device)
+    scored = score_samples(corpus, model.path, column, method, device, report)
     if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
-        _check_rankable(corpus, scored.groups, subjects, min_samples, "the predicted classes")
+        check_rankable(corpus, scored.groups, subject_of, min_samples, "the predicted classes")
     shown = _chosen_samples(scored, None if attention_samples is None else list(attention_samples.ids),
                             set(corpus.samples.index))  # checked before the bootstrap
-    units, unit_groups = scored.units(None if subjects is None else subjects.to_series(), report)
+    units, unit_groups = scored.units(subject_of, report)
     summary = aggregate(units, unit_groups, min_samples, n_bootstrap, confidence, random_state)
     classes = list(summary.importance.columns)
     differences = (class_differences(units, unit_groups, min_samples).sort_values("p_value")
@@ -74,23 +74,23 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
     })
 
 
-def _batch_fit_report(output_dir, corpus, model, metadata, class_of, subjects, batches, min_samples, top_genera,
-                      n_bootstrap, confidence, random_state, device):
-    """The page for a classifier fit with batches: each genus's effect on the decision per class (its
-    contributions, core.keystone_batches), in the same layout; no attention maps and no tests on scores."""
+def _batch_fit_report(output_dir, corpus, model, column, subject_of, batches, min_samples, top_genera, n_bootstrap,
+                      confidence, random_state, device):
+    """The page for a model fit with batches: each genus's effect on the decision per group (a classifier's
+    classes, a regressor's higher and lower; its contributions, core.keystone_batches), in the same layout; no
+    attention maps and no tests on scores."""
     from ..core.keystone_batches import (explain_samples, long_contributions, other_share, sample_parts,
                                          summarise_effects)
-    subject_of = None if subjects is None else subjects.to_series()
-    _check_before_scoring(corpus, model, metadata, class_of, subjects, "gradient", min_samples)
-    explained = explain_samples(corpus, model.path, class_of, batches.to_series(), device, report)
-    if metadata is None:  # the classes the model predicts are known only now; still before the bootstrap
-        _check_rankable(corpus, explained.groups, subjects, min_samples, "the predicted classes")
+    from ..core.keystone_samples import check_rankable
+    explained = explain_samples(corpus, model.path, column, batches.to_series(), device, report)
+    if column is None:  # the groups the model predicts are known only now; still before the bootstrap
+        check_rankable(corpus, explained.groups, subject_of, min_samples, explained.grouping)
     summary = summarise_effects(explained, subject_of, min_samples, n_bootstrap, confidence, random_state, report)
     classes = list(summary.importance.columns)
     parts = sample_parts(explained)
     write_tsv(output_dir, "contributions", long_contributions(explained), index=False)
     write_tsv(output_dir, "sample_scores", parts)
-    if subjects is not None:
+    if subject_of is not None:
         units, _, _ = explained.units(subject_of, lambda message: None)  # each output's (total, clr, mgm)
         totals = [unit_parts[0].stack().rename(name) for name, unit_parts in units.items()]
         write_tsv(output_dir, "subject_contributions", pd.concat(totals, axis=1).rename_axis(
@@ -99,21 +99,25 @@ def _batch_fit_report(output_dir, corpus, model, metadata, class_of, subjects, b
     write_tsv(output_dir, "importance", summary.importance, index_label="feature-id")
     top = summary.genera[summary.genera["rank"] <= top_genera]
     gap, share = parts["relative_gap"], other_share(explained)
+    regression = explained.task == "regression"
+    units = ("the prediction's units" if regression else "log-odds" if len(classes) == 2 else
+             "units of each class's logit")
     render_page(output_dir, "keystone", {
         "title": "MGM keystone genera", "method": "gradient", "batch_fit": True,
         "confidence": f"{confidence:.0%}", "min_samples": min_samples,
-        "unit": "samples" if subjects is None else "subjects", "outputs": ", ".join(explained.contributions),
+        "unit": "samples" if subject_of is None else "subjects", "outputs": ", ".join(explained.contributions),
         "two_classes": len(classes) == 2, "classes": classes, "batches_column": batches.name,
-        "score_units": "log-odds" if len(classes) == 2 else "units of each class's logit",
+        "regression": regression, "kind": "regressor" if regression else "classifier",
+        "predict_action": "predict-regression" if regression else "predict-classification",
+        "grouping": explained.grouping, "score_units": units,
         "median_gap": f"{gap.median():.2%}", "gap_90": f"{gap.quantile(0.9):.2%}",
         "median_abs_gap": f"{parts['gap'].abs().median():.3g}", "other_share": f"{share:.0%}",
-        "overview": overview_table(_batch_overview(explained, summary, parts, share, subjects)),
+        "overview": overview_table(_batch_overview(explained, summary, parts, share, subject_of)),
         "top_plot": _top_plot(top, classes, "effect", f"effect on the decision ({confidence:.0%} CI)", False,
                               output_dir),
         "top_tables": {group: _effect_table(rows, confidence) for group, rows in top.groupby("group", sort=False)},
-        "heatmap": _heatmap(summary.genera, top, classes, "effect", "effect for the class (" + (
-            "log-odds)" if len(classes) == 2 else "its logit)"),
-                            output_dir, diverging=True),
+        "heatmap": _heatmap(summary.genera, top, classes, "effect", f"effect for the {'group' if regression else 'class'} "
+                            f"({units})", output_dir, diverging=True),
         "maps": [], "has_differences": False,
     })
 
@@ -124,7 +128,8 @@ def _batch_overview(explained, summary, parts, share, subjects):
     shares = summary.genera.drop_duplicates("genus").mgm_share.dropna()
     return {"samples explained (every sample of the corpus)": len(explained.batches),
             f"batches ({explained.batches.name})": ", ".join(f"{b} ({n})" for b, n in batches.items()),
-            "samples summarised (a class of the model's)": len(explained.groups),
+            ("samples summarised (a value to split)" if explained.task == "regression" else
+             "samples summarised (a class of the model's)"): len(explained.groups),
             **({"samples explained, not summarised: their class is not the model's": ", ".join(
                 f"{sample} ({group})" for sample, group in explained.unexplained.items())}
                if len(explained.unexplained) else {}),
@@ -154,28 +159,6 @@ def _effect_table(rows, confidence):
                           "prevalence": rows.prevalence.map("{:.0%}".format),
                           "mgm_share": rows.mgm_share.map("{:.2f}".format)})
     return html_table(shown, index=False)
-
-
-def _check_before_scoring(corpus, model, metadata, class_of, subjects, method, min_samples):
-    """Before the model runs: does any sample to be explained have a subject (where subjects are given), and,
-    with a metadata column, would every class (of the model's, for the gradient of a classifier) rank a genus?"""
-    from ..core.keystone import check_subjects
-    from ..core.keystone_samples import explained_groups
-    groups = None if metadata is None else explained_groups(
-        model.path, class_of.reindex(corpus.samples.index).dropna().astype(str), method)
-    if subjects is not None:
-        check_subjects(corpus.samples.index if groups is None else groups.index, subjects.to_series())
-    if groups is not None:
-        _check_rankable(corpus, groups, subjects, min_samples, metadata.name)
-
-
-def _check_rankable(corpus, groups, subjects, min_samples, column):
-    """KeystoneError (core.metadata_checks.check_min_samples) where a class of `groups` (sample ID -> class) would
-    rank no genus: none held by min_samples of its samples, or of its subjects where `subjects` is given."""
-    from ..core.keystone import KeystoneError
-    subject_of = None if subjects is None else subjects.to_series().reindex(groups.index).dropna()
-    check_min_samples(corpus.samples.sentence, groups if subject_of is None else groups[subject_of.index],
-                      min_samples, column, KeystoneError, subject_of)
 
 
 def _overview(scored, summary, method, n_units):

@@ -68,11 +68,19 @@ ADVICE = {
         "tests/test_keystone.py::test_no_class_the_model_knows_is_an_error_and_attention_as_advised_scores_them",
     ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "batches ({}) was given, but this model"):
         "tests/test_keystone.py::test_batches_for_a_model_fit_without_them_is_an_error_and_left_out_as_advised_scores",
-    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "This classifier was fit with batches ({}): it"):
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "This {} was fit with batches ({}): it"):
         "tests/test_keystone.py::"
         "test_attention_does_not_apply_to_a_batch_fit_model_and_gradient_as_advised_explains_it",
-    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "This classifier was fit with batches ({}) and"):
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "This {} was fit with batches ({}) and"):
         "tests/test_keystone.py::test_a_batch_fit_model_needs_its_batches_and_given_them_as_advised_explains",
+    ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "This regressor was fit without batches"):
+        F + "test_a_regressor_fit_without_batches_refused_and_one_fit_with_them_as_advised_explained",
+    ("q2_mgm/core/keystone_batches.py", "higher_or_lower", "A regressor's genera are summarised by numbers"):
+        "tests/test_keystone_regressor.py::"
+        "test_a_categorical_column_for_a_regressor_is_an_error_and_the_numeric_column_as_advised_explains",
+    ("q2_mgm/core/keystone_batches.py", "higher_or_lower", "No value of {} lies above its median"):
+        "tests/test_keystone_regressor.py::"
+        "test_a_column_without_values_above_its_median_is_an_error_and_a_varying_column_explains",
     ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "attention_samples picks samples"):
         "tests/test_keystone.py::test_a_batch_fit_model_needs_its_batches_and_given_them_as_advised_explains",
     ("q2_mgm/core/keystone_batches.py", "batch_of_each_sample", "{} sample(s) have no batch in {}"):
@@ -108,16 +116,18 @@ ADVICE = {
         "projection's Choices(*PROJECTIONS) in trajectory's registration refuses any other name before the "
         "visualizer runs (" + F + "test_a_recipe_or_projection_outside_the_choices_is_refused_by_the_registration); "
         "guards direct use of core.trajectories"),
-    ("q2_mgm/core/keystone_samples.py", "load_keystone_model", "keystone-genera scores genera per class; this model"):
-        F + "test_a_regressor_imported_as_a_classifier_and_a_classifier_as_advised",
+    ("q2_mgm/core/keystone_samples.py", "load_keystone_model", "score_samples scores genera per class; this model"):
+        NotInput("keystone_batches.check_batch_inputs, which both actions call first, refuses a regressor fit "
+                 "without batches and sends one fit with batches to keystone_batches.explain_samples"),
     ("q2_mgm/core/keystone_samples.py", "load_keystone_model", "This classifier was fit with batches: it predicts"):
         NotInput("keystone_batches.check_batch_inputs reads the same training.json transfer record first "
                  "(fit_with_batches) and sends a model fit with batches to keystone_batches.explain_samples, or "
                  "refuses it; score_samples, which loads the model here, sees only models fit without batches"),
     ("q2_mgm/core/keystone_samples.py", "sample_groups", "With a pretrained model, keystone-genera needs a"):
         F + "test_a_pretrained_model_without_metadata_and_with_it_as_advised",
-    ("q2_mgm/core/keystone_batches.py", "explain_samples", "keystone-genera explains a classifier fit with batches"):
-        F + "test_a_regressor_imported_as_a_classifier_and_a_classifier_as_advised",
+    ("q2_mgm/core/keystone_batches.py", "explain_samples", "keystone-genera explains a model fit with batches here"):
+        NotInput("keystone_batches.check_batch_inputs, which both actions call first, sends only a model fit with "
+                 "batches here; the raise guards direct use of the core library"),
     ("q2_mgm/core/keystone_batches.py", "explain_samples", "The across-study recipe reads the corpus's genus"):
         F + "test_a_corpus_without_abundances_tokenized_again_as_advised_is_explained",
 }
