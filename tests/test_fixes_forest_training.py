@@ -117,8 +117,9 @@ def test_samples_without_a_batch_are_refused_and_filtered_out_as_advised_they_ar
     batches = visit.to_series()
     unknown = batches.index[:3]
     partial = qiime2.CategoricalMetadataColumn(batches.where(~batches.index.isin(unknown)))
-    with pytest.raises(TrainingError, match=rf"3 sample\(s\) have no batch in 'visit' \(for example "
-                                            rf"{unknown[0]}.*filter those samples out"):
+    with pytest.raises(TrainingError, match=rf"3 sample\(s\) have no batch in 'visit' \("
+                                            rf"{unknown[0]}.*leave those samples out: qiime feature-table "
+                                            "filter-samples"):
         mgm_plugin.actions.predict_classification(corpus=twins_corpus_artifact, model=batch_model, batches=partial)
     kept = [s for s in twins_corpus_artifact.view(Corpus).samples.index if s not in set(unknown)]
     predicted = mgm_plugin.actions.predict_classification(corpus=subset_corpus(twins_corpus_artifact, kept),

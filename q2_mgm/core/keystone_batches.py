@@ -27,7 +27,7 @@ from .contributions import Contributions, explain, mgm_share
 from .inference import encode, language_model_features, resolve_device
 from .keystone import KeystoneError, KeystoneSummary, bootstrap_means, per_subject
 from .markers import HIGHER, LOWER, abundance_effects, effect_targets, group_effects
-from .metadata_checks import genus_presence, id_names
+from .metadata_checks import batch_of_each_sample, genus_presence, id_names
 from .samples import listed, samples_with_values
 from .schemas import TRAINING_RECORD_FILE
 from .settings import CONTRIBUTION_STEPS
@@ -132,28 +132,6 @@ def higher_or_lower(values: pd.Series, source: str) -> pd.Series:
     return pd.Series(np.where(numbers > median, HIGHER, LOWER), index=numbers.index, name=values.name)
 
 
-def batch_of_each_sample(sample_ids: pd.Index, batches: pd.Series) -> pd.Series:
-    """Each sample's batch as text (IDs written as numbers named as written), read as predict-classification reads
-    its batches: every sample needs one, and every batch MIN_BATCH_SAMPLES samples to be standardised on.
-    KeystoneError otherwise, naming the samples or the batch and the fix."""
-    values = batches.reindex(sample_ids)
-    if values.isna().any():
-        missing = values.index[values.isna()]
-        raise KeystoneError(f"{len(missing)} sample(s) have no batch in {batches.name!r} ({listed(missing, 5)}); "
-                            "this model standardises each batch on its own samples, so every sample needs one, as "
-                            "predict-classification needs. Fill them in, or leave those samples out: qiime "
-                            "feature-table filter-samples on the table, then tokenize it again.")
-    values = id_names(values).rename(batches.name)
-    counts = values.value_counts().sort_values(kind="stable")
-    if counts.iloc[0] < MIN_BATCH_SAMPLES:
-        name, count = counts.index[0], int(counts.iloc[0])
-        raise KeystoneError(f"Batch {name!r} of {batches.name!r} holds {count} sample(s); the model standardises "
-                            f"each batch on its own samples, so every batch needs at least {MIN_BATCH_SAMPLES}. "
-                            "Explain it together with more samples of its cohort, or merge it with a related batch "
-                            f"(one value in {batches.name!r}).")
-    return values
-
-
 def _summarised_classes(groups: pd.Series, labels: List[str], grouping: str,
                         report: Report) -> Tuple[pd.Series, pd.Series]:
     """(the samples of a class of the classifier, the rest: explained, not summarised). KeystoneError where fewer
@@ -241,7 +219,7 @@ def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column:
                             "fit without them. Fine-tune with batches.")
     regression = trained.task == "regression"
     device = resolve_device(device)
-    batch_values = batch_of_each_sample(corpus.samples.index, batches)
+    batch_values = batch_of_each_sample(corpus.samples.index, batches, MIN_BATCH_SAMPLES, KeystoneError, "explain")
     abundances = corpus.abundance_table()
     if abundances is None:
         raise KeystoneError("The across-study recipe reads the corpus's genus abundances, and this corpus holds none "

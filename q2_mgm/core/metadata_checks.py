@@ -10,7 +10,7 @@ from typing import Optional, Sequence, Type
 import numpy as np
 import pandas as pd
 
-from .samples import filter_out_advice
+from .samples import filter_out_advice, listed
 from .transfer import MIN_BATCH_SAMPLES
 
 SPECIAL_TOKENS = ("<bos>", "<eos>", "<pad>")
@@ -132,26 +132,44 @@ def check_columns(labels, label_column: str, task: str, error: Type[Exception], 
         check_batches(batches, batches_column, labels, label_column, task, MIN_BATCH_SAMPLES, error)
 
 
-def check_new_cohort(batches: Optional[pd.Series], n_samples: int, minimum: int, error: Type[Exception]) -> None:
-    """Samples that a batch-corrected model predicts are standardised on their own cohort (batch): `batches`
-    (sample ID -> batch of the samples to predict, None where no batches were given: the samples are one cohort)
-    must give each cohort `minimum` samples. Raises `error` saying so and naming what the user can do."""
-    what = ("A batch-corrected model (fine-tuned with batches) standardises new samples on their own cohort, so it "
-            f"needs at least {minimum} samples of each cohort")
+def check_new_cohort(batches: Optional[pd.Series], n_samples: int, minimum: int, error: Type[Exception],
+                     work: str = "predict") -> None:
+    """Samples that a batch-corrected model predicts (or explains: `work`) are standardised on their own cohort
+    (batch): `batches` (sample ID -> batch of the samples, None where no batches were given: the samples are one
+    cohort) must give each cohort `minimum` samples. Raises `error` saying so and naming what the user can do."""
+    what = (f"A batch-corrected model (fine-tuned with batches) standardises {'new ' if work == 'predict' else ''}"
+            f"samples on their own cohort, so it needs at least {minimum} samples of each cohort")
     if batches is None:
         if n_samples < minimum:
-            raise error(f"{what}; no batches were given, so the {n_samples} sample(s) to predict are one cohort. "
-                        f"Predict them together with other samples of their cohort (at least {minimum}, tokenized "
-                        "in one table), or predict with a model fine-tuned without batches.")
+            raise error(f"{what}; no batches were given, so the {n_samples} sample(s) to {work} are one cohort. "
+                        f"{work.capitalize()} them together with other samples of their cohort (at least "
+                        f"{minimum}, tokenized in one table), or {work} with a model fine-tuned without batches.")
         return
     counts = _values(batches).astype(str).value_counts().sort_values(kind="stable")
     if counts.iloc[0] < minimum:
         name, count = counts.index[0], int(counts.iloc[0])
-        alone = (f", or leave batches out (all {n_samples} samples are then one cohort)" if n_samples >= minimum
-                 else "")
-        raise error(f"{what}; batch {name!r} of {batches.name!r} holds {count}. Predict it together with more "
-                    f"samples of its cohort, merge it with a related batch (one value in {batches.name!r}){alone}, "
-                    "or predict with a model fine-tuned without batches.")
+        alone = (f", or leave batches out (all {n_samples} samples are then one cohort)"
+                 if n_samples >= minimum and work == "predict" else "")
+        raise error(f"{what}; batch {name!r} of {batches.name!r} holds {count}. {work.capitalize()} it together "
+                    f"with more samples of its cohort, merge it with a related batch (one value in "
+                    f"{batches.name!r}){alone}, or {work} with a model fine-tuned without batches.")
+
+
+def batch_of_each_sample(sample_ids: pd.Index, batches: pd.Series, minimum: int, error: Type[Exception],
+                         work: str = "predict") -> pd.Series:
+    """Each sample's batch as text (IDs written as numbers named as written, named as `batches`), as a model fit
+    with batches reads them to predict or explain (`work`) the samples of `sample_ids`: every sample needs a batch
+    and every batch `minimum` samples (check_new_cohort). Raises `error` naming the samples or the batch and the
+    fix."""
+    values = batches.reindex(sample_ids)
+    if values.isna().any():
+        missing = values.index[values.isna()]
+        raise error(f"{len(missing)} sample(s) have no batch in {batches.name!r} ({listed(missing, 5)}); this model "
+                    "standardises each batch on its own samples, so every sample needs one. Fill them in, or leave "
+                    "those samples out: qiime feature-table filter-samples on the table, then tokenize it again.")
+    values = id_names(values).rename(batches.name)
+    check_new_cohort(values, len(values), minimum, error, work)
+    return values
 
 
 def genus_presence(sentences: pd.Series) -> pd.DataFrame:

@@ -30,8 +30,6 @@ ADVICE = {
         F + "test_batches_on_a_corpus_without_abundances_are_refused_and_the_table_tokenized_again_fits_and_predicts",
     ("q2_mgm/actions/supervised/methods.py", "_predict", "This model was not fit with batches"):
         F + "test_batches_for_a_model_fit_without_them_are_refused_and_left_out_as_advised_it_predicts",
-    ("q2_mgm/actions/supervised/methods.py", "_batches_of", "{} sample(s) have no batch in {}"):
-        F + "test_samples_without_a_batch_are_refused_and_filtered_out_as_advised_they_are_predicted",
     # the RandomForest baseline of the evaluate visualizers
     ("q2_mgm/core/baselines.py", "random_forest_baseline", "The RandomForest baseline needs labelled training"):
         F + "test_a_baseline_table_of_the_test_samples_alone_is_refused_and_the_whole_table_evaluates",

@@ -83,9 +83,10 @@ ADVICE = {
         "test_a_column_without_values_above_its_median_is_an_error_and_a_varying_column_explains",
     ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "attention_samples picks samples"):
         "tests/test_keystone.py::test_a_batch_fit_model_needs_its_batches_and_given_them_as_advised_explains",
-    ("q2_mgm/core/keystone_batches.py", "batch_of_each_sample", "{} sample(s) have no batch in {}"):
-        "tests/test_keystone.py::test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes_explain",
-    ("q2_mgm/core/keystone_batches.py", "batch_of_each_sample", "Batch {} of {} holds {} sample(s); the model"):
+    # predict-classification, predict-regression, keystone-genera and keystone-report read a batch-fit model's
+    # batches here (tests/test_fixes_forest_training.py::test_samples_without_a_batch_are_refused_and_filtered_out_
+    # as_advised_they_are_predicted applies the fix to predict)
+    ("q2_mgm/core/metadata_checks.py", "batch_of_each_sample", "{} sample(s) have no batch in {}"):
         "tests/test_keystone.py::test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes_explain",
     ("q2_mgm/core/keystone_batches.py", "_summarised_classes", "The samples of {} hold {} of the classifier's"):
         "tests/test_keystone.py::test_one_class_is_an_error_and_the_predicted_classes_as_advised_give_effects",

@@ -7,7 +7,7 @@ import qiime2
 
 from ..._formats import MGMModelDirFmt, MGMSupervisedModelDirFmt
 from ..._progress import report
-from ...core.metadata_checks import check_columns, check_new_cohort, id_names
+from ...core.metadata_checks import batch_of_each_sample, check_columns, check_new_cohort, id_names
 from ...core.samples import MISSING_SAMPLES, samples_with_values
 from ...core.tokenizer import Corpus
 from ...core.training import FINE_TUNING as D, TrainingError, TrainingSettings, validation_split
@@ -137,8 +137,6 @@ def _predict(corpus, model, device, batches):
     if trained.transfer is not None:
         abundances = _abundances(corpus)
         batch_values = _batches_of(corpus, batches)
-        check_new_cohort(None if batches is None else pd.Series(batch_values, name=batches.name), len(token_ids),
-                         MIN_BATCH_SAMPLES, TrainingError)
     elif batches is not None:
         raise TrainingError("This model was not fit with batches, so it corrects none: leave batches out, or "
                             "fine-tune with batches to get a model that standardises each batch on itself.")
@@ -146,19 +144,15 @@ def _predict(corpus, model, device, batches):
 
 
 def _batches_of(corpus, batches):
-    """Each corpus sample's batch; without a batches column every sample is one batch (the corpus is one new
-    cohort, standardised on itself)."""
+    """Each corpus sample's batch (core.metadata_checks.batch_of_each_sample); without a batches column every
+    sample is one batch (the corpus is one new cohort, standardised on itself)."""
     if batches is None:
         report("this model standardises each batch on its own samples; no batches given, so the corpus's "
                f"{len(corpus.samples)} samples are one batch")
+        check_new_cohort(None, len(corpus.samples), MIN_BATCH_SAMPLES, TrainingError)
         return np.full(len(corpus.samples), "all samples")
-    values = batches.to_series().reindex(corpus.samples.index)
-    if values.isna().any():
-        missing = values.index[values.isna()]
-        raise TrainingError(f"{len(missing)} sample(s) have no batch in {batches.name!r} (for example "
-                            f"{', '.join(map(str, missing[:5]))}); this model standardises each batch on its own "
-                            "samples, so every sample needs one. Fill them in, or filter those samples out.")
-    return id_names(values).to_numpy()
+    return batch_of_each_sample(corpus.samples.index, batches.to_series(), MIN_BATCH_SAMPLES,
+                                TrainingError).to_numpy()
 
 
 def predict_classification(corpus: Corpus, model: MGMSupervisedModelDirFmt, device: str = D.device,
