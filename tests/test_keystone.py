@@ -417,8 +417,8 @@ def test_a_sample_without_a_batch_or_a_batch_too_small_is_an_error_and_the_fixes
     filtered = subset_corpus(corpus, frame.index[1:])
     small = frame.study.where(frame.index != frame.index[0], "study 9")  # one sample alone
     small.iloc[1] = "study 9"
-    with pytest.raises(KeystoneError, match=r"batch 'study 9' of 'study' holds 2\. Explain it together.*merge it with a "
-                                            "related batch"):
+    with pytest.raises(KeystoneError, match=r"batch 'study 9' of 'study' holds 2\. Explain it together.*merge it "
+                                            "with a related batch"):
         mgm_plugin.actions.keystone_genera(corpus=corpus, model=batch_model, metadata=group, method="gradient",
                                            batches=qiime2.CategoricalMetadataColumn(small), min_samples=1)
     merged = small.replace("study 9", "study 1")

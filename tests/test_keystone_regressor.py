@@ -1,7 +1,8 @@
 """keystone-genera and keystone-report for a regressor fit with batches (the across-study recipe for numbers): its
-genera scored by their contributions to the prediction, summarised in two groups, `higher` (samples above the
-median) and `lower`. Host age on Adenoma_Metagenomics of ../shared/data/disease-benchmark (three studies, each
-with ages), twenty samples of each study read by the tiny model."""
+genera scored by their contributions to the prediction, summarised in two groups within each batch, `higher`
+(samples above the batch's median) and `lower`. Host age on Adenoma_Metagenomics of
+../shared/data/disease-benchmark (three studies, each with ages), twenty samples of each study read by the tiny
+model."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,8 +61,9 @@ def test_contributions_add_up_to_the_prediction_less_its_batch_average(mgm_plugi
     np.testing.assert_allclose(parts.score, age - age.groupby(parts.batch).transform("mean"), atol=1e-6)
     np.testing.assert_allclose(parts.clr + parts.mgm + parts.other + parts.gap, parts.score, atol=1e-9)
     ages = metadata.get_column("host_age").to_series().reindex(parts.index)
-    expected = np.where(ages > ages.median(), HIGHER, LOWER)
-    assert (parts.group == expected).all()
+    expected = np.where(ages > ages.groupby(parts.batch).transform("median"), HIGHER, LOWER)
+    assert (parts.group == expected).all()  # split within each batch, as the scores are relative to its average
+    assert (parts.groupby("batch").group.apply(lambda g: (g == HIGHER).mean()) >= 0.3).all()
 
 
 def test_genera_point_to_higher_or_lower_as_their_contributions_move_with_abundance(adenoma, regressor_report):
@@ -92,7 +94,7 @@ def test_the_page_of_a_regressor_fit_with_batches(regressor_report):
                                                       "keystone_genera.tsv"])
     text = " ".join(html.split())
     for words in ("This regressor was fit with batches (study)", "higher</b> and <b>lower</b>",
-                  "metadata column 'host_age', split at its median", "the prediction's units",
+                  "metadata column 'host_age', split at each batch's median (study 1: ", "the prediction's units",
                   "predict-regression does with the same batches", "not from the attention of a regressor head"):
         assert words in text, words
 
@@ -111,7 +113,8 @@ def test_a_categorical_column_for_a_regressor_is_an_error_and_the_numeric_column
     corpus, metadata = adenoma
     frame = metadata.to_dataframe()
     words = qiime2.CategoricalMetadataColumn(frame.study.rename("age group"))
-    with pytest.raises(KeystoneError, match=r"A regressor's genera are summarised by numbers split at their median.*"
+    with pytest.raises(KeystoneError, match=r"A regressor's genera are summarised by numbers split at their "
+                                            r"batch's median.*"
                                             r"'age group' holds values that are not numbers.*Give the numeric "
                                             "column the regressor was fit on"):
         mgm_plugin.actions.keystone_genera(corpus=corpus, model=regressor, metadata=words, method="gradient",
@@ -133,13 +136,33 @@ def test_a_regressor_fit_without_batches_is_an_error_and_fit_with_them_as_advise
     assert (regressor_report / "importance.tsv").is_file()
 
 
-def test_a_column_without_values_above_its_median_is_an_error_and_a_varying_column_explains(
+def test_the_batches_column_as_the_values_is_an_error_and_a_column_varying_within_batches_explains(
         mgm_plugin, adenoma, regressor, regressor_report):
+    """The study number given as the values to split: within each study every sample has the same one, so there
+    is nothing to compare (a split over all samples would have compared the studies)."""
     corpus, metadata = adenoma
     frame = metadata.to_dataframe()
-    flat = qiime2.NumericMetadataColumn(pd.Series(50.0, index=frame.index, name="age at enrolment"))
-    with pytest.raises(KeystoneError, match=r"No value of metadata column 'age at enrolment' lies above its median "
-                                            r"\(50\).*Give a column whose values vary"):
-        mgm_plugin.actions.keystone_genera(corpus=corpus, model=regressor, metadata=flat, method="gradient",
+    number = qiime2.NumericMetadataColumn(frame.study.str.split().str[1].astype(float).rename("study number"))
+    with pytest.raises(KeystoneError, match=r"No value of metadata column 'study number' lies above its batch's "
+                                            r"median.*not the batches column itself"):
+        mgm_plugin.actions.keystone_genera(corpus=corpus, model=regressor, metadata=number, method="gradient",
                                            batches=metadata.get_column("study"))
-    assert (regressor_report / "importance.tsv").is_file()  # host_age, which varies
+    assert (regressor_report / "importance.tsv").is_file()  # host_age, which varies within each study
+
+
+def test_a_batch_whose_values_do_not_vary_is_explained_and_listed_not_summarised(mgm_plugin, adenoma, regressor,
+                                                                                 regressor_report, tmp_path):
+    corpus, metadata = adenoma
+    frame = metadata.to_dataframe()
+    flat = frame.host_age.where(frame.study != "study 3", 60.0)
+    visualization, = mgm_plugin.actions.keystone_report(
+        corpus=corpus, model=regressor, metadata=qiime2.NumericMetadataColumn(flat),
+        batches=metadata.get_column("study"), method="gradient", min_samples=3, n_bootstrap=20, device="cpu")
+    directory = export(visualization, tmp_path)
+    parts = pd.read_csv(directory / "sample_scores.tsv", sep="\t", index_col=0)
+    assert set(parts.index[~parts.summarised]) == set(frame.index[frame.study == "study 3"])
+    before = pd.read_csv(regressor_report / "sample_scores.tsv", sep="\t", index_col=0)
+    np.testing.assert_allclose(parts.score, before.score.reindex(parts.index))  # no sample's contributions change
+    html = " ".join((directory / "index.html").read_text().split())
+    assert "not summarised: their batch has no value above its median" in html
+    assert f"{frame.index[frame.study == 'study 3'][0]} (60)" in html

@@ -29,7 +29,8 @@ def keystone_genera(corpus: Corpus, model: ModelFiles, metadata: qiime2.Metadata
     subject_of = None if subjects is None else subjects.to_series()
     check_corpus(corpus.samples.index)
     fit_with_batches = check_batch_inputs(model.path, method, None if batches is None else batches.name)
-    check_before_scoring(corpus, model.path, column, subject_of, method, fit_with_batches)
+    check_before_scoring(corpus, model.path, column, subject_of, method,
+                         batches.to_series() if fit_with_batches else None)
     if fit_with_batches:
         explained = explain_samples(corpus, model.path, column, batches.to_series(), device, report)
         summary = summarise_effects(explained, subject_of, min_samples, n_bootstrap=1, confidence=REPORT[
@@ -56,21 +57,23 @@ DESCRIPTIONS = {
     "metadata": "The groups to score genera for (e.g. delivery mode). Optional with a classifier: its predicted "
                 "classes are the groups then. Samples without a value are left out and counted. A numeric column is "
                 "read as labels, named as written (1, not 1.0), except for a regressor fit with batches: it takes "
-                "numbers (e.g. age), and its groups are 'higher' (above the median) and 'lower' (the rest); left "
-                "out, the values it predicts are split so. With method "
+                "numbers (e.g. age), and its groups are 'higher' (above the median of the sample's batch) and "
+                "'lower' (the rest); left out, the values it predicts are split so. With method "
                 "'gradient' and a classifier, samples of a class the classifier lacks are listed and not "
                 "summarised (a classifier fit with batches still explains them, as the others' batch statistics "
                 "include them).",
     "subjects": "Optional: each sample's subject (e.g. child ID). A subject's samples are averaged first, so that "
                 "confidence intervals and tests count subjects, not repeated samples of one subject.",
     "batches": "For a model fit with batches, and required then: each sample's batch (study, sequencing run), "
-               "read as predict-classification (predict-regression) reads it. The model standardises each batch on its own samples, "
-               "so every sample of the corpus needs a batch and is explained (at least 3 samples per batch), and "
-               "each sample's contributions add up to the decision prediction gives it with these batches (a "
-               "classifier's log-odds, a regressor's prediction), less its batch's average. A model fit without batches takes none.",
+               "read as predict-classification (predict-regression) reads it. The model standardises each batch on "
+               "its own samples, so every sample of the corpus needs a batch and is explained (at least 3 samples "
+               "per batch), and each sample's contributions add up to the decision prediction gives it with these "
+               "batches (a classifier's log-odds, a regressor's prediction), less its batch's average. A model fit "
+               "without batches takes none.",
     "method": "'attention': the last layer's attention from the token the classifier reads, averaged over heads "
               "(the paper's view); 'rollout': attention rolled out across all layers; 'gradient': integrated "
-              "gradients of the class logit on the genus embeddings, a check that does not rely on attention. "
+              "gradients of the class logit on the genus embeddings, a check that does not rely on attention (for "
+              "a model fit with batches: of its decision, a classifier's log-odds or a regressor's prediction). "
               "Attention scores are relative to an even share over the sample's genera (1 = even). A model "
               "fit with batches takes 'gradient' only: it has no classifier head whose attention the others read, "
               "and each genus is scored by its contribution to the across-study recipe's decision (CLR part exact, "

@@ -8,7 +8,8 @@ Every sample of the corpus is explained, each batch standardised on all of its s
 (predict-regression) does, so a sample's contributions are those of the score prediction gives it with the same
 batches. A classifier's groups are its classes: only the samples of a class the model has are summarised (the
 others are listed). A regressor's groups are `higher` and `lower`: the samples whose value is above the median of
-the values summarised, and the rest (higher_or_lower); a regressor explains the prediction in the target's units.
+their batch's values, and the rest (higher_or_lower: within each batch, as the contributions are relative to the
+batch's average); a regressor explains the prediction in the target's units.
 No sample's contributions depend on the metadata column. Per group, a genus's effect is its mean contribution (CLR
 and MGM parts) to the group's output in the group's samples less that in the others' (with two groups, higher
 and lower among them, both get the same effect); its interval is a bootstrap of samples (subjects where given:
@@ -67,8 +68,9 @@ def check_batch_inputs(model_dir: Union[str, pathlib.Path], method: str, batches
                 "contribution to its predictions, which the across-study recipe of a regressor fit with batches "
                 "gives (a regressor has no classes whose attention to compare). Fine-tune the regressor with "
                 "batches (qiime mgm fine-tune --p-task regression --m-batches-file METADATA --m-batches-column "
-                "COLUMN, the study or run of each sample; one value throughout for a single study), then give "
-                "keystone-genera the same batches and --p-method gradient.")
+                "COLUMN, the study or run of each sample; for a single study, a column with the same value for "
+                "every sample), then give keystone-genera or keystone-report the same batches and --p-method "
+                "gradient.")
         if batches is not None:
             raise KeystoneError(
                 f"batches ({batches!r}) was given, but this model was not fit with batches, so it standardises "
@@ -98,38 +100,52 @@ def check_batch_inputs(model_dir: Union[str, pathlib.Path], method: str, batches
     return True
 
 
-def summarised_groups(model_dir: Union[str, pathlib.Path], column: pd.Series) -> pd.Series:
+def summarised_groups(model_dir: Union[str, pathlib.Path], column: pd.Series, batches: pd.Series) -> pd.Series:
     """Before the model runs, from a metadata column (sample ID -> value, named; samples without a value left
     out): each summarised sample's group. For a classifier fit with batches, the samples of a class the model has
-    (a numeric column's classes named as written); for a regressor, `higher` or `lower` (higher_or_lower).
-    KeystoneError for a regressor given values that are not numbers."""
+    (a numeric column's classes named as written); for a regressor, `higher` or `lower` within each batch of
+    `batches` (sample ID -> batch; higher_or_lower). KeystoneError for a regressor given values that are not
+    numbers or that vary within no batch."""
     record = training_record(model_dir) or {}
     values = column.dropna()
     if record.get("task") == "regression":
-        return higher_or_lower(values, f"metadata column {column.name!r}")
+        return higher_or_lower(values, f"metadata column {column.name!r}", batches)[0]
     values = id_names(values)
     return values[values.isin(record.get("labels") or [])]
 
 
-def higher_or_lower(values: pd.Series, source: str) -> pd.Series:
-    """Sample ID -> `higher` (the value is above the median of `values`) or `lower` (at or below it): the two
-    groups a regressor's genera are summarised by, as core.markers.group_effects splits numbers. KeystoneError
-    where a value is not a number or no value lies above the median (nothing to compare)."""
+def higher_or_lower(values: pd.Series, source: str, batches: pd.Series) -> Tuple[pd.Series, pd.Series]:
+    """(sample ID -> `higher` (the value is above the median of its batch's values) or `lower` (at or below it),
+    the samples left out: those of a batch with no value above its median, sample ID -> value). The two groups a
+    regressor's genera are summarised by, split within each batch of `batches` (sample ID -> batch) because each
+    sample's contributions are relative to its batch's average: a split over all samples would compare batches.
+    KeystoneError where a value is not a number or no batch has a value above its median (nothing to compare)."""
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.isna().any():
         wrong = values[numbers.isna()]
         raise KeystoneError(
-            f"A regressor's genera are summarised by numbers split at their median (higher and lower), and "
+            f"A regressor's genera are summarised by numbers split at their batch's median (higher and lower), and "
             f"{source} holds values that are not numbers ({listed([f'{i}: {v}' for i, v in wrong.items()], 3)}). "
             "Give the numeric column the regressor was fit on (e.g. age; declared numeric with #q2:types numeric), "
             "or leave metadata out to split the values the model predicts.")
-    median = float(numbers.median())
-    if not (numbers > median).any():
+    batch = batches.reindex(numbers.index).to_numpy()
+    median = numbers.groupby(batch).transform("median")
+    above = numbers > median
+    varies = above.groupby(batch).transform("any")
+    if not varies.any():
         raise KeystoneError(
-            f"No value of {source} lies above its median ({median:g}): every sample would be in the lower half, "
-            "so there is nothing to compare. Give a column whose values vary among the samples, or leave metadata "
-            "out to split the values the model predicts.")
-    return pd.Series(np.where(numbers > median, HIGHER, LOWER), index=numbers.index, name=values.name)
+            f"No value of {source} lies above its batch's median: within every batch of {batches.name!r} the "
+            "samples would all be in the lower half, so there is nothing to compare. Give a column whose values "
+            "vary within the batches (not the batches column itself), or leave metadata out to split the values "
+            "the model predicts.")
+    groups = pd.Series(np.where(above, HIGHER, LOWER), index=numbers.index, name=values.name)
+    return groups[varies], numbers[~varies]
+
+
+def split_at_medians(values: pd.Series, batches: pd.Series) -> str:
+    """Each batch's median of `values` (sample ID -> number), as the page and the report name them."""
+    medians = pd.to_numeric(values).groupby(batches.reindex(values.index).to_numpy()).median()
+    return ", ".join(f"{batch}: {median:g}" for batch, median in medians.items())
 
 
 def _summarised_classes(groups: pd.Series, labels: List[str], grouping: str,
@@ -140,7 +156,8 @@ def _summarised_classes(groups: pd.Series, labels: List[str], grouping: str,
     unexplained = groups[~known]
     if len(unexplained):
         report(f"{len(unexplained)} of {len(groups)} samples are of a class the model does not know "
-               f"({', '.join(sorted(map(str, set(unexplained))))}): explained, not summarised (keystone-report lists them on its page)")
+               f"({', '.join(sorted(map(str, set(unexplained))))}): explained, not summarised (keystone-report "
+               "lists them on its page)")
     present = sorted(set(groups[known]), key=labels.index)
     if len(present) < 2:
         held = ", ".join(f"{c} ({n})" for c, n in groups.value_counts().sort_index().items())
@@ -162,7 +179,9 @@ class ExplainedSamples:
     grouping: str  # where the groups came from
     presence: pd.DataFrame  # samples x genera (the contributions' columns): the sentence holds the genus
     abundances: pd.DataFrame  # samples x genera: the relative abundances tokenization read, every sample explained
-    unexplained: pd.Series = dataclasses.field(default_factory=lambda: pd.Series(dtype=object))  # not summarised
+    # sample ID -> class (regressor: value) of the samples explained and not summarised: a classifier's of a class
+    # the model lacks, a regressor's of a batch with no value above its median
+    unexplained: pd.Series = dataclasses.field(default_factory=lambda: pd.Series(dtype=object))
     task: str = "classification"
 
     @property
@@ -210,9 +229,9 @@ def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column:
     (core.contributions.explain), each batch of `batches` (sample ID -> batch, named) standardised on all of its
     samples as prediction does. The samples summarised and their groups come from `column` (sample ID -> value,
     named; None: the classes, or for a regressor the values, the model predicts): a classifier's samples of a
-    class of the model's; a regressor's samples by higher_or_lower. Everything about the metadata is checked
-    before the model runs. KeystoneError (a model fit without batches, no abundances, batches or groups that do
-    not fit), ValueError (an unknown device)."""
+    class of the model's; a regressor's samples by higher_or_lower, within each batch. Everything about the
+    metadata is checked before the model runs. KeystoneError (a model fit without batches, no abundances, batches
+    or groups that do not fit), ValueError (an unknown device)."""
     trained, vocabulary, _ = load_trained_model(model_dir)
     if trained.transfer is None:
         raise KeystoneError(f"keystone-genera explains a model fit with batches here; this {trained.task} model was "
@@ -231,8 +250,8 @@ def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column:
         _, (values,) = samples_with_values(corpus.samples.index, [(column.name, column)], KeystoneError, report,
                                            missing_samples="ignore")
         if regression:
-            groups = higher_or_lower(values, grouping)
-            grouping += f", split at its median ({pd.to_numeric(values).median():g})"
+            groups, unexplained = higher_or_lower(values, grouping, batch_values)
+            grouping += f", split at each batch's median ({split_at_medians(values, batch_values)})"
         else:
             groups, unexplained = _summarised_classes(id_names(values), trained.labels, grouping, report)
     token_ids = encode(corpus.samples.sentence, vocabulary)
@@ -246,11 +265,15 @@ def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column:
         outputs = trained.transfer.predict(data)
         if regression:
             predicted = pd.Series(outputs * trained.target_std + trained.target_mean, index=corpus.samples.index)
-            groups = higher_or_lower(predicted, "the values the model predicts")
-            grouping = f"the values the model predicts, split at their median ({predicted.median():g})"
+            groups, unexplained = higher_or_lower(predicted, "the values the model predicts", batch_values)
+            grouping = ("the values the model predicts, split at each batch's median "
+                        f"({split_at_medians(predicted, batch_values)})")
         else:
             predicted = pd.Series(trained.predict_classes(outputs), index=corpus.samples.index)
             groups, unexplained = _summarised_classes(predicted, trained.labels, grouping, report)
+    if regression and len(unexplained):
+        report(f"{len(unexplained)} samples of batches with no value above their median are explained, not "
+               "summarised (keystone-report lists them on its page)")
     report(f"explaining the decision of {len(token_ids)} samples ({len(groups)} summarised, grouped by "
            f"{grouping}): CLR part exact, MGM part by integrated gradients ({steps} steps)")
     contributions = explain(trained.transfer, data, np.arange(len(token_ids)), trained.labels, trained.model,

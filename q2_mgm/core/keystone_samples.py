@@ -14,11 +14,12 @@ import torch
 from .inference import encode, resolve_device
 from .keystone import KeystoneError, check_subjects, genus_scores, per_subject, token_scores
 from .keystone_batches import summarised_groups, training_record
-from .metadata_checks import check_min_samples, id_names
+from .metadata_checks import batch_of_each_sample, check_min_samples, id_names
 from .models import load_model
 from .samples import samples_with_values
 from .schemas import TRAINING_RECORD_FILE
 from .tokenizer import Corpus
+from .transfer import MIN_BATCH_SAMPLES
 from .training import TrainedModel, load_trained_model, predict
 from .vocab import Vocabulary
 
@@ -68,17 +69,21 @@ def explained_groups(model_dir: Union[str, os.PathLike], groups: pd.Series, meth
 
 
 def check_before_scoring(corpus: Corpus, model_dir: Union[str, os.PathLike], column: Optional[pd.Series],
-                         subjects: Optional[pd.Series], method: str, batch_fit: bool,
+                         subjects: Optional[pd.Series], method: str, batches: Optional[pd.Series] = None,
                          min_samples: Optional[int] = None) -> None:
     """keystone-genera's and keystone-report's checks before the model runs, on the samples they will summarise
-    (keystone_batches.summarised_groups for a model fit with batches, explained_groups otherwise; all the corpus's
+    (keystone_batches.summarised_groups for a model fit with batches, whose `batches` (sample ID -> batch) are
+    given and read first (metadata_checks.batch_of_each_sample); explained_groups otherwise; all the corpus's
     without a metadata column `column`): does any of them have a subject, where `subjects` (sample ID -> subject)
     is given (core.keystone.check_subjects), and, given min_samples, would each group of `column` rank a genus
     (check_rankable)? KeystoneError otherwise."""
+    batch_values = None if batches is None else batch_of_each_sample(corpus.samples.index, batches,
+                                                                     MIN_BATCH_SAMPLES, KeystoneError, "explain")
     groups = None
     if column is not None:
         present = column.reindex(corpus.samples.index).dropna()
-        groups = summarised_groups(model_dir, present) if batch_fit else explained_groups(model_dir, present, method)
+        groups = (explained_groups(model_dir, present, method) if batch_values is None else
+                  summarised_groups(model_dir, present, batch_values))
     if subjects is not None:
         check_subjects(corpus.samples.index if groups is None else groups.index, subjects)
     if groups is not None and min_samples is not None:
@@ -179,5 +184,6 @@ def _known_classes(groups: pd.Series, labels: List[str], grouping: str,
                             "metadata out (the classes the model predicts), or use method 'attention'.")
     if len(unexplained):
         report(f"left out {len(unexplained)} of {len(groups)} samples whose class the model does not know "
-               f"({', '.join(sorted(map(str, set(unexplained))))}): not explained (keystone-report lists them on its page)")
+               f"({', '.join(sorted(map(str, set(unexplained))))}): not explained (keystone-report lists them on its "
+               "page)")
     return groups[known], unexplained

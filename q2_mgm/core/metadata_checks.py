@@ -148,11 +148,15 @@ def check_new_cohort(batches: Optional[pd.Series], n_samples: int, minimum: int,
     counts = _values(batches).astype(str).value_counts().sort_values(kind="stable")
     if counts.iloc[0] < minimum:
         name, count = counts.index[0], int(counts.iloc[0])
-        alone = (f", or leave batches out (all {n_samples} samples are then one cohort)"
-                 if n_samples >= minimum and work == "predict" else "")
+        if work == "predict":
+            alone = f", or leave batches out (all {n_samples} samples are then one cohort)" if n_samples >= minimum \
+                else ""
+            fixes = (f"merge it with a related batch (one value in {batches.name!r}){alone}, or predict with a model "
+                     "fine-tuned without batches")
+        else:  # keystone-genera needs the batches of a model fit with them (and refuses a regressor fit without)
+            fixes = f"or merge it with a related batch (one value in {batches.name!r})"
         raise error(f"{what}; batch {name!r} of {batches.name!r} holds {count}. {work.capitalize()} it together "
-                    f"with more samples of its cohort, merge it with a related batch (one value in "
-                    f"{batches.name!r}){alone}, or {work} with a model fine-tuned without batches.")
+                    f"with more samples of its cohort, {fixes}.")
 
 
 def batch_of_each_sample(sample_ids: pd.Index, batches: pd.Series, minimum: int, error: Type[Exception],

@@ -34,7 +34,8 @@ def keystone_report(output_dir: str, corpus: Corpus, model: ModelFiles,
     subject_of = None if subjects is None else subjects.to_series()
     batch_fit = check_batch_inputs(model.path, method, None if batches is None else batches.name,
                                    attention_samples is not None)
-    check_before_scoring(corpus, model.path, column, subject_of, method, batch_fit, min_samples)
+    check_before_scoring(corpus, model.path, column, subject_of, method,
+                         batches.to_series() if batch_fit else None, min_samples)
     if batch_fit:
         return _batch_fit_report(output_dir, corpus, model, column, subject_of, batches, min_samples, top_genera,
                                  n_bootstrap, confidence, random_state, device)
@@ -116,8 +117,9 @@ def _batch_fit_report(output_dir, corpus, model, column, subject_of, batches, mi
         "top_plot": _top_plot(top, classes, "effect", f"effect on the decision ({confidence:.0%} CI)", False,
                               output_dir),
         "top_tables": {group: _effect_table(rows, confidence) for group, rows in top.groupby("group", sort=False)},
-        "heatmap": _heatmap(summary.genera, top, classes, "effect", f"effect for the {'group' if regression else 'class'} "
-                            f"({units})", output_dir, diverging=True),
+        "heatmap": _heatmap(summary.genera, top, classes, "effect",
+                            f"effect for the {'group' if regression else 'class'} ({units})", output_dir,
+                            diverging=True),
         "maps": [], "has_differences": False,
     })
 
@@ -130,8 +132,11 @@ def _batch_overview(explained, summary, parts, share, subjects):
             f"batches ({explained.batches.name})": ", ".join(f"{b} ({n})" for b, n in batches.items()),
             ("samples summarised (a value to split)" if explained.task == "regression" else
              "samples summarised (a class of the model's)"): len(explained.groups),
-            **({"samples explained, not summarised: their class is not the model's": ", ".join(
-                f"{sample} ({group})" for sample, group in explained.unexplained.items())}
+            **({("samples explained, not summarised: their batch has no value above its median"
+                 if explained.task == "regression" else
+                 "samples explained, not summarised: their class is not the model's"): ", ".join(
+                f"{sample} ({group:g})" if explained.task == "regression" else f"{sample} ({group})"
+                for sample, group in explained.unexplained.items())}
                if len(explained.unexplained) else {}),
             "grouped by": explained.grouping,
             "groups": ", ".join(f"{g} ({n})" for g, n in counts.items()),

@@ -78,9 +78,9 @@ ADVICE = {
     ("q2_mgm/core/keystone_batches.py", "higher_or_lower", "A regressor's genera are summarised by numbers"):
         "tests/test_keystone_regressor.py::"
         "test_a_categorical_column_for_a_regressor_is_an_error_and_the_numeric_column_as_advised_explains",
-    ("q2_mgm/core/keystone_batches.py", "higher_or_lower", "No value of {} lies above its median"):
+    ("q2_mgm/core/keystone_batches.py", "higher_or_lower", "No value of {} lies above its batch's median"):
         "tests/test_keystone_regressor.py::"
-        "test_a_column_without_values_above_its_median_is_an_error_and_a_varying_column_explains",
+        "test_the_batches_column_as_the_values_is_an_error_and_a_column_varying_within_batches_explains",
     ("q2_mgm/core/keystone_batches.py", "check_batch_inputs", "attention_samples picks samples"):
         "tests/test_keystone.py::test_a_batch_fit_model_needs_its_batches_and_given_them_as_advised_explains",
     # predict-classification, predict-regression, keystone-genera and keystone-report read a batch-fit model's
