@@ -117,9 +117,12 @@ def _batch_fit_report(output_dir, corpus, model, column, subject_of, batches, mi
         "top_plot": _top_plot(top, classes, "effect", f"effect on the decision ({confidence:.0%} CI)", False,
                               output_dir),
         "top_tables": {group: _effect_table(rows, confidence) for group, rows in top.groupby("group", sort=False)},
-        "heatmap": _heatmap(summary.genera, top, classes, "effect",
-                            f"effect for the {'group' if regression else 'class'} ({units})", output_dir,
-                            diverging=True),
+        # each genus's effect in the column of the group it points to, as importance.tsv holds it (with two groups
+        # both get the same effect, so a full matrix would repeat one column)
+        "heatmap": _heatmap(summary.genera.assign(effect=summary.genera.effect.where(
+                                summary.genera.points_to == summary.genera.group)), top, classes, "effect",
+                            f"effect, in the column of the {'group' if regression else 'class'} it points to "
+                            f"({units})", output_dir, diverging=True),
         "maps": [], "has_differences": False,
     })
 
