@@ -5,6 +5,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 import transformers
 from sklearn.metrics import mean_absolute_error, roc_auc_score
 
@@ -20,7 +21,9 @@ from .trained import TrainedModel
 
 
 def _leave_one_batch_out(data, targets, task, classes, settings, report):
-    """({'validation_auc' or 'validation_mae': mean over held-out batches, and one entry per batch; a NaN entry
+    """({'validation_auc', or 'validation_mae' and 'validation_spearman' (the rank correlation of prediction and
+    truth within a held-out batch; none for a batch whose values do not vary): mean over held-out batches, and one
+    entry per batch; a NaN entry
     per batch that could not be validated}, samples validated, a classifier's decision rule chosen on the held-out
     batches' probabilities); nothing with one batch (the most probable class is then called). A batch is not
     validated where holding it out leaves a class without training samples (metadata_checks.unvalidated_batches):
@@ -52,10 +55,14 @@ def _leave_one_batch_out(data, targets, task, classes, settings, report):
         decision = choose_decision_rule(held_out[[CV_PROBABILITY_PREFIX + c for c in classes]].to_numpy(), truth,
                                         classes, np.bincount(truth, minlength=len(classes)) / len(truth))
         report(decision.summary())
-    scores, lacking = {}, {}
+    scores, lacking, ranks = {}, {}, {}
     for batch, frame in held_out.groupby("fold"):
         if task == "regression":
             scores[batch] = mean_absolute_error(frame["truth"], frame["prediction"])
+            # each batch is standardised on itself, so its predictions centre on the training targets' mean and the
+            # MAE carries the batch's own offset; the rank correlation reads the order within it, as AUROC does
+            if frame["truth"].nunique() > 1 and frame["prediction"].nunique() > 1:
+                ranks[batch] = float(scipy.stats.spearmanr(frame["truth"], frame["prediction"])[0])
         elif frame["truth"].nunique() == len(classes) == 2:
             scores[batch] = roc_auc_score(frame["truth"] == classes[1], frame[CV_PROBABILITY_PREFIX + classes[1]])
         elif frame["truth"].nunique() == len(classes):  # one class against the rest, averaged over the classes
@@ -70,11 +77,14 @@ def _leave_one_batch_out(data, targets, task, classes, settings, report):
         not_validated[f"{name} ({batch} not scored: {reason})"] = float("nan")
     if not scores:
         return not_validated, len(held_out), decision
-    report(f"leave-one-batch-out {name}: " + ", ".join(f"{b} {s:.3f}" for b, s in scores.items())
-           + f"; mean {np.mean(list(scores.values())):.3f}")
-    return {name: float(np.mean(list(scores.values()))),
-            **{f"{name} ({batch} held out)": float(s) for batch, s in scores.items()}, **not_validated}, \
-        len(held_out), decision
+    metrics = {}
+    for metric, values in ((name, scores), ("validation_spearman", ranks)):
+        if values:
+            report(f"leave-one-batch-out {metric}: " + ", ".join(f"{b} {s:.3f}" for b, s in values.items())
+                   + f"; mean {np.mean(list(values.values())):.3f}")
+            metrics.update({metric: float(np.mean(list(values.values()))),
+                            **{f"{metric} ({batch} held out)": float(s) for batch, s in values.items()}})
+    return {**metrics, **not_validated}, len(held_out), decision
 
 
 def train_batch_corrected(model: transformers.GPT2ForSequenceClassification, token_ids: Sequence[np.ndarray],
