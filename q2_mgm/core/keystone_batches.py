@@ -46,10 +46,10 @@ def training_record(model_dir: Union[str, pathlib.Path]) -> Optional[dict]:
     return json.loads(record.read_text()) if record.is_file() else None
 
 
-def fit_with_batches(model_dir: Union[str, pathlib.Path]) -> Optional[str]:
-    """The batches column a supervised model was fit with (training.json's transfer record; 'batches' where the
-    record names none), or None for a model fit without batches and a pretrained model. Reads JSON only."""
-    transfer = (training_record(model_dir) or {}).get("transfer")
+def fit_with_batches(record: Optional[dict]) -> Optional[str]:
+    """The batches column a supervised model was fit with (its training_record's transfer record; 'batches' where
+    the record names none), or None for a model fit without batches and a pretrained model (record None)."""
+    transfer = (record or {}).get("transfer")
     return None if not transfer else str(transfer.get("batches_column") or "batches")
 
 
@@ -59,7 +59,7 @@ def check_batch_inputs(model_dir: Union[str, pathlib.Path], method: str, batches
     KeystoneError where the inputs do not fit it. batches: the name of the batches column given, or None;
     attention_samples: whether samples were picked for attention maps (keystone-report)."""
     record = training_record(model_dir) or {}
-    fit_column = fit_with_batches(model_dir)
+    fit_column = fit_with_batches(record)
     kind = "regressor" if record.get("task") == "regression" else "classifier"
     if fit_column is None:
         if kind == "regressor":
@@ -114,11 +114,12 @@ def summarised_groups(model_dir: Union[str, pathlib.Path], column: pd.Series, ba
     return values[values.isin(record.get("labels") or [])]
 
 
-def higher_or_lower(values: pd.Series, source: str, batches: pd.Series) -> Tuple[pd.Series, pd.Series]:
+def higher_or_lower(values: pd.Series, source: str, batches: pd.Series) -> Tuple[pd.Series, pd.Series, str]:
     """(sample ID -> `higher` (the value is above the median of its batch's values) or `lower` (at or below it),
-    the samples left out: those of a batch with no value above its median, sample ID -> value). The two groups a
-    regressor's genera are summarised by, split within each batch of `batches` (sample ID -> batch) because each
-    sample's contributions are relative to its batch's average: a split over all samples would compare batches.
+    the samples left out: those of a batch with no value above its median, sample ID -> value, and each batch's
+    median as the page and the report name them: 'batch: median, ...'). The two groups a regressor's genera are
+    summarised by, split within each batch of `batches` (sample ID -> batch) because each sample's contributions
+    are relative to its batch's average: a split over all samples would compare batches.
     KeystoneError where a value is not a number or no batch has a value above its median (nothing to compare)."""
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.isna().any():
@@ -129,8 +130,8 @@ def higher_or_lower(values: pd.Series, source: str, batches: pd.Series) -> Tuple
             "Give the numeric column the regressor was fit on (e.g. age; declared numeric with #q2:types numeric), "
             "or leave metadata out to split the values the model predicts.")
     batch = batches.reindex(numbers.index).to_numpy()
-    median = numbers.groupby(batch).transform("median")
-    above = numbers > median
+    medians = numbers.groupby(batch).median()
+    above = numbers > medians.reindex(batch).to_numpy()
     varies = above.groupby(batch).transform("any")
     if not varies.any():
         raise KeystoneError(
@@ -139,13 +140,7 @@ def higher_or_lower(values: pd.Series, source: str, batches: pd.Series) -> Tuple
             "vary within the batches (not the batches column itself), or leave metadata out to split the values "
             "the model predicts.")
     groups = pd.Series(np.where(above, HIGHER, LOWER), index=numbers.index, name=values.name)
-    return groups[varies], numbers[~varies]
-
-
-def split_at_medians(values: pd.Series, batches: pd.Series) -> str:
-    """Each batch's median of `values` (sample ID -> number), as the page and the report name them."""
-    medians = pd.to_numeric(values).groupby(batches.reindex(values.index).to_numpy()).median()
-    return ", ".join(f"{batch}: {median:g}" for batch, median in medians.items())
+    return groups[varies], numbers[~varies], ", ".join(f"{b}: {m:g}" for b, m in medians.items())
 
 
 def _summarised_classes(groups: pd.Series, labels: List[str], grouping: str,
@@ -250,8 +245,8 @@ def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column:
         _, (values,) = samples_with_values(corpus.samples.index, [(column.name, column)], KeystoneError, report,
                                            missing_samples="ignore")
         if regression:
-            groups, unexplained = higher_or_lower(values, grouping, batch_values)
-            grouping += f", split at each batch's median ({split_at_medians(values, batch_values)})"
+            groups, unexplained, medians = higher_or_lower(values, grouping, batch_values)
+            grouping += f", split at each batch's median ({medians})"
         else:
             groups, unexplained = _summarised_classes(id_names(values), trained.labels, grouping, report)
     token_ids = encode(corpus.samples.sentence, vocabulary)
@@ -265,9 +260,8 @@ def explain_samples(corpus: Corpus, model_dir: Union[str, pathlib.Path], column:
         outputs = trained.transfer.predict(data)
         if regression:
             predicted = pd.Series(outputs * trained.target_std + trained.target_mean, index=corpus.samples.index)
-            groups, unexplained = higher_or_lower(predicted, "the values the model predicts", batch_values)
-            grouping = ("the values the model predicts, split at each batch's median "
-                        f"({split_at_medians(predicted, batch_values)})")
+            groups, unexplained, medians = higher_or_lower(predicted, "the values the model predicts", batch_values)
+            grouping = f"the values the model predicts, split at each batch's median ({medians})"
         else:
             predicted = pd.Series(trained.predict_classes(outputs), index=corpus.samples.index)
             groups, unexplained = _summarised_classes(predicted, trained.labels, grouping, report)

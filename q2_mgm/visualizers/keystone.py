@@ -101,8 +101,8 @@ def _batch_fit_report(output_dir, corpus, model, column, subject_of, batches, mi
     top = summary.genera[summary.genera["rank"] <= top_genera]
     gap, share = parts["relative_gap"], other_share(explained)
     regression = explained.task == "regression"
-    units = ("the prediction's units" if regression else "log-odds" if len(classes) == 2 else
-             "units of each class's logit")
+    score_units = ("the prediction's units" if regression else "log-odds" if len(classes) == 2 else
+                   "units of each class's logit")
     render_page(output_dir, "keystone", {
         "title": "MGM keystone genera", "method": "gradient", "batch_fit": True,
         "confidence": f"{confidence:.0%}", "min_samples": min_samples,
@@ -110,7 +110,7 @@ def _batch_fit_report(output_dir, corpus, model, column, subject_of, batches, mi
         "two_classes": len(classes) == 2, "classes": classes, "batches_column": batches.name,
         "regression": regression, "kind": "regressor" if regression else "classifier",
         "predict_action": "predict-regression" if regression else "predict-classification",
-        "grouping": explained.grouping, "score_units": units,
+        "grouping": explained.grouping, "score_units": score_units,
         "median_gap": f"{gap.median():.2%}", "gap_90": f"{gap.quantile(0.9):.2%}",
         "median_abs_gap": f"{parts['gap'].abs().median():.3g}", "other_share": f"{share:.0%}",
         "overview": overview_table(_batch_overview(explained, summary, parts, share, subject_of)),
@@ -122,7 +122,7 @@ def _batch_fit_report(output_dir, corpus, model, column, subject_of, batches, mi
         "heatmap": _heatmap(summary.genera.assign(effect=summary.genera.effect.where(
                                 summary.genera.points_to == summary.genera.group)), top, classes, "effect",
                             f"effect, in the column of the {'group' if regression else 'class'} it points to "
-                            f"({units})", output_dir, diverging=True),
+                            f"({score_units})", output_dir, diverging=True),
         "maps": [], "has_differences": False,
     })
 

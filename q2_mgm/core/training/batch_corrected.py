@@ -23,13 +23,13 @@ from .trained import TrainedModel
 def _leave_one_batch_out(data, targets, task, classes, settings, report):
     """({'validation_auc', or 'validation_mae' and 'validation_spearman' (the rank correlation of prediction and
     truth within a held-out batch; none for a batch whose values do not vary): mean over held-out batches, and one
-    entry per batch; a NaN entry
-    per batch that could not be validated}, samples validated, a classifier's decision rule chosen on the held-out
-    batches' probabilities); nothing with one batch (the most probable class is then called). A batch is not
-    validated where holding it out leaves a class without training samples (metadata_checks.unvalidated_batches):
-    its samples are then only trained on. With more than two classes a batch's ROC AUC is one class against the
-    rest, averaged over the classes. A held-out batch that lacks a class is predicted (the decision rule reads it)
-    but has no ROC AUC: a NaN entry names it and the classes it lacks ('one class' with two)."""
+    entry per batch; a NaN entry per batch that could not be validated}, samples validated, a classifier's decision
+    rule chosen on the held-out batches' probabilities); nothing with one batch (the most probable class is then
+    called). A batch is not validated where holding it out leaves a class without training samples
+    (metadata_checks.unvalidated_batches): its samples are then only trained on. With more than two classes a
+    batch's ROC AUC is one class against the rest, averaged over the classes. A held-out batch that lacks a class
+    is predicted (the decision rule reads it) but has no ROC AUC: a NaN entry names it and the classes it lacks
+    ('one class' with two)."""
     if len(np.unique(data.batches)) < 2:
         report("one batch only: no leave-one-batch-out validation")
         return {}, 0, None
